@@ -1,0 +1,85 @@
+"""Addresses and their text form (docs/spec.md section 2)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from broker.errors import InvalidAddress
+
+AddressKind = Literal["id", "name", "service", "pool"]
+KINDS: tuple[AddressKind, ...] = ("id", "name", "service", "pool")
+
+# Names are printable, without whitespace or ':' so that the text form is unambiguous (spec 2.2).
+_NAME = re.compile(r"[A-Za-z0-9_.\-/@+]+")
+_ID = re.compile(r"[1-9][0-9]*")
+
+
+def check_name(value: object, what: str = "name") -> str:
+    """Return `value` if it is a valid name, else raise `InvalidAddress` saying what is allowed."""
+    if not isinstance(value, str) or _NAME.fullmatch(value) is None:
+        raise InvalidAddress(
+            f"invalid {what} {value!r}: a name is one or more of the characters "
+            "A-Z a-z 0-9 _ . - / @ +"
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """Where a message goes: one actor (`id`, `name`), a `service` or a `pool` (spec 2.1)."""
+
+    kind: AddressKind
+    value: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise InvalidAddress(f"invalid address kind {self.kind!r}: use one of {KINDS}")
+        if self.kind == "id":
+            if _ID.fullmatch(self.value) is None:
+                raise InvalidAddress(f"invalid actor id {self.value!r}: a positive integer")
+        else:
+            check_name(self.value, f"{self.kind} name")
+
+    @classmethod
+    def id(cls, actor: int) -> Address:
+        """The actor with this id."""
+        if isinstance(actor, bool) or not isinstance(actor, int) or actor < 1:
+            raise InvalidAddress(f"invalid actor id {actor!r}: a positive integer")
+        return cls("id", str(actor))
+
+    @classmethod
+    def named(cls, name: str) -> Address:
+        """The actor registered under this unique name."""
+        return cls("name", name)
+
+    @classmethod
+    def service(cls, name: str) -> Address:
+        """The first live provider of this service."""
+        return cls("service", name)
+
+    @classmethod
+    def pool(cls, name: str) -> Address:
+        """A member of this pool, chosen by the pool's strategy."""
+        return cls("pool", name)
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        """Parse `kind:value`; `Address.parse(str(a)) == a` for every address (spec 2.3).
+
+        >>> Address.parse("pool:workers")
+        Address(kind='pool', value='workers')
+        """
+        if not isinstance(text, str):
+            raise InvalidAddress(f"invalid address {text!r}: expected text like 'pool:workers'")
+        kind, sep, value = text.partition(":")
+        if not sep or kind not in KINDS:
+            raise InvalidAddress(
+                f"invalid address {text!r}: expected one of "
+                + ", ".join(f"'{k}:...'" for k in KINDS)
+            )
+        return cls(kind, value)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"

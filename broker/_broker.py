@@ -1,0 +1,556 @@
+"""`Broker`: the in-memory, sans-IO reference broker (docs/spec.md).
+
+The life of a message (spec 4, 5, 7):
+
+    send/request/reply --> [send] --> transit --> arrive --> route --> enqueue --> dequeue
+                              |          |          |          |          |           |
+                              |      dropped     reply:     failed:   full: reject /  expired:
+                              |      (dead)     resolve     retry /   drop / park     dead letter
+                              |                 or dead     reject /
+                              |                 letter      dead letter
+
+Time comes only from the injected `Timers`, randomness only from the injected `random.Random`,
+ids only from counters. Observers get every step through the optional `listener`; with no
+listener the broker builds no event records at all.
+"""
+
+from __future__ import annotations
+
+import random
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from broker._address import Address
+from broker._mailbox import Backpressure, Mailbox
+from broker._records import PRIORITIES, Envelope, Outcome, OutcomeKind, Priority
+from broker._registry import Actor, Registry
+from broker._retry import RetryPolicy, check_number
+from broker._timers import TimerHandle, Timers
+from broker.errors import ActorNotFound, BrokerError, InvalidConfig, MailboxFull
+
+P = TypeVar("P")
+Listener = Callable[[str, dict[str, Any]], None]
+OnOutcome = Callable[[Outcome[Any]], None]
+
+# What became of a correlation id once resolved, one byte per request (spec 5.6).
+_FATES: tuple[OutcomeKind, ...] = ("replied", "timed_out", "cancelled", "failed")
+_LATE_REASON = {0: "duplicate_reply", 1: "late_reply", 2: "orphan_reply", 3: "orphan_reply"}
+
+
+@dataclass(frozen=True, slots=True)
+class Transit:
+    """What the network does to one message (spec 7.4): lose it, delay it, or copy it."""
+
+    drop: bool = False
+    delay: float = 0.0
+    duplicate: float | None = None  # delay of a transit duplicate; None: no duplicate
+
+
+IMMEDIATE = Transit()
+
+
+class Network(Protocol):
+    """Decides each accepted message's transit; the simulator's fault injector is one."""
+
+    def transit(self, env: Envelope[Any]) -> Transit: ...
+
+
+class _Pending:
+    __slots__ = ("corr", "deadline", "issued_at", "on_outcome", "requester", "timer")
+
+    def __init__(
+        self, corr: int, requester: Actor, issued_at: float, deadline: float, on: OnOutcome | None
+    ) -> None:
+        self.corr = corr
+        self.requester = requester
+        self.issued_at = issued_at
+        self.deadline = deadline
+        self.on_outcome = on
+        self.timer: TimerHandle | None = None
+
+
+class Broker(Generic[P]):
+    """The in-memory implementation of `MessageBroker` (the seed's InMemoryMessageBroker)."""
+
+    def __init__(
+        self,
+        timers: Timers,
+        rng: random.Random,
+        *,
+        listener: Listener | None = None,
+        network: Network | None = None,
+    ) -> None:
+        self.timers = timers
+        self.rng = rng
+        self.registry = Registry(rng)
+        self._emit = listener
+        self._network = network
+        self._next_msg = 1
+        self._pending: dict[int, _Pending] = {}
+        self._requester = array("q", [0])  # corr -> requester id (index 0 unused)
+        self._fate = bytearray(1)  # corr -> 0 pending, 1 + index into _FATES once resolved
+        # Conservation counters (spec 7.2): accepted = sent - rejected.
+        self.sent = self.rejected = self.delivered = self.dead_lettered = 0
+        self.retries = 0
+        self.dead_letters: dict[str, int] = {}
+        self.outcomes: dict[str, int] = dict.fromkeys(_FATES, 0)
+        self.latencies = array("d")  # issue-to-reply time of every replied request
+
+    # -- registry ----------------------------------------------------------------------------
+
+    def register(
+        self,
+        name: str | None = None,
+        *,
+        capacity: int | None = None,
+        backpressure: Backpressure = "reject",
+        send_timeout: float | None = None,
+        services: Iterable[str] = (),
+        pools: Iterable[str] = (),
+    ) -> int:
+        """Register an actor and return its id (spec 2.6). Raises before changing anything."""
+        if send_timeout is not None:
+            send_timeout = check_number(send_timeout, "send_timeout", strict=True)
+        actor = self.registry.add(
+            name, Mailbox(capacity, backpressure), send_timeout, services, pools
+        )
+        if self._emit:
+            addresses = [f"id:{actor.id}"]
+            if name is not None:
+                addresses.append(f"name:{name}")
+            addresses += [f"service:{s}" for s in actor.services]
+            addresses += [f"pool:{p}" for p in actor.pools]
+            self._emit("register", {"actor": actor.label, "name": name, "addresses": addresses})
+        return actor.id
+
+    def unregister(self, actor_id: int, reason: str = "unregistered") -> None:
+        """Remove an actor for good: its mail is dead-lettered, its requests cancelled (2.7)."""
+        actor = self.registry.actor(actor_id)
+        if actor.alive:
+            self._shut(actor)
+        self.registry.remove(actor)
+        if self._emit:
+            self._emit("unregister", {"actor": actor.label, "reason": reason})
+
+    def stop(self, actor_id: int, reason: str = "crashed") -> None:
+        """Stop an actor but keep its registrations, so it can `restart` (spec 2.8)."""
+        actor = self.registry.actor(actor_id)
+        if not actor.alive:
+            return
+        if self._emit:
+            self._emit("stop", {"actor": actor.label, "reason": reason})
+        self._shut(actor)
+
+    def restart(self, actor_id: int) -> None:
+        """Bring a stopped actor back with an empty mailbox (spec 2.8)."""
+        actor = self.registry.actor(actor_id)
+        if actor.alive:
+            return
+        actor.alive = True
+        if self._emit:
+            self._emit("start", {"actor": actor.label})
+
+    def create_pool(self, name: str, strategy: str = "round_robin") -> None:
+        self.registry.create_pool(name, strategy)
+
+    def join_pool(self, pool: str, actor_id: int) -> None:
+        self.registry.join(pool, self.registry.actor(actor_id))
+
+    def leave_pool(self, pool: str, actor_id: int) -> None:
+        self.registry.leave(pool, self.registry.actor(actor_id))
+
+    def provide(self, service: str, actor_id: int) -> None:
+        self.registry.provide(service, self.registry.actor(actor_id))
+
+    def resolve(self, to: Address | str, key: str | None = None) -> int:
+        """The id of the actor a message to `to` would reach now (advances round robin)."""
+        return self.registry.resolve(_address(to), key).id
+
+    def label(self, actor_id: int) -> str:
+        return self.registry.actor(actor_id).label
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def send(
+        self,
+        sender: int | None,
+        to: Address | str,
+        payload: P,
+        *,
+        priority: Priority = "normal",
+        key: str | None = None,
+        ttl: float | None = None,
+        timestamp: float | None = None,
+        retry: RetryPolicy | None = None,
+        send_timeout: float | None = None,
+    ) -> int:
+        """Send a one-way message and return its id (spec 4, 6).
+
+        Raises the routing or backpressure error when the message is refused during the call
+        and no retry is scheduled; a refused message is never counted as accepted (spec 7.3).
+        """
+        src = self._sender(sender)
+        deadline = None
+        if ttl is not None:
+            stamp = self.timers.now if timestamp is None else timestamp
+            deadline = stamp + check_number(ttl, "ttl", strict=True)
+        env = Envelope(self._msg_id(), sender, _address(to), "tell", payload, None, deadline)
+        env.high = _high(priority)
+        env.key = key
+        if src is not None:
+            src.sent += 1
+        self._send(env, retry, _timeout(send_timeout))
+        return env.msg
+
+    def request(
+        self,
+        sender: int,
+        to: Address | str,
+        payload: P,
+        *,
+        timeout: float,
+        priority: Priority = "normal",
+        key: str | None = None,
+        retry: RetryPolicy | None = None,
+        on_outcome: OnOutcome | None = None,
+        send_timeout: float | None = None,
+    ) -> int:
+        """Issue a request and return its correlation id (spec 5).
+
+        The pending entry exists before the request is routed. The request ends in exactly one
+        outcome, reported once to `on_outcome`; this call does not raise for delivery errors
+        (they end the request as `failed`), only for misuse (bad arguments, unknown sender).
+        """
+        timeout = check_number(timeout, "timeout", strict=True)
+        address = _address(to)
+        high = _high(priority)
+        requester = self._sender(sender)
+        assert requester is not None
+        if not requester.alive:
+            raise ActorNotFound(f"requester {requester.label} is stopped")
+        now = self.timers.now
+        corr = len(self._fate)
+        self._fate.append(0)
+        self._requester.append(sender)
+        pending = _Pending(corr, requester, now, now + timeout, on_outcome)
+        self._pending[corr] = requester.pending[corr] = pending
+        pending.timer = self.timers.call_at(pending.deadline, lambda: self._expire(corr))
+        env = Envelope(self._msg_id(), sender, address, "request", payload, corr)
+        env.deadline, env.high, env.key = pending.deadline, high, key
+        requester.sent += 1
+        self._send(env, retry, _timeout(send_timeout))
+        return corr
+
+    def reply(self, sender: int | None, corr: int, payload: P) -> int:
+        """Answer request `corr`; returns the reply's message id (spec 5.4, 5.5)."""
+        self._sender(sender)
+        requester = self._requester[corr] if 0 < corr < len(self._fate) else 0
+        to = Address.id(requester) if requester else None
+        env = Envelope(self._msg_id(), sender, to, "reply", payload, corr)  # type: ignore[arg-type]
+        self._send(env, None, None)
+        return env.msg
+
+    def cancel(self, corr: int) -> bool:
+        """Cancel a pending request; False when it had already ended (spec 5.7)."""
+        pending = self._pending.get(corr)
+        if pending is None:
+            return False
+        self._resolve(pending, "cancelled")
+        return True
+
+    def outcome(self, corr: int) -> OutcomeKind | None:
+        """How request `corr` ended, or None while it is pending or unknown."""
+        fate = self._fate[corr] if 0 < corr < len(self._fate) else 0
+        return _FATES[fate - 1] if fate else None
+
+    # -- the actor's side --------------------------------------------------------------------
+
+    def dequeue(self, actor_id: int) -> Envelope[P] | None:
+        """Hand the actor its next message, dead-lettering expired ones on the way (spec 4.7).
+
+        The actor counts as busy with the returned message (its load includes it) until it
+        calls `done` or dequeues again.
+        """
+        actor = self.registry.actor(actor_id)
+        actor.busy = 0
+        if not actor.alive:
+            return None
+        box = actor.mailbox
+        now = self.timers.now
+        while True:
+            env = box.pop()
+            if env is None:
+                return None
+            if box.parked:
+                self._unpark(actor)
+            if env.deadline is not None and now >= env.deadline:
+                self._dead_letter(env, "expired", actor)
+                continue
+            actor.busy = 1
+            actor.delivered += 1
+            self.delivered += 1
+            if self._emit:
+                self._emit("dequeue", {"msg": env.msg, "actor": actor.label})
+            return env
+
+    def done(self, actor_id: int) -> None:
+        """The actor finished the message it dequeued last."""
+        self.registry.actor(actor_id).busy = 0
+
+    def depth(self, actor_id: int) -> int:
+        return self.registry.actor(actor_id).mailbox.size
+
+    def load(self, actor_id: int) -> int:
+        return self.registry.actor(actor_id).load
+
+    def pending_requests(self) -> list[int]:
+        return sorted(self._pending)
+
+    @property
+    def accepted(self) -> int:
+        return self.sent - self.rejected
+
+    @property
+    def in_flight(self) -> int:
+        return self.accepted - self.delivered - self.dead_lettered
+
+    # -- the pipeline ------------------------------------------------------------------------
+
+    def _send(self, env: Envelope[Any], retry: RetryPolicy | None, wait: float | None) -> None:
+        self.sent += 1
+        if self._emit:
+            self._trace_send(env)
+        transit = self._network.transit(env) if self._network is not None else IMMEDIATE
+        if transit.duplicate is not None:
+            copy = Envelope(self._msg_id(), env.sender, env.to, env.kind, env.payload, env.corr)
+            copy.deadline, copy.high, copy.key, copy.dup_of = (
+                env.deadline,
+                env.high,
+                env.key,
+                env.msg,
+            )
+            self.sent += 1
+            if self._emit:
+                self._trace_send(copy)
+            self.timers.call_at(
+                self.timers.now + transit.duplicate, lambda: self._arrive(copy, None, None, False)
+            )
+        if transit.drop:
+            self._dead_letter(env, "dropped_in_transit")
+        elif transit.delay > 0.0:
+            self.timers.call_at(
+                self.timers.now + transit.delay, lambda: self._arrive(env, retry, wait, False)
+            )
+        else:
+            self._arrive(env, retry, wait, True)
+
+    def _arrive(
+        self, env: Envelope[Any], retry: RetryPolicy | None, wait: float | None, sync: bool
+    ) -> None:
+        if env.kind == "reply":
+            self._arrive_reply(env)
+            return
+        try:
+            actor = self.registry.resolve(env.to, env.key)
+        except BrokerError as error:
+            self._fail(env, error, retry, sync)
+            return
+        if self._emit:
+            self._emit("route", {"msg": env.msg, "actor": actor.label})
+        box = actor.mailbox
+        if box.capacity is not None and box.size >= box.capacity:
+            mode = box.backpressure
+            if mode == "reject":
+                self._fail(env, MailboxFull(f"{actor.label} is full"), retry, sync)
+                return
+            if mode == "drop_newest":
+                self._dead_letter(env, "dropped_newest", actor)
+                return
+            if mode == "drop_oldest":
+                self._dead_letter(box.pop_oldest_droppable(), "dropped_oldest", actor)
+            else:
+                self._park(actor, env, wait)
+                return
+        box.push(env)
+        actor.received += 1
+        if self._emit:
+            self._emit("enqueue", {"msg": env.msg, "actor": actor.label, "depth": box.size})
+
+    def _fail(
+        self, env: Envelope[Any], error: BrokerError, retry: RetryPolicy | None, sync: bool
+    ) -> None:
+        """Spec 6: retry a transient failure if the policy and deadline allow, else give up."""
+        if error.transient and retry is not None and env.attempt + 1 < retry.max_attempts:
+            at = self.timers.now + retry.delay(env.attempt + 1, self.rng)
+            if env.deadline is None or at < env.deadline:
+                env.attempt += 1
+                self.retries += 1
+                if self._emit:
+                    self._emit("retry", {"msg": env.msg, "attempt": env.attempt, "at": at})
+                self.timers.call_at(at, lambda: self._arrive(env, retry, None, False))
+                return
+        if sync:
+            self.rejected += 1
+            if self._emit:
+                self._emit("reject", {"msg": env.msg, "error": error.code})
+        else:
+            self._dead_letter(env, error.code)
+        if env.kind == "request":
+            pending = self._pending.get(env.corr)  # type: ignore[arg-type]
+            if pending is not None:
+                self._resolve(pending, "failed", error=error.code)
+        elif sync:
+            raise error
+
+    def _park(self, actor: Actor, env: Envelope[Any], wait: float | None) -> None:
+        """Spec 4.4 `block`: the sender waits for room, at most its send timeout."""
+        wait = wait if wait is not None else actor.send_timeout
+        timer = None
+        if wait is not None:
+            timer = self.timers.call_at(
+                self.timers.now + wait, lambda: self._park_timeout(actor, env)
+            )
+        actor.mailbox.parked.append((env, timer))
+        if self._emit:
+            self._emit("park", {"msg": env.msg, "actor": actor.label})
+
+    def _park_timeout(self, actor: Actor, env: Envelope[Any]) -> None:
+        parked = actor.mailbox.parked
+        for i, (waiting, _) in enumerate(parked):
+            if waiting is env:
+                del parked[i]
+                self._dead_letter(env, "send_timeout", actor)
+                return
+
+    def _unpark(self, actor: Actor) -> None:
+        box = actor.mailbox
+        env, timer = box.parked.popleft()
+        if timer is not None:
+            timer.cancel()
+        box.push(env)
+        actor.received += 1
+        if self._emit:
+            self._emit("enqueue", {"msg": env.msg, "actor": actor.label, "depth": box.size})
+
+    def _arrive_reply(self, env: Envelope[Any]) -> None:
+        corr: int = env.corr  # type: ignore[assignment]
+        pending = self._pending.get(corr)
+        if pending is None:
+            fate = self._fate[corr] if 0 < corr < len(self._fate) else 0
+            self._dead_letter(env, _LATE_REASON[fate - 1] if fate else "unknown_correlation")
+            return
+        if self.timers.now >= pending.deadline:  # exclusive deadline (spec 5.5)
+            self._resolve(pending, "timed_out")
+            self._dead_letter(env, "late_reply")
+            return
+        self.delivered += 1
+        self._resolve(pending, "replied", env)
+
+    def _resolve(
+        self,
+        pending: _Pending,
+        kind: OutcomeKind,
+        reply: Envelope[Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        corr = pending.corr
+        del self._pending[corr]
+        del pending.requester.pending[corr]
+        if pending.timer is not None:
+            pending.timer.cancel()
+        self._fate[corr] = _FATES.index(kind) + 1
+        self.outcomes[kind] += 1
+        now = self.timers.now
+        if kind == "replied":
+            self.latencies.append(now - pending.issued_at)
+        if self._emit:
+            self._emit(
+                "resolve",
+                {
+                    "corr": corr,
+                    "outcome": kind,
+                    "requester": pending.requester.label,
+                    "msg": reply.msg if reply is not None else None,
+                },
+            )
+        if pending.on_outcome is not None:
+            pending.on_outcome(
+                Outcome(
+                    corr,
+                    kind,
+                    pending.requester.id,
+                    pending.issued_at,
+                    now,
+                    reply.payload if reply is not None else None,
+                    reply.msg if reply is not None else None,
+                    error,
+                )
+            )
+
+    def _expire(self, corr: int) -> None:
+        pending = self._pending.get(corr)
+        if pending is not None:
+            pending.timer = None
+            self._resolve(pending, "timed_out")
+
+    def _shut(self, actor: Actor) -> None:
+        """Stopping: dead-letter the mailbox and parked senders, cancel own requests (2.7)."""
+        actor.alive = False
+        actor.busy = 0
+        for env in actor.mailbox.drain():
+            self._dead_letter(env, "actor_stopped", actor)
+        while actor.mailbox.parked:
+            env, timer = actor.mailbox.parked.popleft()
+            if timer is not None:
+                timer.cancel()
+            self._dead_letter(env, "actor_stopped", actor)
+        for pending in list(actor.pending.values()):
+            self._resolve(pending, "cancelled")
+
+    def _dead_letter(self, env: Envelope[Any], reason: str, actor: Actor | None = None) -> None:
+        self.dead_lettered += 1
+        self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1
+        if actor is not None:
+            actor.dead_lettered += 1
+        if self._emit:
+            self._emit("dead_letter", {"msg": env.msg, "reason": reason})
+
+    def _trace_send(self, env: Envelope[Any]) -> None:
+        sender = self.registry.actors.get(str(env.sender)) if env.sender is not None else None
+        fields: dict[str, Any] = {
+            "msg": env.msg,
+            "from": sender.label if sender is not None else None,
+            "to": str(env.to) if env.to is not None else None,
+            "kind": env.kind,
+        }
+        if env.corr is not None:
+            fields["corr"] = env.corr
+        if env.kind == "request":
+            fields["deadline"] = env.deadline
+        if env.dup_of is not None:
+            fields["dup_of"] = env.dup_of
+        self._emit("send", fields)  # type: ignore[misc]  # only called when a listener is set
+
+    def _msg_id(self) -> int:
+        msg = self._next_msg
+        self._next_msg = msg + 1
+        return msg
+
+    def _sender(self, sender: int | None) -> Actor | None:
+        return None if sender is None else self.registry.actor(sender)
+
+
+def _address(to: Address | str) -> Address:
+    return to if isinstance(to, Address) else Address.parse(to)
+
+
+def _high(priority: str) -> bool:
+    if priority not in PRIORITIES:
+        raise InvalidConfig(f"invalid priority {priority!r}: use one of {', '.join(PRIORITIES)}")
+    return priority == "high"
+
+
+def _timeout(value: float | None) -> float | None:
+    return None if value is None else check_number(value, "send_timeout", strict=True)

@@ -1,0 +1,50 @@
+"""Messages in flight and request outcomes (docs/spec.md sections 4 and 5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
+
+from broker._address import Address
+
+P = TypeVar("P")
+Kind = Literal["tell", "request", "reply"]
+OutcomeKind = Literal["replied", "timed_out", "cancelled", "failed"]
+Priority = Literal["normal", "high"]
+PRIORITIES: tuple[Priority, ...] = ("normal", "high")
+
+
+@dataclass(slots=True, eq=False)
+class Envelope(Generic[P]):
+    """One message as the broker carries it. Identity matters (ids are unique), so eq is by id."""
+
+    msg: int
+    sender: int | None
+    to: Address
+    kind: Kind
+    payload: P
+    corr: int | None = None
+    deadline: float | None = None  # exclusive: expired once now >= deadline (spec 4.7)
+    high: bool = False
+    key: str | None = None
+    attempt: int = 0
+    dup_of: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[P]):
+    """How a request ended: exactly one per request (spec 5.3)."""
+
+    corr: int
+    kind: OutcomeKind
+    requester: int
+    issued_at: float
+    resolved_at: float
+    reply: P | None = None
+    reply_msg: int | None = None
+    error: str | None = None
+
+    @property
+    def latency(self) -> float:
+        """Time from issue to resolution."""
+        return self.resolved_at - self.issued_at

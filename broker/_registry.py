@@ -1,0 +1,211 @@
+"""The registry: actors, unique names, services and pools (docs/spec.md sections 2 and 3).
+
+Every mutating method validates everything first and only then changes state, so an operation
+that raises leaves nothing behind (spec 2.6).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from broker._address import Address, check_name
+from broker._mailbox import Mailbox
+from broker._strategies import STRATEGY_FUNCTIONS, Strategy, check_strategy, leave_cursor
+from broker.errors import (
+    ActorNotFound,
+    DuplicateRegistration,
+    MailboxClosed,
+    PoolEmpty,
+    PoolNotFound,
+    ServiceUnavailable,
+)
+
+if TYPE_CHECKING:
+    from broker._records import Envelope  # noqa: F401
+
+
+class Actor:
+    """One registered actor: its mailbox, its registrations and its counters."""
+
+    __slots__ = (
+        "alive",
+        "busy",
+        "dead_lettered",
+        "delivered",
+        "id",
+        "label",
+        "mailbox",
+        "name",
+        "pending",
+        "pools",
+        "received",
+        "send_timeout",
+        "sent",
+        "services",
+    )
+
+    def __init__(
+        self, actor_id: int, name: str | None, mailbox: Mailbox, send_timeout: float | None
+    ) -> None:
+        self.id = actor_id
+        self.name = name
+        self.label = name if name is not None else f"id:{actor_id}"
+        self.mailbox = mailbox
+        self.send_timeout = send_timeout
+        self.alive = True
+        self.busy = 0  # 1 while the actor works on the message it dequeued last
+        self.services: list[str] = []
+        self.pools: list[str] = []
+        self.pending: dict[int, Any] = {}  # corr -> Pending, in issue order
+        self.sent = self.received = self.delivered = self.dead_lettered = 0
+
+    @property
+    def load(self) -> int:
+        """Queued plus in service: what least_loaded compares (spec 3.4)."""
+        return self.mailbox.size + self.busy
+
+
+class Pool:
+    __slots__ = ("choose", "cursor", "members", "name", "strategy")
+
+    def __init__(self, name: str, strategy: str) -> None:
+        self.name = name
+        self.strategy = strategy
+        self.choose: Strategy = STRATEGY_FUNCTIONS[strategy]
+        self.members: list[Actor] = []
+        self.cursor = 0
+
+
+class Registry:
+    """Lookup tables with O(1) resolution of `id:` and `name:` (spec 2.4)."""
+
+    __slots__ = ("actors", "names", "next_id", "pools", "rng", "services")
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.actors: dict[str, Actor] = {}  # keyed by the id's text, as it appears in `id:N`
+        self.names: dict[str, Actor] = {}
+        self.services: dict[str, list[Actor]] = {}
+        self.pools: dict[str, Pool] = {}
+        self.next_id = 1
+
+    # -- registration -----------------------------------------------------------------------
+
+    def add(
+        self,
+        name: str | None,
+        mailbox: Mailbox,
+        send_timeout: float | None,
+        services: Iterable[str],
+        pools: Iterable[str],
+    ) -> Actor:
+        services, pools = list(services), list(pools)
+        if name is not None:
+            check_name(name)
+            if name in self.names:
+                raise DuplicateRegistration(f"name {name!r} is already registered")
+        for s in services:
+            check_name(s, "service name")
+        for p in pools:
+            self.pool(p)
+        for seq, what in ((services, "service"), (pools, "pool")):
+            if len(set(seq)) != len(seq):
+                raise DuplicateRegistration(f"{what} listed twice in {seq!r}")
+        actor = Actor(self.next_id, name, mailbox, send_timeout)
+        self.next_id += 1
+        self.actors[str(actor.id)] = actor
+        if name is not None:
+            self.names[name] = actor
+        for s in services:
+            self._provide(s, actor)
+        for p in pools:
+            self._join(self.pools[p], actor)
+        return actor
+
+    def remove(self, actor: Actor) -> None:
+        for p in list(actor.pools):
+            self.leave(p, actor)
+        for s in actor.services:
+            self.services[s].remove(actor)
+        actor.services.clear()
+        del self.actors[str(actor.id)]
+        if actor.name is not None:
+            del self.names[actor.name]
+
+    def actor(self, actor_id: int) -> Actor:
+        found = self.actors.get(str(actor_id))
+        if found is None:
+            raise ActorNotFound(f"no actor with id {actor_id!r}")
+        return found
+
+    def provide(self, service: str, actor: Actor) -> None:
+        check_name(service, "service name")
+        if service in actor.services:
+            raise DuplicateRegistration(f"{actor.label} already provides {service!r}")
+        self._provide(service, actor)
+
+    def _provide(self, service: str, actor: Actor) -> None:
+        self.services.setdefault(service, []).append(actor)
+        actor.services.append(service)
+
+    # -- pools -------------------------------------------------------------------------------
+
+    def create_pool(self, name: str, strategy: str) -> Pool:
+        check_name(name, "pool name")
+        check_strategy(strategy)
+        if name in self.pools:
+            raise DuplicateRegistration(f"pool {name!r} already exists")
+        pool = self.pools[name] = Pool(name, strategy)
+        return pool
+
+    def pool(self, name: str) -> Pool:
+        found = self.pools.get(name)
+        if found is None:
+            raise PoolNotFound(f"no pool named {name!r}")
+        return found
+
+    def join(self, name: str, actor: Actor) -> None:
+        pool = self.pool(name)
+        if actor in pool.members:
+            raise DuplicateRegistration(f"{actor.label} is already a member of pool {name!r}")
+        self._join(pool, actor)
+
+    def _join(self, pool: Pool, actor: Actor) -> None:
+        pool.members.append(actor)  # a joiner goes last in rotation (spec 3.2.2)
+        actor.pools.append(pool.name)
+
+    def leave(self, name: str, actor: Actor) -> None:
+        pool = self.pool(name)
+        if actor not in pool.members:
+            raise ActorNotFound(f"{actor.label} is not a member of pool {name!r}")
+        index = pool.members.index(actor)
+        del pool.members[index]
+        pool.cursor = leave_cursor(pool.cursor, index, len(pool.members))
+        actor.pools.remove(name)
+
+    # -- resolution (spec 2.5) ---------------------------------------------------------------
+
+    def resolve(self, to: Address, key: str | None) -> Actor:
+        kind = to.kind
+        if kind == "pool":
+            pool = self.pools.get(to.value)
+            if pool is None:
+                raise PoolNotFound(f"no pool named {to.value!r}")
+            members = pool.members
+            if not any(m.alive for m in members):
+                raise PoolEmpty(f"pool {to.value!r} has no live member")
+            index, pool.cursor = pool.choose(members, pool.cursor, self.rng, key)
+            return members[index]
+        if kind == "service":
+            for provider in self.services.get(to.value, ()):
+                if provider.alive:
+                    return provider
+            raise ServiceUnavailable(f"no live provider of service {to.value!r}")
+        found = (self.actors if kind == "id" else self.names).get(to.value)
+        if found is None:
+            raise ActorNotFound(f"no actor at {to}")
+        if not found.alive:
+            raise MailboxClosed(f"{found.label} is stopped")
+        return found

@@ -1,0 +1,53 @@
+"""Retry policy for transient delivery errors (docs/spec.md section 6)."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+from broker.errors import InvalidConfig
+
+
+def check_number(value: object, what: str, *, low: float = 0.0, strict: bool = False) -> float:
+    """`value` as a float if finite and >= low (> low if strict); else InvalidConfig."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidConfig(f"invalid {what} {value!r}: a finite number is required")
+    if value < low or (strict and value == low):
+        relation = ">" if strict else ">="
+        raise InvalidConfig(f"invalid {what} {value!r}: must be {relation} {low}")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how late a transient failure is retried (spec 6.2).
+
+    Attempt `k` (k = 1 is the first retry) waits
+    `min(max_backoff, backoff * multiplier ** (k - 1)) * (1 - jitter * u)` with `u` drawn from the
+    broker's seeded stream, so jitter only ever shortens a wait and never breaks the cap.
+    """
+
+    max_attempts: int = 3
+    backoff: float = 0.1
+    multiplier: float = 2.0
+    max_backoff: float = 5.0
+    jitter: float = 0.0
+
+    def __post_init__(self) -> None:
+        attempts = self.max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise InvalidConfig(f"invalid max_attempts {attempts!r}: an integer >= 1")
+        check_number(self.backoff, "backoff")
+        check_number(self.multiplier, "multiplier", low=1.0)
+        check_number(self.max_backoff, "max_backoff")
+        check_number(self.jitter, "jitter")
+        if self.jitter > 1.0:
+            raise InvalidConfig(f"invalid jitter {self.jitter!r}: must be in [0, 1]")
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        """The wait before retry number `retry` (1-based)."""
+        base = min(self.max_backoff, self.backoff * self.multiplier ** (retry - 1))
+        if self.jitter:
+            base *= 1.0 - self.jitter * rng.random()
+        return base

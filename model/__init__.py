@@ -1,0 +1,1 @@
+"""Executable reference model (see docs/spec.md)."""
