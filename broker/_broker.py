@@ -81,12 +81,16 @@ class Broker(Generic[P]):
         *,
         listener: Listener | None = None,
         network: Network | None = None,
+        wake: Callable[[int], None] | None = None,
     ) -> None:
         self.timers = timers
         self.rng = rng
         self.registry = Registry(rng)
         self._emit = listener
         self._network = network
+        # Told the actor id when a message is enqueued for an idle actor, so a driver need not
+        # poll; never called from inside `dequeue`, so it may dequeue at once.
+        self._wake = wake
         self._next_msg = 1
         self._pending: dict[int, _Pending] = {}
         self._requester = array("q", [0])  # corr -> requester id (index 0 unused)
@@ -377,6 +381,8 @@ class Broker(Generic[P]):
         actor.received += 1
         if self._emit:
             self._emit("enqueue", {"msg": env.msg, "actor": actor.label, "depth": box.size})
+        if self._wake is not None and not actor.busy:
+            self._wake(actor.id)
 
     def _fail(
         self, env: Envelope[Any], error: BrokerError, retry: RetryPolicy | None, sync: bool
