@@ -286,8 +286,10 @@ class Broker(Generic[P]):
         while True:
             env = box.pop()
             if env is None:
-                return None
-            if box.parked:
+                env = self._pull_shared(actor)
+                if env is None:
+                    return None
+            elif box.parked:
                 self._unpark(actor)
             if env.deadline is not None and now >= env.deadline:
                 self._dead_letter(env, "expired", actor)
@@ -298,6 +300,15 @@ class Broker(Generic[P]):
             if self._emit:
                 self._emit("dequeue", {"msg": env.msg, "actor": actor.label})
             return env
+
+    def _pull_shared(self, actor: Actor) -> Envelope[Any] | None:
+        """Spec 3.8: with its own mailbox empty, a member takes the oldest message of the first
+        shared pool (in join order) that has one."""
+        for pool in actor.shared:
+            env = pool.queue.mailbox.pop()  # type: ignore[union-attr]
+            if env is not None:
+                return env
+        return None
 
     def done(self, actor_id: int) -> None:
         """The actor finished the message it dequeued last."""
@@ -363,6 +374,10 @@ class Broker(Generic[P]):
             return
         if self._emit:
             self._emit("route", {"msg": env.msg, "actor": actor.label})
+        if env.to.kind == "pool" and env.copy_of is None:
+            pool = self.registry.pools[env.to.value]
+            if pool.broadcast:
+                self._broadcast(env, actor, pool)
         box = actor.mailbox
         if box.capacity is not None and box.size >= box.capacity:
             mode = box.backpressure
@@ -382,7 +397,38 @@ class Broker(Generic[P]):
         if self._emit:
             self._emit("enqueue", {"msg": env.msg, "actor": actor.label, "depth": box.size})
         if self._wake is not None and not actor.busy:
-            self._wake(actor.id)
+            if actor.shared_by is None:
+                self._wake(actor.id)
+            else:
+                self._wake_idle_members(actor)
+
+    def _wake_idle_members(self, queue: Actor) -> None:
+        """Spec 3.8: a message in a shared queue is pulled by idle live members, in order."""
+        pool: Any = queue.shared_by
+        for member in pool.members:
+            if not queue.mailbox.size:
+                return
+            if member.alive and not member.busy and not member.mailbox.size:
+                self._wake(member.id)  # type: ignore[misc]  # only called with a wake hook
+
+    def _broadcast(self, env: Envelope[Any], first: Actor, pool: Any) -> None:
+        """Spec 3.7: every other live member gets its own copy, sent to its `id:` address."""
+        for member in list(pool.members):
+            if member is first or not member.alive:
+                continue
+            copy = Envelope(
+                self._msg_id(), env.sender, Address.id(member.id), env.kind, env.payload, env.corr
+            )
+            copy.deadline, copy.high, copy.key, copy.copy_of = (
+                env.deadline,
+                env.high,
+                env.key,
+                env.msg,
+            )
+            self.sent += 1
+            if self._emit:
+                self._trace_send(copy)
+            self._arrive(copy, None, None, False)
 
     def _fail(
         self, env: Envelope[Any], error: BrokerError, retry: RetryPolicy | None, sync: bool
@@ -514,6 +560,10 @@ class Broker(Generic[P]):
             self._dead_letter(env, "actor_stopped", actor)
         for pending in list(actor.pending.values()):
             self._resolve(pending, "cancelled")
+        for pool in actor.shared:
+            if not pool.any_alive():  # nobody left to pull: the queue dies with them (3.8)
+                for env in pool.queue.mailbox.drain():  # type: ignore[union-attr]
+                    self._dead_letter(env, "actor_stopped")
 
     def _dead_letter(self, env: Envelope[Any], reason: str, actor: Actor | None = None) -> None:
         self.dead_lettered += 1
@@ -537,6 +587,8 @@ class Broker(Generic[P]):
             fields["deadline"] = env.deadline
         if env.dup_of is not None:
             fields["dup_of"] = env.dup_of
+        if env.copy_of is not None:
+            fields["copy_of"] = env.copy_of
         self._emit("send", fields)  # type: ignore[misc]  # only called when a listener is set
 
     def _msg_id(self) -> int:

@@ -29,6 +29,7 @@ class Envelope(Generic[P]):
     key: str | None = None
     attempt: int = 0
     dup_of: int | None = None
+    copy_of: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

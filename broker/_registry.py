@@ -44,6 +44,8 @@ class Actor:
         "send_timeout",
         "sent",
         "services",
+        "shared",
+        "shared_by",
     )
 
     def __init__(
@@ -59,6 +61,8 @@ class Actor:
         self.services: list[str] = []
         self.pools: list[str] = []
         self.pending: dict[int, Any] = {}  # corr -> Pending, in issue order
+        self.shared: list[Pool] = []  # shared pools this actor pulls from (spec 3.8)
+        self.shared_by: Pool | None = None  # set on a shared pool's queue, which is no actor
         self.sent = self.received = self.delivered = self.dead_lettered = 0
 
     @property
@@ -68,7 +72,7 @@ class Actor:
 
 
 class Pool:
-    __slots__ = ("choose", "cursor", "members", "name", "strategy")
+    __slots__ = ("broadcast", "choose", "cursor", "members", "name", "queue", "strategy")
 
     def __init__(self, name: str, strategy: str) -> None:
         self.name = name
@@ -76,6 +80,17 @@ class Pool:
         self.choose: Strategy = STRATEGY_FUNCTIONS[strategy]
         self.members: list[Actor] = []
         self.cursor = 0
+        self.broadcast = strategy == "broadcast"
+        # A shared pool's one queue (spec 3.8): an unbounded mailbox that looks like an actor
+        # to routing, labelled `pool:<name>`, from which idle members pull.
+        self.queue: Actor | None = None
+        if strategy == "shared":
+            self.queue = Actor(0, None, Mailbox(), None)
+            self.queue.label = f"pool:{name}"
+            self.queue.shared_by = self
+
+    def any_alive(self) -> bool:
+        return any(m.alive for m in self.members)
 
 
 class Registry:
@@ -175,6 +190,8 @@ class Registry:
     def _join(self, pool: Pool, actor: Actor) -> None:
         pool.members.append(actor)  # a joiner goes last in rotation (spec 3.2.2)
         actor.pools.append(pool.name)
+        if pool.queue is not None:
+            actor.shared.append(pool)
 
     def leave(self, name: str, actor: Actor) -> None:
         pool = self.pool(name)
@@ -184,6 +201,8 @@ class Registry:
         del pool.members[index]
         pool.cursor = leave_cursor(pool.cursor, index, len(pool.members))
         actor.pools.remove(name)
+        if pool.queue is not None:
+            actor.shared.remove(pool)
 
     # -- resolution (spec 2.5) ---------------------------------------------------------------
 
@@ -196,6 +215,8 @@ class Registry:
             members = pool.members
             if not any(m.alive for m in members):
                 raise PoolEmpty(f"pool {to.value!r} has no live member")
+            if pool.queue is not None:
+                return pool.queue
             index, pool.cursor = pool.choose(members, pool.cursor, self.rng, key)
             return members[index]
         if kind == "service":

@@ -1,7 +1,8 @@
 """Pool strategies: pure choices over the pool's members (docs/spec.md section 3).
 
 A strategy is a function `(members, state, rng, key) -> (index, new_state)`. `members` is the
-pool's membership in join order; each member exposes `alive` and `load` (queued + in service).
+pool's membership in join order; each member exposes `alive`, `load` (queued + in service) and
+`label` (its stable name).
 Stopped members are never chosen. `state` is the strategy's own integer (round robin's cursor);
 the caller guarantees at least one member is alive. Adding a strategy is adding a function to
 `STRATEGY_FUNCTIONS`.
@@ -9,11 +10,17 @@ the caller guarantees at least one member is alive. Adding a strategy is adding 
 
 from __future__ import annotations
 
+import bisect
+import functools
+import hashlib
 import random
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from broker.errors import InvalidConfig
+from broker.errors import InvalidConfig, RouteError
+
+# Points per member on the consistent-hash ring (spec 3.6).
+VNODES = 64
 
 
 class Member(Protocol):
@@ -22,6 +29,9 @@ class Member(Protocol):
 
     @property
     def load(self) -> int: ...
+
+    @property
+    def label(self) -> str: ...
 
 
 Strategy = Callable[[Sequence[Member], int, random.Random, "str | None"], tuple[int, int]]
@@ -59,10 +69,77 @@ def least_loaded(
     return best, state
 
 
+def power_of_two(
+    members: Sequence[Member], state: int, rng: random.Random, key: str | None
+) -> tuple[int, int]:
+    """Spec 3.5: two distinct live members drawn uniformly, the less loaded wins, ties to the
+    earlier in membership order. Draws: `i = randrange(n)`, `j = randrange(n - 1)`, and j is
+    bumped past i, so the pair is uniform over distinct pairs. One live member: no draw."""
+    live = [i for i, m in enumerate(members) if m.alive]
+    if len(live) == 1:
+        return live[0], state
+    i = rng.randrange(len(live))
+    j = rng.randrange(len(live) - 1)
+    if j >= i:
+        j += 1
+    a, b = sorted((live[i], live[j]))
+    return (b if members[b].load < members[a].load else a), state
+
+
+def stable_hash(text: str) -> int:
+    """A 64-bit hash that is the same in every process and every language (spec 3.6)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+@functools.lru_cache(maxsize=256)
+def _ring(labels: tuple[str, ...]) -> tuple[list[int], list[int]]:
+    """Ring points and, for each, the index of its member; ties broken by label then vnode."""
+    points = sorted(
+        (stable_hash(f"{label}#{v}"), label, v, i)
+        for i, label in enumerate(labels)
+        for v in range(VNODES)
+    )
+    return [p[0] for p in points], [p[3] for p in points]
+
+
+def consistent_hash(
+    members: Sequence[Member], state: int, rng: random.Random, key: str | None
+) -> tuple[int, int]:
+    """Spec 3.6: the first live member clockwise from the key's point on a ring of virtual
+    nodes. The ring depends only on the members' labels, so a leaving member moves only its
+    own keys."""
+    if key is None:
+        raise RouteError("a consistent_hash pool needs a message key")
+    hashes, owners = _ring(tuple(m.label for m in members))
+    start = bisect.bisect_left(hashes, stable_hash(key))
+    n = len(hashes)
+    for step in range(n):
+        owner = owners[(start + step) % n]
+        if members[owner].alive:
+            return owner, state
+    raise AssertionError("consistent_hash called without a live member")
+
+
+def first_live(
+    members: Sequence[Member], state: int, rng: random.Random, key: str | None
+) -> tuple[int, int]:
+    """`broadcast` (spec 3.7) routes the original to the first live member; the broker sends
+    each other live member its own copy. `shared` (spec 3.8) never chooses: the pool's queue
+    takes the message."""
+    for i, m in enumerate(members):
+        if m.alive:
+            return i, state
+    raise AssertionError("first_live called without a live member")
+
+
 STRATEGY_FUNCTIONS: dict[str, Strategy] = {
     "round_robin": round_robin,
     "random": random_choice,
     "least_loaded": least_loaded,
+    "power_of_two": power_of_two,
+    "consistent_hash": consistent_hash,
+    "broadcast": first_live,
+    "shared": first_live,
 }
 STRATEGIES: tuple[str, ...] = tuple(STRATEGY_FUNCTIONS)
 

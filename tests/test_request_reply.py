@@ -137,7 +137,7 @@ def test_spec_5_7_cancel(world: World) -> None:
 @pytest.mark.parametrize("how", ["stop", "unregister"])
 def test_spec_5_8_stopped_requester_leaves_nothing_pending(world: World, how: str) -> None:
     b = world.broker
-    client, server, outcomes = setup(world)
+    client, _, outcomes = setup(world)
     for i in range(3):
         b.request(client, "name:server", i, timeout=5.0, on_outcome=outcomes.append)
     getattr(b, how)(client)

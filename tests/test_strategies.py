@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import pytest
 from conftest import World
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker import Broker
+from broker import Broker, PoolEmpty
 from sim._scheduler import Scheduler
 
 
@@ -100,7 +101,7 @@ def test_spec_3_3_random_is_seeded_and_covers_live_members() -> None:
 
 
 def test_spec_3_4_least_loaded_counts_queue_and_service_ties_to_order(world: World) -> None:
-    m1, m2, m3 = pool_of(world, 3, "least_loaded")
+    m1, _, m3 = pool_of(world, 3, "least_loaded")
     b = world.broker
     assert b.resolve("pool:p") == m1  # all zero: first in membership order
     b.send(None, "id:1", "x")
@@ -113,3 +114,132 @@ def test_spec_3_4_least_loaded_counts_queue_and_service_ties_to_order(world: Wor
     assert b.resolve("pool:p") == m1
     b.stop(m1)
     assert b.resolve("pool:p") == m3
+
+
+def test_spec_3_5_power_of_two_picks_less_loaded_of_two_distinct() -> None:
+    w = World(9)
+    members = pool_of(w, 4, "power_of_two")
+    b = w.broker
+    for i, m in enumerate(members):  # loads 0, 1, 2, 3
+        for _ in range(i):
+            b.send(None, f"id:{m}", "x")
+    picks = Counter(b.resolve("pool:p") for _ in range(600))
+    # The most loaded member loses every pair it is in; the least loaded wins all of its.
+    assert members[3] not in picks
+    assert picks[members[0]] == max(picks.values())
+    # Exactly the distribution of "min of a uniform distinct pair": 3/6, 2/6, 1/6.
+    shares = [picks[m] / 600 for m in members[:3]]
+    assert abs(shares[0] - 0.5) < 0.07 and abs(shares[1] - 1 / 3) < 0.07
+    assert abs(shares[2] - 1 / 6) < 0.07
+
+
+def test_spec_3_5_power_of_two_ties_and_single_member() -> None:
+    w = World(2)
+    m1, m2 = pool_of(w, 2, "power_of_two")
+    assert {w.broker.resolve("pool:p") for _ in range(50)} == {m1}  # tie: membership order
+    w.broker.stop(m1)
+    state = w.broker.rng.getstate()
+    assert w.broker.resolve("pool:p") == m2
+    assert w.broker.rng.getstate() == state  # one live member: no draw
+
+
+def test_spec_3_6_consistent_hash_is_stable_and_moves_only_the_leavers_keys() -> None:
+    w = World()
+    members = pool_of(w, 5, "consistent_hash")
+    b = w.broker
+    keys = [f"user-{i}" for i in range(500)]
+    before = {k: b.resolve("pool:p", key=k) for k in keys}
+    assert before == {k: b.resolve("pool:p", key=k) for k in keys}
+    assert len(set(before.values())) == 5
+    b.leave_pool("p", members[2])
+    after = {k: b.resolve("pool:p", key=k) for k in keys}
+    moved = {k for k in keys if before[k] != after[k]}
+    assert moved == {k for k in keys if before[k] == members[2]}
+    assert moved  # the leaver owned some keys
+
+
+def test_spec_3_6_consistent_hash_pinned_values_and_keyless_messages() -> None:
+    from broker import RouteError
+    from broker._strategies import stable_hash
+
+    assert stable_hash("user-1") == stable_hash("user-1")
+    # Pinned against `b2sum -l 64`, so a port can check its hash the same way (spec 3.6).
+    assert stable_hash("") == 0xE4A6A0577479B2B4
+    assert stable_hash("user-1") == 0x9AAC5A8621EAE188
+    w = World()
+    pool_of(w, 3, "consistent_hash")
+    with pytest.raises(RouteError, match="key"):
+        w.broker.send(None, "pool:p", "x")
+
+
+def test_spec_3_7_broadcast_sends_each_live_member_its_own_copy() -> None:
+    w = World()
+    m1, m2, m3 = pool_of(w, 3, "broadcast")
+    b = w.broker
+    b.stop(m2)
+    msg = b.send(None, "pool:p", "hello")
+    got = {m: b.dequeue(m) for m in (m1, m3)}
+    assert {m: e.payload for m, e in got.items() if e} == {m1: "hello", m3: "hello"}
+    assert got[m1].msg == msg and got[m3].copy_of == msg  # type: ignore[union-attr]
+    copies = [e for e in w.log.of("send") if "copy_of" in e]
+    assert copies == [{"msg": msg + 1, "from": None, "to": f"id:{m3}", "kind": "tell",
+                       "copy_of": msg}]  # fmt: skip
+    assert b.accepted == 2 and b.delivered == 2
+
+
+def test_spec_3_7_broadcast_request_first_reply_wins() -> None:
+    w = World()
+    m1, m2 = pool_of(w, 2, "broadcast")
+    b = w.broker
+    client = b.register("client")
+    outcomes: list[object] = []
+    corr = b.request(client, "pool:p", "q", timeout=5.0, on_outcome=outcomes.append)
+    for m in (m2, m1):
+        env = b.dequeue(m)
+        assert env is not None and env.corr == corr
+        b.reply(m, corr, f"from {m}")
+    assert [o.reply for o in outcomes] == [f"from {m2}"]  # type: ignore[attr-defined]
+    assert b.dead_letters == {"duplicate_reply": 1}
+
+
+def test_spec_3_8_shared_queue_members_pull_in_order() -> None:
+    w = World()
+    m1, m2 = pool_of(w, 2, "shared")
+    b = w.broker
+    for i in range(4):
+        b.send(None, "pool:p", i)
+    assert [e["actor"] for e in w.log.of("enqueue")] == ["pool:p"] * 4
+    assert b.dequeue(m2).payload == 0  # type: ignore[union-attr]
+    assert b.dequeue(m1).payload == 1  # type: ignore[union-attr]
+    b.send(None, f"id:{m1}", "own")
+    assert b.dequeue(m1).payload == "own"  # own mailbox first  # type: ignore[union-attr]
+    assert b.dequeue(m1).payload == 2  # type: ignore[union-attr]
+    b.stop(m1)
+    assert b.dequeue(m2).payload == 3  # type: ignore[union-attr]
+    b.send(None, "pool:p", "last")
+    b.stop(m2)  # the last live member: the queue dies with it
+    assert b.dead_letters == {"actor_stopped": 1}
+    with pytest.raises(PoolEmpty):
+        b.send(None, "pool:p", "nobody")
+
+
+def test_spec_3_8_shared_queue_wakes_idle_members() -> None:
+    woken: list[int] = []
+    w = World()
+    b = w.broker
+    b._wake = woken.append
+    m1, m2, m3 = pool_of(w, 3, "shared")
+    b.dequeue(m1)  # m1 asks while the queue is empty: idle again
+    b.send(None, f"id:{m2}", "busy")  # m2 has its own mail: woken for that
+    assert woken == [m2]
+    woken.clear()
+    b.send(None, "pool:p", "x")
+    assert woken == [m1, m3]  # nobody dequeued, so every idle member is told, in order
+    b.dequeue(m1)
+    woken.clear()
+    b.send(None, "pool:p", "y")
+    assert woken == [m3]  # m1 is busy with x
+    b.send(None, "pool:p", "expired", ttl=1.0)
+    w.run(until=1.0)
+    assert b.dequeue(m3).payload == "y"  # type: ignore[union-attr]
+    assert b.dequeue(m3) is None and b.dead_letters == {"expired": 1}
