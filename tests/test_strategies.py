@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from broker import Broker, PoolEmpty
-from sim._scheduler import Scheduler
+from sim import Scheduler
 
 
 def pool_of(world: World, n: int, strategy: str) -> list[int]:

@@ -1,0 +1,116 @@
+"""Online invariant monitors over the event stream (docs/trace-format.md, spec 4.6, 5, 7).
+
+The monitor keeps only what is still open (messages in flight, pending requests), so its memory
+follows the in-flight set, not the length of the run. A violation raises `InvariantViolation`
+naming the event; the simulator ends the run there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class InvariantViolation(Exception):
+    """An invariant broke at a given event."""
+
+    def __init__(self, seq: int, t: float, invariant: str, detail: str) -> None:
+        super().__init__(f"seq {seq} (t={t!r}): {invariant}: {detail}")
+        self.seq, self.t, self.invariant, self.detail = seq, t, invariant, detail
+
+
+class Monitor:
+    """Checks conservation, one outcome per request, exclusive deadlines, capacity (online)."""
+
+    __slots__ = (
+        "capacity",
+        "dead_lettered",
+        "delivered",
+        "last_msg",
+        "live",
+        "pending",
+        "rejected",
+        "sent",
+        "seq",
+    )
+
+    def __init__(self, capacity: dict[str, int | None]) -> None:
+        self.capacity = capacity
+        self.live: dict[int, str] = {}  # msg -> kind, for messages sent and not yet terminal
+        self.pending: dict[int, float] = {}  # corr -> deadline
+        self.last_msg = 0
+        self.seq = 0
+        self.sent = self.rejected = self.delivered = self.dead_lettered = 0
+
+    def observe(self, t: float, ev: str, f: dict[str, Any]) -> None:
+        self.seq += 1
+        if ev == "send":
+            msg = f["msg"]
+            if msg <= self.last_msg:
+                self._fail(t, "unique_ids", f"message id {msg} reused")
+            self.last_msg = msg
+            self.live[msg] = f["kind"]
+            self.sent += 1
+            if f["kind"] == "request" and "dup_of" not in f:
+                self.pending[f["corr"]] = f["deadline"]
+        elif ev in ("route", "park", "retry"):
+            self._open(t, f["msg"], ev)
+        elif ev == "enqueue":
+            self._open(t, f["msg"], ev)
+            cap = self.capacity.get(f["actor"])
+            if cap is not None and f["depth"] > cap:
+                self._fail(t, "capacity", f"{f['actor']} holds {f['depth']} > capacity {cap}")
+        elif ev == "dequeue":
+            self._close(t, f["msg"], ev)
+            self.delivered += 1
+        elif ev == "dead_letter":
+            self._close(t, f["msg"], ev)
+            self.dead_lettered += 1
+        elif ev == "reject":
+            self._close(t, f["msg"], ev)
+            self.rejected += 1
+        elif ev == "resolve":
+            self._resolve(t, f)
+
+    def _resolve(self, t: float, f: dict[str, Any]) -> None:
+        corr, outcome = f["corr"], f["outcome"]
+        deadline = self.pending.pop(corr, None)
+        if deadline is None:
+            self._fail(t, "one_outcome", f"request {corr} resolved {outcome} but it is not pending")
+            return
+        if outcome == "replied":
+            if t >= deadline:
+                self._fail(t, "exclusive_deadline", f"request {corr} replied at its deadline")
+            if self.live.get(f["msg"]) != "reply":
+                self._fail(t, "correlation", f"request {corr} replied by a non-reply {f['msg']}")
+            self._close(t, f["msg"], "resolve")
+            self.delivered += 1
+        elif outcome == "timed_out" and t < deadline:
+            self._fail(t, "exclusive_deadline", f"request {corr} timed out before {deadline!r}")
+
+    def _open(self, t: float, msg: int, ev: str) -> None:
+        if msg not in self.live:
+            self._fail(t, "conservation", f"{ev} of message {msg}, which is not in flight")
+
+    def _close(self, t: float, msg: int, ev: str) -> None:
+        if self.live.pop(msg, None) is None:
+            self._fail(t, "conservation", f"{ev} of message {msg}, which is not in flight")
+
+    def finish(self, t: float, counters: dict[str, int]) -> None:
+        """End-of-run checks: nothing in flight or pending, and the broker's counts agree."""
+        if self.live:
+            first = min(self.live)
+            self._fail(t, "drained", f"{len(self.live)} messages still in flight (first: {first})")
+        if self.pending:
+            first = min(self.pending)
+            self._fail(t, "no_leak", f"{len(self.pending)} requests still pending (first: {first})")
+        mine = {
+            "sent": self.sent,
+            "rejected": self.rejected,
+            "delivered": self.delivered,
+            "dead_lettered": self.dead_lettered,
+        }
+        if mine != counters:
+            self._fail(t, "counters", f"broker counts {counters} but the events show {mine}")
+
+    def _fail(self, t: float, invariant: str, detail: str) -> None:
+        raise InvariantViolation(self.seq, t, invariant, detail)

@@ -1,0 +1,184 @@
+"""The deterministic discrete-event scheduler (a `broker.Timers`).
+
+Rules, in the style of SimPy's core:
+- The heap holds `(time, seq, timer)`; `seq` grows by one per `call_at`, so events at equal times
+  run in scheduling order and the third element is never compared. Nothing depends on `hash()` or
+  a clock.
+- Cancellation is lazy: `Timer.cancel()` marks the timer and the entry is dropped when it reaches
+  the top of the heap. When dead entries outnumber live ones (and there are many), the heap is
+  compacted in place, so a workload that cancels most of its timeouts cannot grow it without bound.
+- `now` only moves forward: to the time of each event as it runs, and (see `run`) to `until`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Callable
+
+__all__ = ["Scheduler", "SchedulerError", "Timer"]
+
+# Dead heap entries tolerated before compaction is considered; keeps small heaps compaction-free.
+_COMPACT_MIN_DEAD = 256
+# Module-level aliases: the hot path pays one global lookup instead of a global plus an attribute.
+_INF = math.inf
+_heappush = heapq.heappush
+_heappop = heapq.heappop
+
+
+class SchedulerError(ValueError):
+    """Local misuse of the scheduler: a time in the past, NaN or infinite, or a bad run bound."""
+
+
+def _released() -> None:
+    """Stands in for the callback of a cancelled timer, so its closure can be freed early."""
+
+
+class Timer:
+    """A scheduled callback; returned by `Scheduler.call_at`. Build one only through the scheduler.
+
+    `cancel()` is idempotent and O(1) (amortized); cancelling a timer that already ran does nothing.
+    """
+
+    # Three slots, set once: construction is on the hot path of every event.
+    __slots__ = ("_callback", "_scheduler", "when")
+
+    when: float
+    _callback: Callable[[], None]
+    # The owning scheduler while the timer is queued; None once it has run or been cancelled.
+    _scheduler: Scheduler | None
+
+    def __init__(self, when: float, callback: Callable[[], None], scheduler: Scheduler) -> None:
+        self.when = when
+        self._callback = callback
+        self._scheduler = scheduler
+
+    @property
+    def cancelled(self) -> bool:
+        """True if `cancel()` was called while the timer was still queued."""
+        return self._callback is _released
+
+    def cancel(self) -> None:
+        scheduler = self._scheduler
+        if scheduler is None:
+            return
+        self._scheduler = None
+        self._callback = _released
+        scheduler._live -= 1
+        heap = scheduler._heap
+        dead = len(heap) - scheduler._live
+        if dead > _COMPACT_MIN_DEAD and dead > scheduler._live:
+            # In place: a `run` loop in progress holds a reference to this very list.
+            heap[:] = [entry for entry in heap if entry[2]._scheduler is not None]
+            heapq.heapify(heap)
+
+    def __repr__(self) -> str:
+        state = "cancelled" if self.cancelled else "queued" if self._scheduler else "done"
+        return f"<Timer at {self.when!r} {state}>"
+
+
+class Scheduler:
+    """A virtual clock and a queue of one-shot callbacks; satisfies `broker.Timers`.
+
+    >>> s = Scheduler()
+    >>> out: list[str] = []
+    >>> _ = s.call_at(2.0, lambda: out.append("b"))
+    >>> _ = s.call_at(1.0, lambda: out.append("a"))
+    >>> s.run()
+    2
+    >>> out, s.now
+    (['a', 'b'], 2.0)
+    """
+
+    __slots__ = ("_heap", "_live", "_seq", "now")
+
+    now: float
+    _heap: list[tuple[float, int, Timer]]
+    _live: int
+    _seq: itertools.count[int]
+
+    def __init__(self, now: float = 0.0) -> None:
+        if not 0.0 <= now < math.inf:
+            raise SchedulerError(f"start time must be finite and >= 0, got {now!r}")
+        self.now = now
+        self._heap = []
+        self._live = 0
+        self._seq = itertools.count()
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
+        """Run `callback()` at virtual time `when`, which must be finite and >= `now`."""
+        if not self.now <= when < _INF:  # also rejects NaN: every comparison with it is False
+            raise SchedulerError(
+                f"cannot schedule at {when!r}: time must be finite and >= now ({self.now!r})"
+            )
+        timer = Timer(when, callback, self)
+        _heappush(self._heap, (when, next(self._seq), timer))
+        self._live += 1
+        return timer
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        """Run `callback()` after `delay` (finite, >= 0) units of virtual time."""
+        # call_at inlined: this is the simulator's most frequent call.
+        when = self.now + delay
+        if not (0.0 <= delay < _INF and when < _INF):
+            raise SchedulerError(f"cannot schedule after delay {delay!r}: must be finite and >= 0")
+        timer = Timer(when, callback, self)
+        _heappush(self._heap, (when, next(self._seq), timer))
+        self._live += 1
+        return timer
+
+    def step(self) -> bool:
+        """Run the next live event; return False (and change nothing) if there is none."""
+        return self.run(max_events=1) == 1
+
+    def run(self, until: float | None = None, max_events: int | None = None) -> int:
+        """Run events in (time, seq) order; return how many ran.
+
+        Stops when no live event is left, when the next one is later than `until`, or after
+        `max_events` events. If it stopped because of `until` while live events remain (all later
+        than `until`), `now` is set to `until`: the interval up to `until` has been simulated. If
+        the queue ran dry, `now` stays at the time of the last event, so a drained run reports when
+        its last event happened. A callback's exception propagates; its event counts as consumed.
+        """
+        if until is not None and not self.now <= until < math.inf:
+            raise SchedulerError(
+                f"cannot run until {until!r}: must be finite and >= now ({self.now!r})"
+            )
+        if max_events is not None and max_events < 0:
+            raise SchedulerError(f"max_events must be >= 0, got {max_events!r}")
+        limit = _INF if until is None else until
+        budget = -1 if max_events is None else max_events
+        heap = self._heap
+        count = 0
+        while heap and count != budget:
+            entry = _heappop(heap)
+            when, _, timer = entry
+            if timer._scheduler is None:  # cancelled
+                continue
+            if when > limit:
+                _heappush(heap, entry)  # once per run: cheaper than peeking at every event
+                break
+            timer._scheduler = None
+            self._live -= 1
+            self.now = when
+            timer._callback()
+            count += 1
+        if until is not None and count != budget and self._live:
+            self.now = until
+        return count
+
+    @property
+    def pending(self) -> int:
+        """The number of live (queued, not cancelled) events."""
+        return self._live
+
+    def peek(self) -> float | None:
+        """The time of the next live event, or None if there is none."""
+        heap = self._heap
+        while heap and heap[0][2]._scheduler is None:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def __repr__(self) -> str:
+        return f"<Scheduler now={self.now!r} pending={self._live}>"

@@ -1,0 +1,100 @@
+"""Trace files: canonical JSON Lines (docs/trace-format.md).
+
+Line 1 is the header; every later line is one event with `t`, `seq` and `ev`. Canonical means
+sorted keys, no spaces, shortest round-trip floats, UTF-8, so the same run gives the same bytes
+whatever PYTHONHASHSEED is.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from typing import IO, Any
+
+FORMAT = "brokerlab-trace"
+VERSION = 1
+
+
+class TraceError(ValueError):
+    """An unreadable trace; the message names the file and line."""
+
+
+def canonical(obj: object) -> str:
+    """The canonical JSON text of `obj` (no trailing newline)."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def header(seed: int, scenario: dict[str, Any]) -> dict[str, Any]:
+    return {"format": FORMAT, "version": VERSION, "seed": seed, "scenario": scenario}
+
+
+class TraceWriter:
+    """Numbers events and writes one canonical line each to a text stream."""
+
+    __slots__ = ("out", "seq")
+
+    def __init__(self, out: IO[str], head: dict[str, Any]) -> None:
+        self.out = out
+        self.seq = 0
+        out.write(canonical(head) + "\n")
+
+    def write(self, t: float, ev: str, fields: dict[str, Any]) -> None:
+        self.seq += 1
+        record = {"t": t, "seq": self.seq, "ev": ev}
+        record.update(fields)
+        self.out.write(canonical(record) + "\n")
+
+
+def read_header(line: str, source: str) -> dict[str, Any]:
+    """Parse and check line 1 of a trace."""
+    head = parse_line(line, source, 1)
+    if head.get("format") != FORMAT:
+        raise TraceError(f"{source}:1: not a brokerlab trace (format is {head.get('format')!r})")
+    version = head.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise TraceError(f"{source}:1: header has no integer 'version'")
+    if version > VERSION:
+        raise TraceError(
+            f"{source}:1: trace format version {version} is newer than this brokerlab "
+            f"understands (version {VERSION}); upgrade brokerlab to read it"
+        )
+    if version < 1:
+        raise TraceError(f"{source}:1: unknown trace format version {version}")
+    for key in ("seed", "scenario"):
+        if key not in head:
+            raise TraceError(f"{source}:1: header lacks {key!r}")
+    return head
+
+
+def parse_line(line: str, source: str, number: int) -> dict[str, Any]:
+    try:
+        obj = json.loads(line, parse_constant=_no_constants)
+    except (json.JSONDecodeError, ValueError) as err:
+        raise TraceError(f"{source}:{number}: not valid JSON ({err})") from None
+    if not isinstance(obj, dict):
+        raise TraceError(f"{source}:{number}: expected a JSON object")
+    return obj
+
+
+def read_events(lines: Iterator[str], source: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, event) for lines 2..; checks `t`, `seq` and `ev` as it streams."""
+    last_t = -math.inf
+    last_seq = 0
+    for number, line in enumerate(lines, start=2):
+        event = parse_line(line, source, number)
+        t, seq, ev = event.get("t"), event.get("seq"), event.get("ev")
+        if not isinstance(t, int | float) or isinstance(t, bool) or t < last_t:
+            raise TraceError(f"{source}:{number}: 't' must be a number, non-decreasing")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq <= last_seq:
+            raise TraceError(f"{source}:{number}: 'seq' must be an integer, strictly increasing")
+        if not isinstance(ev, str):
+            raise TraceError(f"{source}:{number}: 'ev' must be a string")
+        last_t, last_seq = t, seq
+        yield number, event
+
+
+def _no_constants(name: str) -> float:
+    raise ValueError(f"{name} is not allowed in a trace")

@@ -1,0 +1,173 @@
+"""The brokerlab CLI: run, summary, replay, and every bad-input path (exit 2, no traceback)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sim.cli import main
+
+SMALL = """
+seed = 11
+until = 40.0
+[[pool]]
+name = "workers"
+size = 2
+service = { dist = "exponential", mean = 0.5 }
+[[client]]
+name = "load"
+target = "pool:workers"
+arrivals = { process = "poisson", rate = 2.0 }
+timeout = 5.0
+[faults]
+duplicate = 0.05
+"""
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL)
+    return path
+
+
+def test_run_prints_a_readable_summary(small: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(small)]) == 0
+    out = capsys.readouterr().out
+    for needle in ("seed 11", "requests  issued", "latency", "workers-1", "all invariants held"):
+        assert needle in out
+
+
+def test_run_writes_summary_json(small: Path, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.json"
+    assert main(["run", str(small), "--summary", str(summary), "--quiet", "--seed", "5"]) == 0
+    data = json.loads(summary.read_text())
+    assert data["seed"] == 5
+    assert set(data) >= {"seed", "end_time", "events", "messages", "dead_letters", "requests",
+                         "latency", "members", "invariants"}  # fmt: skip
+    assert set(data["messages"]) == {"accepted", "delivered", "dead_lettered", "rejected",
+                                     "in_flight"}  # fmt: skip
+    assert set(data["latency"]) == {"count", "mean", "p50", "p90", "p99", "max"}
+    assert data["invariants"] == {"ok": True, "violations": []}
+
+
+def test_until_override_shortens_the_run(small: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    main(["run", str(small), "--summary", str(a), "--quiet"])
+    main(["run", str(small), "--summary", str(b), "--quiet", "--until", "10"])
+    issued = [json.loads(p.read_text())["requests"]["issued"] for p in (a, b)]
+    assert issued[1] < issued[0] / 2
+
+
+def test_replay_identical_then_divergence_on_edit(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = tmp_path / "t.jsonl"
+    assert main(["run", str(small), "--trace", str(trace), "--quiet"]) == 0
+    assert main(["replay", str(trace)]) == 0
+    assert "replay identical" in capsys.readouterr().out
+    lines = trace.read_text().splitlines()
+    event = json.loads(lines[40])
+    event["t"] = event["t"] + 1e-9
+    edited = list(lines)
+    edited[40] = json.dumps(event, sort_keys=True, separators=(",", ":"))
+    trace.write_text("\n".join(edited) + "\n")
+    assert main(["replay", str(trace)]) == 1
+    out = capsys.readouterr().out
+    assert "line 41 differs" in out
+    assert lines[40] in out and edited[40] in out
+    trace.write_text("\n".join(lines[:100]) + "\n")  # truncated: the run goes on past it
+    assert main(["replay", str(trace)]) == 1
+    assert "<end of trace>" in capsys.readouterr().out
+    trace.write_text("\n".join([*lines, lines[-1]]) + "\n")  # an extra line
+    assert main(["replay", str(trace)]) == 1
+    assert "<end of run>" in capsys.readouterr().out
+
+
+SCENARIO_ERRORS = [
+    ("seed = 1\nuntil = 10.0\nbogus = 1\n", 'unknown key "bogus"'),
+    ('until = 10.0\n[[pool]]\nname = "p"\nsize = 2\nstrategy = "round_rubin"\n'
+     'service = { dist = "constant", value = 1.0 }\n', "round_rubin"),
+    ('until = 10.0\n[[pool]]\nname = "p"\nsize = 2\ncapacty = 3\n'
+     'service = { dist = "constant", value = 1.0 }\n', 'did you mean "capacity"'),
+    ("until = -1.0\n", "until"),
+    ("until = 1.0\nseed = = 2\n", "line 2"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "needle"), SCENARIO_ERRORS)
+def test_bad_scenario_exits_2_naming_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, needle: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.toml" in err and needle in err
+    assert "Traceback" not in err
+
+
+BAD_TRACES = [
+    ("", "empty file"),
+    ("not json\n", "bad.jsonl:1: not valid JSON"),
+    ("[1, 2]\n", "expected a JSON object"),
+    ('{"format":"other","version":1}\n', "not a brokerlab trace"),
+    ('{"format":"brokerlab-trace","version":2,"seed":1,"scenario":{}}\n', "newer"),
+    ('{"format":"brokerlab-trace","version":1,"seed":1}\n', "lacks 'scenario'"),
+    ('{"format":"brokerlab-trace","version":1,"seed":1,"scenario":{"until":"x"}}\n', "until"),
+    ('{"format":"brokerlab-trace","version":1,"seed":1,"scenario":{"until":5.0,"seed":2}}\n',
+     "seed"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "needle"), BAD_TRACES)
+def test_bad_trace_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, needle: str
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(text)
+    assert main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_unreadable_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(tmp_path / "missing.toml")]) == 2
+    assert "missing.toml" in capsys.readouterr().err
+    assert main(["replay", str(tmp_path / "missing.jsonl")]) == 2
+    assert "missing.jsonl" in capsys.readouterr().err
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    assert main(["replay", str(binary)]) == 2
+    assert "UTF-8" in capsys.readouterr().err
+    assert main(["run", "--trace", str(tmp_path / "no/such/dir/t.jsonl"), "--quiet"]) == 2
+    assert "cannot write the trace" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--seed", "-1"],
+        ["run", "--seed", "x"],
+        ["run", "--until", "0"],
+        ["run", "--until", "nan"],
+        ["fly"],
+        [],
+    ],
+)
+def test_bad_flags_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "usage" in capsys.readouterr().err
+
+
+def test_console_script_version_and_exit_code() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sim.cli", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.startswith("brokerlab ")

@@ -1,0 +1,205 @@
+"""The simulator: determinism, faults under invariants, monitors, and summary vs. trace."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from broker import Broker
+from sim import default_scenario, parse_scenario
+from sim._runner import latency_summary, simulate
+from sim.scenario import Scenario
+
+BASE = """
+seed = 3
+until = 60.0
+[[pool]]
+name = "workers"
+size = 3
+strategy = "round_robin"
+capacity = 4
+backpressure = "{backpressure}"
+service = {{ dist = "exponential", mean = 1.0 }}
+speeds = [1.0, 2.0, 0.5]
+[[actor]]
+name = "db"
+services = ["storage"]
+service = {{ dist = "constant", value = 0.2 }}
+[[client]]
+name = "load"
+target = "pool:workers"
+arrivals = {{ process = "poisson", rate = 2.5 }}
+timeout = 4.0
+retry = {{ max_attempts = 3, backoff = 0.1, multiplier = 2.0, max_backoff = 1.0, jitter = 0.5 }}
+[[client]]
+name = "audit"
+target = "service:storage"
+pattern = "tell"
+arrivals = {{ process = "constant", interval = 0.5 }}
+[faults]
+{faults}
+"""
+
+
+def scenario(faults: str = "", backpressure: str = "reject") -> Scenario:
+    import tomllib
+
+    text = BASE.format(faults=faults, backpressure=backpressure)
+    return parse_scenario(tomllib.loads(text), "test.toml")
+
+
+def run_trace(s: Scenario, broker_factory: Any = Broker) -> tuple[Any, list[dict[str, Any]]]:
+    out = io.StringIO()
+    result = simulate(s, trace=out, broker_factory=broker_factory)
+    lines = out.getvalue().splitlines()
+    return result, [json.loads(line) for line in lines[1:]]
+
+
+FAULTS = {
+    "drop": ("drop = 0.05", lambda ev: ev["ev"] == "dead_letter"
+             and ev["reason"] == "dropped_in_transit"),
+    "duplicate": ("duplicate = 0.1", lambda ev: ev["ev"] == "send" and "dup_of" in ev),
+    "delay": ('delay = { dist = "uniform", low = 0.0, high = 0.3 }',
+              lambda ev: ev["ev"] == "route"),
+    "crash": ('crash = [ { actor = "workers-2", at = 10.0, restart_after = 5.0 } ]',
+              lambda ev: ev["ev"] == "fault" and ev["kind"] == "restart"),
+    "crash_db": ('crash = [ { actor = "db", at = 10.0 } ]',
+                 lambda ev: ev["ev"] == "reject" and ev["error"] == "service_unavailable"),
+    "slow": ('slow = [ { actor = "workers-1", at = 5.0, until = 30.0, speed = 0.1 } ]',
+             lambda ev: ev["ev"] == "fault" and ev["kind"] == "slow" and ev["speed"] == 0.1),
+    "hang": ('hang = [ { actor = "workers-3", at = 5.0, until = 20.0 } ]',
+             lambda ev: ev["ev"] == "fault" and ev["kind"] == "unhang"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(FAULTS))
+def test_every_fault_kind_runs_with_invariants_holding(kind: str) -> None:
+    faults, signature = FAULTS[kind]
+    result, events = run_trace(scenario(faults))
+    assert result.ok, result.violation
+    assert any(signature(ev) for ev in events), f"no sign of {kind} in the trace"
+    assert result.summary["messages"]["in_flight"] == 0
+
+
+def test_hang_delays_service_and_crash_loses_the_in_service_request() -> None:
+    _, hung = run_trace(scenario('hang = [ { actor = "workers-3", at = 5.0, until = 20.0 } ]'))
+    served = [ev["t"] for ev in hung if ev["ev"] == "dequeue" and ev["actor"] == "workers-3"]
+    assert served and not any(5.0 < t < 20.0 for t in served)
+    result, _ = run_trace(scenario('crash = [ { actor = "db", at = 10.0 } ]'))
+    assert result.summary["members"]["db"]["served"] < 30
+
+
+@pytest.mark.parametrize("backpressure", ["reject", "drop_newest", "drop_oldest", "block"])
+def test_backpressure_modes_under_overload(backpressure: str) -> None:
+    overload = 'slow = [ { actor = "workers-1", at = 0.0, until = 60.0, speed = 0.05 } ]'
+    result, events = run_trace(scenario(overload, backpressure))
+    assert result.ok, result.violation
+    depths = [ev["depth"] for ev in events if ev["ev"] == "enqueue" and ev["actor"] != "db"]
+    assert max(depths) == 4  # capacity reached, never exceeded
+
+
+def test_summary_agrees_with_the_trace() -> None:
+    result, events = run_trace(scenario("duplicate = 0.05\ndrop = 0.02"))
+    s = result.summary
+    kinds = Counter(ev["ev"] for ev in events)
+    assert s["events"] == len(events)
+    assert s["end_time"] == events[-1]["t"]
+    sends, rejects = kinds["send"], kinds["reject"]
+    replied = [ev for ev in events if ev["ev"] == "resolve" and ev["outcome"] == "replied"]
+    assert s["messages"]["accepted"] == sends - rejects
+    assert s["messages"]["delivered"] == kinds["dequeue"] + len(replied)
+    assert s["messages"]["dead_lettered"] == kinds["dead_letter"]
+    assert s["messages"]["rejected"] == rejects
+    reasons = Counter(ev["reason"] for ev in events if ev["ev"] == "dead_letter")
+    assert s["dead_letters"] == dict(reasons)
+    outcomes = Counter(ev["outcome"] for ev in events if ev["ev"] == "resolve")
+    for k in ("replied", "timed_out", "cancelled", "failed"):
+        assert s["requests"][k] == outcomes[k]
+    issued_at = {
+        ev["corr"]: ev["t"]
+        for ev in events
+        if ev["ev"] == "send" and ev["kind"] == "request" and "dup_of" not in ev
+    }
+    assert s["requests"]["issued"] == len(issued_at)
+    latencies = sorted(ev["t"] - issued_at[ev["corr"]] for ev in replied)
+    assert s["latency"] == latency_summary(latencies)
+    served = Counter(ev["actor"] for ev in events if ev["ev"] == "dequeue")
+    assert {k: v["served"] for k, v in s["members"].items()} == {k: served[k] for k in s["members"]}
+
+
+def test_latency_summary_nearest_rank() -> None:
+    assert latency_summary([]) == {
+        "count": 0, "mean": None, "p50": None, "p90": None, "p99": None, "max": None
+    }  # fmt: skip
+    got = latency_summary([float(i) for i in range(1, 101)])
+    assert (got["p50"], got["p90"], got["p99"], got["max"], got["mean"]) == (
+        50.0, 90.0, 99.0, 100.0, 50.5
+    )  # fmt: skip
+
+
+class LateReplyBroker(Broker[Any]):
+    """Broken on purpose: times out a second late and hands late replies over (spec 5.5)."""
+
+    def _expire(self, corr: int) -> None:
+        pending = self._pending.get(corr)
+        if pending is not None and pending.deadline != float("inf"):
+            pending.deadline = float("inf")
+            self.timers.call_at(
+                self.timers.now + 1.0, lambda: super(LateReplyBroker, self)._expire(corr)
+            )
+
+
+def test_monitor_stops_the_run_at_a_broken_invariant() -> None:
+    slow = 'slow = [ { actor = "workers-1", at = 0.0, until = 60.0, speed = 0.05 } ]'
+    result, events = run_trace(scenario(slow), broker_factory=LateReplyBroker)
+    assert not result.ok
+    assert result.violation is not None
+    assert result.violation.invariant == "exclusive_deadline"
+    assert result.violation.seq == events[-1]["seq"]  # the trace ends at the violating event
+    assert result.summary["invariants"]["violations"] == [str(result.violation)]
+
+
+def test_same_seed_same_trace_in_process() -> None:
+    a, b = io.StringIO(), io.StringIO()
+    simulate(scenario("duplicate = 0.05"), trace=a)
+    simulate(scenario("duplicate = 0.05"), trace=b)
+    assert a.getvalue() == b.getvalue()
+    c = io.StringIO()
+    import dataclasses
+
+    simulate(dataclasses.replace(scenario("duplicate = 0.05"), seed=4), trace=c)
+    assert c.getvalue() != a.getvalue()
+
+
+def test_byte_identical_across_processes_and_hash_seeds(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(textwrap.dedent(BASE.format(faults="duplicate = 0.05", backpressure="block")))
+    digests = []
+    for hashseed in ("0", "1", "987654321"):
+        out = tmp_path / f"trace-{hashseed}.jsonl"
+        env = {**os.environ, "PYTHONHASHSEED": hashseed}
+        subprocess.run(
+            [sys.executable, "-m", "sim.cli", "run", str(path), "--trace", str(out), "--quiet"],
+            check=True,
+            env=env,
+        )
+        digests.append(out.read_bytes())
+    assert digests[0] == digests[1] == digests[2]
+    assert len(digests[0]) > 10_000
+
+
+def test_default_scenario_runs_clean() -> None:
+    result = simulate(default_scenario())
+    assert result.ok
+    s = result.summary
+    assert s["requests"]["issued"] > 1000 and s["requests"]["replied"] > 0
+    assert s["dead_letters"].get("duplicate_reply", 0) > 0
