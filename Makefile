@@ -29,7 +29,7 @@ test-slow: $(STAMP)
 	$(BIN)/pytest -m slow -q
 
 bench: $(STAMP)
-	@echo "no benchmarks yet (see the benchmark issue)"
+	$(BIN)/python -m sim.bench --out bench-results.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

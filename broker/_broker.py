@@ -36,6 +36,8 @@ OnOutcome = Callable[[Outcome[Any]], None]
 
 # What became of a correlation id once resolved, one byte per request (spec 5.6).
 _FATES: tuple[OutcomeKind, ...] = ("replied", "timed_out", "cancelled", "failed")
+_FATE_CODE = {kind: i + 1 for i, kind in enumerate(_FATES)}
+_INF = float("inf")
 _LATE_REASON = {0: "duplicate_reply", 1: "late_reply", 2: "orphan_reply", 3: "orphan_reply"}
 
 
@@ -58,17 +60,28 @@ class Network(Protocol):
 
 
 class _Pending:
-    __slots__ = ("corr", "deadline", "issued_at", "on_outcome", "requester", "timer")
+    __slots__ = ("broker", "corr", "deadline", "issued_at", "on_outcome", "requester", "timer")
 
     def __init__(
-        self, corr: int, requester: Actor, issued_at: float, deadline: float, on: OnOutcome | None
+        self,
+        broker: Broker[Any],
+        corr: int,
+        requester: Actor,
+        issued_at: float,
+        deadline: float,
+        on: OnOutcome | None,
     ) -> None:
+        self.broker = broker
         self.corr = corr
         self.requester = requester
         self.issued_at = issued_at
         self.deadline = deadline
         self.on_outcome = on
         self.timer: TimerHandle | None = None
+
+    def expire(self) -> None:
+        """The timeout timer's callback (a bound method: no closure per request)."""
+        self.broker._expire(self.corr)
 
 
 class Broker(Generic[P]):
@@ -200,13 +213,16 @@ class Broker(Generic[P]):
         if ttl is not None:
             stamp = self.timers.now if timestamp is None else timestamp
             deadline = stamp + check_number(ttl, "ttl", strict=True)
-        env = Envelope(self._msg_id(), sender, _address(to), "tell", payload, None, deadline)
-        env.high = _high(priority)
-        env.key = key
+        address = to if type(to) is Address else _address(to)
+        high = False if priority == "normal" else _high(priority)
+        wait = None if send_timeout is None else _timeout(send_timeout)
+        msg = self._next_msg
+        self._next_msg = msg + 1
+        env = Envelope(msg, sender, address, "tell", payload, None, deadline, high, key)
         if src is not None:
             src.sent += 1
-        self._send(env, retry, _timeout(send_timeout))
-        return env.msg
+        self._send(env, retry, wait)
+        return msg
 
     def request(
         self,
@@ -227,34 +243,44 @@ class Broker(Generic[P]):
         outcome, reported once to `on_outcome`; this call does not raise for delivery errors
         (they end the request as `failed`), only for misuse (bad arguments, unknown sender).
         """
-        timeout = check_number(timeout, "timeout", strict=True)
-        address = _address(to)
-        high = _high(priority)
-        requester = self._sender(sender)
-        assert requester is not None
-        if not requester.alive:
-            raise ActorNotFound(f"requester {requester.label} is stopped")
+        if not (type(timeout) is float and 0.0 < timeout < _INF):  # the common case, fast
+            timeout = check_number(timeout, "timeout", strict=True)
+        address = to if type(to) is Address else _address(to)
+        high = False if priority == "normal" else _high(priority)
+        wait = None if send_timeout is None else _timeout(send_timeout)
+        requester = self.registry.actors.get(sender)
+        if requester is None or not requester.alive:
+            raise ActorNotFound(f"no live requester with id {sender!r}")
         now = self.timers.now
+        deadline = now + timeout
         corr = len(self._fate)
         self._fate.append(0)
         self._requester.append(sender)
-        pending = _Pending(corr, requester, now, now + timeout, on_outcome)
+        pending = _Pending(self, corr, requester, now, deadline, on_outcome)
         self._pending[corr] = requester.pending[corr] = pending
-        pending.timer = self.timers.call_at(pending.deadline, lambda: self._expire(corr))
-        env = Envelope(self._msg_id(), sender, address, "request", payload, corr)
-        env.deadline, env.high, env.key = pending.deadline, high, key
+        pending.timer = self.timers.call_at(deadline, pending.expire)
+        msg = self._next_msg
+        self._next_msg = msg + 1
+        env = Envelope(msg, sender, address, "request", payload, corr, deadline, high, key)
         requester.sent += 1
-        self._send(env, retry, _timeout(send_timeout))
+        self._send(env, retry, wait)
         return corr
 
     def reply(self, sender: int | None, corr: int, payload: P) -> int:
         """Answer request `corr`; returns the reply's message id (spec 5.4, 5.5)."""
-        self._sender(sender)
-        requester = self._requester[corr] if 0 < corr < len(self._fate) else 0
-        to = Address.id(requester) if requester else None
-        env = Envelope(self._msg_id(), sender, to, "reply", payload, corr)  # type: ignore[arg-type]
+        if sender is not None and sender not in self.registry.actors:
+            raise ActorNotFound(f"no actor with id {sender!r}")
+        pending = self._pending.get(corr)
+        if pending is not None:
+            to = pending.requester.address
+        else:
+            requester = self._requester[corr] if 0 < corr < len(self._fate) else 0
+            to = Address.id(requester) if requester else None
+        msg = self._next_msg
+        self._next_msg = msg + 1
+        env = Envelope(msg, sender, to, "reply", payload, corr)  # type: ignore[arg-type]
         self._send(env, None, None)
-        return env.msg
+        return msg
 
     def cancel(self, corr: int) -> bool:
         """Cancel a pending request; False when it had already ended (spec 5.7)."""
@@ -277,7 +303,9 @@ class Broker(Generic[P]):
         The actor counts as busy with the returned message (its load includes it) until it
         calls `done` or dequeues again.
         """
-        actor = self.registry.actor(actor_id)
+        actor = self.registry.actors.get(actor_id)
+        if actor is None:
+            raise ActorNotFound(f"no actor with id {actor_id!r}")
         actor.busy = 0
         if not actor.alive:
             return None
@@ -337,15 +365,15 @@ class Broker(Generic[P]):
         self.sent += 1
         if self._emit:
             self._trace_send(env)
-        transit = self._network.transit(env) if self._network is not None else IMMEDIATE
+        if self._network is None:
+            self._arrive(env, retry, wait, True)
+            return
+        transit = self._network.transit(env)
         if transit.duplicate is not None:
-            copy = Envelope(self._msg_id(), env.sender, env.to, env.kind, env.payload, env.corr)
-            copy.deadline, copy.high, copy.key, copy.dup_of = (
-                env.deadline,
-                env.high,
-                env.key,
-                env.msg,
-            )
+            copy = Envelope(
+                self._msg_id(), env.sender, env.to, env.kind, env.payload, env.corr,
+                env.deadline, env.high, env.key, dup_of=env.msg,
+            )  # fmt: skip
             self.sent += 1
             if self._emit:
                 self._trace_send(copy)
@@ -417,14 +445,9 @@ class Broker(Generic[P]):
             if member is first or not member.alive:
                 continue
             copy = Envelope(
-                self._msg_id(), env.sender, Address.id(member.id), env.kind, env.payload, env.corr
-            )
-            copy.deadline, copy.high, copy.key, copy.copy_of = (
-                env.deadline,
-                env.high,
-                env.key,
-                env.msg,
-            )
+                self._msg_id(), env.sender, member.address, env.kind, env.payload, env.corr,
+                env.deadline, env.high, env.key, copy_of=env.msg,
+            )  # fmt: skip
             self.sent += 1
             if self._emit:
                 self._trace_send(copy)
@@ -512,7 +535,7 @@ class Broker(Generic[P]):
         del pending.requester.pending[corr]
         if pending.timer is not None:
             pending.timer.cancel()
-        self._fate[corr] = _FATES.index(kind) + 1
+        self._fate[corr] = _FATE_CODE[kind]
         self.outcomes[kind] += 1
         now = self.timers.now
         if kind == "replied":
@@ -574,7 +597,7 @@ class Broker(Generic[P]):
             self._emit("dead_letter", {"msg": env.msg, "reason": reason})
 
     def _trace_send(self, env: Envelope[Any]) -> None:
-        sender = self.registry.actors.get(str(env.sender)) if env.sender is not None else None
+        sender = self.registry.actors.get(env.sender) if env.sender is not None else None
         fields: dict[str, Any] = {
             "msg": env.msg,
             "from": sender.label if sender is not None else None,

@@ -14,22 +14,44 @@ Priority = Literal["normal", "high"]
 PRIORITIES: tuple[Priority, ...] = ("normal", "high")
 
 
-@dataclass(slots=True, eq=False)
 class Envelope(Generic[P]):
-    """One message as the broker carries it. Identity matters (ids are unique), so eq is by id."""
+    """One message as the broker carries it. Identity matters (ids are unique), so there is no
+    value equality. A plain slotted class: one is built per message, so its constructor is lean."""
 
-    msg: int
-    sender: int | None
-    to: Address
-    kind: Kind
-    payload: P
-    corr: int | None = None
-    deadline: float | None = None  # exclusive: expired once now >= deadline (spec 4.7)
-    high: bool = False
-    key: str | None = None
-    attempt: int = 0
-    dup_of: int | None = None
-    copy_of: int | None = None
+    __slots__ = (
+        "attempt", "copy_of", "corr", "deadline", "dup_of", "high", "key", "kind", "msg",
+        "payload", "sender", "to",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        msg: int,
+        sender: int | None,
+        to: Address,
+        kind: Kind,
+        payload: P,
+        corr: int | None = None,
+        deadline: float | None = None,  # exclusive: expired once now >= deadline (spec 4.7)
+        high: bool = False,
+        key: str | None = None,
+        dup_of: int | None = None,
+        copy_of: int | None = None,
+    ) -> None:
+        self.msg = msg
+        self.sender = sender
+        self.to = to
+        self.kind = kind
+        self.payload = payload
+        self.corr = corr
+        self.deadline = deadline
+        self.high = high
+        self.key = key
+        self.attempt = 0
+        self.dup_of = dup_of
+        self.copy_of = copy_of
+
+    def __repr__(self) -> str:
+        return f"Envelope(msg={self.msg}, kind={self.kind!r}, to={self.to}, corr={self.corr})"
 
 
 @dataclass(frozen=True, slots=True)

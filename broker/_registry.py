@@ -30,6 +30,7 @@ class Actor:
     """One registered actor: its mailbox, its registrations and its counters."""
 
     __slots__ = (
+        "address",
         "alive",
         "busy",
         "dead_lettered",
@@ -54,6 +55,7 @@ class Actor:
         self.id = actor_id
         self.name = name
         self.label = name if name is not None else f"id:{actor_id}"
+        self.address = Address("id", str(actor_id)) if actor_id else None  # replies go here
         self.mailbox = mailbox
         self.send_timeout = send_timeout
         self.alive = True
@@ -96,11 +98,12 @@ class Pool:
 class Registry:
     """Lookup tables with O(1) resolution of `id:` and `name:` (spec 2.4)."""
 
-    __slots__ = ("actors", "names", "next_id", "pools", "rng", "services")
+    __slots__ = ("actors", "by_text", "names", "next_id", "pools", "rng", "services")
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
-        self.actors: dict[str, Actor] = {}  # keyed by the id's text, as it appears in `id:N`
+        self.actors: dict[int, Actor] = {}
+        self.by_text: dict[str, Actor] = {}  # the same, keyed by the id's text as in `id:N`
         self.names: dict[str, Actor] = {}
         self.services: dict[str, list[Actor]] = {}
         self.pools: dict[str, Pool] = {}
@@ -130,7 +133,8 @@ class Registry:
                 raise DuplicateRegistration(f"{what} listed twice in {seq!r}")
         actor = Actor(self.next_id, name, mailbox, send_timeout)
         self.next_id += 1
-        self.actors[str(actor.id)] = actor
+        self.actors[actor.id] = actor
+        self.by_text[str(actor.id)] = actor
         if name is not None:
             self.names[name] = actor
         for s in services:
@@ -145,12 +149,13 @@ class Registry:
         for s in actor.services:
             self.services[s].remove(actor)
         actor.services.clear()
-        del self.actors[str(actor.id)]
+        del self.actors[actor.id]
+        del self.by_text[str(actor.id)]
         if actor.name is not None:
             del self.names[actor.name]
 
     def actor(self, actor_id: int) -> Actor:
-        found = self.actors.get(str(actor_id))
+        found = self.actors.get(actor_id)
         if found is None:
             raise ActorNotFound(f"no actor with id {actor_id!r}")
         return found
@@ -224,7 +229,7 @@ class Registry:
                 if provider.alive:
                     return provider
             raise ServiceUnavailable(f"no live provider of service {to.value!r}")
-        found = (self.actors if kind == "id" else self.names).get(to.value)
+        found = (self.by_text if kind == "id" else self.names).get(to.value)
         if found is None:
             raise ActorNotFound(f"no actor at {to}")
         if not found.alive:

@@ -57,7 +57,7 @@ class _Worker:
     """A pool member or a named actor: takes one message at a time, serves it, replies."""
 
     __slots__ = (
-        "base_speed", "broker", "busy", "busy_time", "clock", "dist", "hung", "id", "label",
+        "base_speed", "broker", "busy", "busy_time", "clock", "current", "dist", "hung", "id", "label",
         "rng", "served", "speed", "started", "timer",
     )  # fmt: skip
 
@@ -71,6 +71,7 @@ class _Worker:
         self.served = 0
         self.started = 0.0
         self.timer: Any = None
+        self.current: Any = None
 
     def kick(self) -> None:
         if self.busy or self.hung:
@@ -79,11 +80,13 @@ class _Worker:
         if env is None:
             return
         self.busy = True
+        self.current = env
         self.started = now = self.clock.now
         duration = self.dist.sample(self.rng) / self.speed
-        self.timer = self.clock.call_at(now + duration, lambda: self.finish(env))
+        self.timer = self.clock.call_at(now + duration, self.finish)
 
-    def finish(self, env: Envelope[Any]) -> None:
+    def finish(self) -> None:
+        env: Envelope[Any] = self.current
         self.busy = False
         self.timer = None
         self.busy_time += self.clock.now - self.started

@@ -1,0 +1,309 @@
+"""`make bench`: brokerlab's speed, measured side by side with what users would otherwise pick.
+
+Rows (each the median of `--runs` runs after a warm-up; the two sides of a comparison are run
+alternately in the same process, so machine noise hits both):
+
+1. M/M/1 and M/M/c through the full broker (client requests, pool routing, mailbox, worker
+   service, reply matched by correlation id; tracing and monitors off) against SimPy running the
+   same model (Poisson arrivals, exponential service, a `Resource` of capacity c).
+2. The same M/M/c against a bare heapq event loop (the practical floor for a Python DES).
+3. Routing throughput of the sans-IO core alone, against a dict-plus-deque enqueue.
+4. Tracing overhead: the M/M/c run writing a trace against the same run without one.
+5. Model checker states per second (when `model.checker` exists).
+
+Wall-clock time is read here, and only here: this module measures, it simulates nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import importlib.util
+import io
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from broker import Address, Broker
+from sim._runner import Simulation
+from sim._scheduler import Scheduler
+from sim.scenario import Scenario, parse_scenario
+
+Timed = Callable[[], tuple[float, float]]  # runs once; returns (seconds, figure of the work)
+
+
+def mmc_scenario(customers: int, c: int, lam: float, mu: float, seed: int = 1) -> Scenario:
+    """M/M/c as a brokerlab scenario: a `shared` pool of c (one queue, idle members pull)."""
+    return parse_scenario(
+        {
+            "seed": seed,
+            "until": customers / lam * 10.0,
+            "pool": [
+                {
+                    "name": "servers",
+                    "size": c,
+                    "strategy": "shared",
+                    "service": {"dist": "exponential", "mean": 1.0 / mu},
+                }
+            ],
+            "client": [
+                {
+                    "name": "customers",
+                    "target": "pool:servers",
+                    "arrivals": {"process": "poisson", "rate": lam},
+                    "timeout": 1e9,
+                    "count": customers,
+                }
+            ],
+        },
+        "<bench>",
+    )
+
+
+def broker_mmc(customers: int, c: int, lam: float, mu: float, trace: bool = False) -> Timed:
+    def once() -> tuple[float, float]:
+        out = io.StringIO() if trace else None
+        sim = Simulation(mmc_scenario(customers, c, lam, mu), trace=out, monitors=False)
+        start = time.perf_counter()
+        result = sim.run()
+        elapsed = time.perf_counter() - start
+        return elapsed, result.summary["latency"]["mean"]
+
+    return once
+
+
+def simpy_mmc(customers: int, c: int, lam: float, mu: float) -> Timed:
+    import simpy
+
+    def once() -> tuple[float, float]:
+        rng = random.Random(1)
+        env = simpy.Environment()
+        servers = simpy.Resource(env, capacity=c)
+        total = [0.0]
+
+        def customer() -> Any:
+            arrived = env.now
+            with servers.request() as turn:
+                yield turn
+                yield env.timeout(rng.expovariate(mu))
+            total[0] += env.now - arrived
+
+        def source() -> Any:
+            for _ in range(customers):
+                yield env.timeout(rng.expovariate(lam))
+                env.process(customer())
+
+        env.process(source())
+        start = time.perf_counter()
+        env.run()
+        elapsed = time.perf_counter() - start
+        return elapsed, total[0] / customers
+
+    return once
+
+
+def heapq_mmc(customers: int, c: int, lam: float, mu: float) -> Timed:
+    """The bare loop: a heap of (time, seq, kind, arrival time), a FIFO, a count of idle servers."""
+
+    def once() -> tuple[float, float]:
+        rng = random.Random(1)
+        start = time.perf_counter()
+        heap: list[tuple[float, int, int, float]] = [(rng.expovariate(lam), 0, 0, 0.0)]
+        waiting: deque[float] = deque()
+        idle, seq, arrived, total = c, 1, 0, 0.0
+        push, pop = heapq.heappush, heapq.heappop
+        while heap:
+            now, _, kind, came = pop(heap)
+            if kind == 0:  # arrival
+                arrived += 1
+                if arrived < customers:
+                    push(heap, (now + rng.expovariate(lam), seq, 0, 0.0))
+                    seq += 1
+                if idle:
+                    idle -= 1
+                    push(heap, (now + rng.expovariate(mu), seq, 1, now))
+                    seq += 1
+                else:
+                    waiting.append(now)
+            else:  # departure
+                total += now - came
+                if waiting:
+                    push(heap, (now + rng.expovariate(mu), seq, 1, waiting.popleft()))
+                    seq += 1
+                else:
+                    idle += 1
+        return time.perf_counter() - start, total / customers
+
+    return once
+
+
+def routing(kind: str, sends: int) -> Timed:
+    """`sends` one-way sends through the sans-IO core (no scheduler work), mailboxes unbounded."""
+
+    def once() -> tuple[float, float]:
+        b: Broker[int] = Broker(Scheduler(), random.Random(1))
+        strategy = kind.removeprefix("pool:")
+        if kind.startswith("pool:"):
+            b.create_pool("p", strategy)
+        ids = [
+            b.register(f"w{i}", pools=["p"] if kind.startswith("pool:") else ()) for i in range(8)
+        ]
+        to = {
+            "id": Address.id(ids[3]),
+            "name": Address.named("w3"),
+        }.get(kind, Address.pool("p"))
+        send = b.send
+        start = time.perf_counter()
+        for i in range(sends):
+            send(None, to, i)
+        return time.perf_counter() - start, float(sends)
+
+    return once
+
+
+def dict_deque(sends: int) -> Timed:
+    """The floor for an enqueue: a dict lookup and a deque append of a (id, payload) pair."""
+
+    def once() -> tuple[float, float]:
+        queues: dict[str, deque[tuple[int, int]]] = {f"w{i}": deque() for i in range(8)}
+        start = time.perf_counter()
+        for i in range(sends):
+            queues["w3"].append((i, i))
+        return time.perf_counter() - start, float(sends)
+
+    return once
+
+
+def interleave(runs: int, sides: dict[str, Timed]) -> dict[str, tuple[float, float]]:
+    """Warm each side up once, then alternate them `runs` times; median seconds and figure."""
+    for once in sides.values():
+        once()
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    figure: dict[str, float] = {}
+    for _ in range(runs):
+        for name, once in sides.items():
+            elapsed, fig = once()
+            times[name].append(elapsed)
+            figure[name] = fig
+    return {name: (statistics.median(ts), figure[name]) for name, ts in times.items()}
+
+
+def run_all(scale: float, runs: int, progress: Callable[[str], None]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    n = max(200, int(100_000 * scale))
+    for label, c, lam in (("M/M/1", 1, 0.8), ("M/M/c (c=4)", 4, 3.0)):
+        progress(f"{label}: brokerlab vs SimPy vs heapq, {n} customers")
+        sides = {"brokerlab": broker_mmc(n, c, lam, 1.0), "heapq": heapq_mmc(n, c, lam, 1.0)}
+        if importlib.util.find_spec("simpy") is not None:
+            sides["simpy"] = simpy_mmc(n, c, lam, 1.0)
+        got = interleave(runs, sides)
+        ours = n / got["brokerlab"][0]
+        for peer, target in (("simpy", "brokerlab >= 2x peer"), ("heapq", "within 4x of peer")):
+            if peer not in got:
+                continue
+            theirs = n / got[peer][0]
+            rows.append({
+                "row": f"{label} customers/s vs {peer}", "brokerlab": ours, "peer": theirs,
+                "ratio": ours / theirs, "target": target,
+                "note": f"mean response {got['brokerlab'][1]:.3f} vs {got[peer][1]:.3f}",
+            })  # fmt: skip
+    sends = max(1000, int(200_000 * scale))
+    for kind in ("id", "name", "pool:round_robin", "pool:least_loaded", "pool:power_of_two"):
+        progress(f"routing: {kind}, {sends} sends")
+        got = interleave(runs, {"brokerlab": routing(kind, sends), "dict+deque": dict_deque(sends)})
+        ours, theirs = sends / got["brokerlab"][0], sends / got["dict+deque"][0]
+        rows.append({
+            "row": f"routing sends/s to {kind} vs dict+deque", "brokerlab": ours,
+            "peer": theirs, "ratio": ours / theirs, "target": "within 3x of peer", "note": "",
+        })  # fmt: skip
+    progress(f"tracing overhead: M/M/c, {n} customers")
+    got = interleave(
+        runs, {"off": broker_mmc(n, 4, 3.0, 1.0), "on": broker_mmc(n, 4, 3.0, 1.0, True)}
+    )
+    rows.append({
+        "row": "M/M/c trace on vs off (slowdown)", "brokerlab": got["on"][0], "peer": got["off"][0],
+        "ratio": got["on"][0] / got["off"][0], "target": "at most 1.5x",
+        "note": "seconds with the trace / without",
+    })  # fmt: skip
+    rows += checker_rows(progress)
+    return rows
+
+
+def checker_rows(progress: Callable[[str], None]) -> list[dict[str, Any]]:
+    if importlib.util.find_spec("model.checker") is None:
+        return [{
+            "row": "model checker states/s", "brokerlab": None, "peer": None, "ratio": None,
+            "target": "", "note": "model checker not built yet",
+        }]  # fmt: skip
+    from model import checker  # type: ignore[attr-defined]  # pragma: no cover
+
+    return checker.bench_rows(progress)  # type: ignore[no-any-return]  # pragma: no cover
+
+
+def meets(row: dict[str, Any]) -> str:
+    ratio, target = row["ratio"], row["target"]
+    if ratio is None:
+        return "n/a"
+    ok = {
+        "brokerlab >= 2x peer": ratio >= 2.0,
+        "within 4x of peer": ratio >= 0.25,
+        "within 3x of peer": ratio >= 1 / 3,
+        "at most 1.5x": ratio <= 1.5,
+    }[target]
+    return "yes" if ok else "NO"
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    def num(x: float | None) -> str:
+        return "-" if x is None else f"{x:,.0f}" if x >= 100 else f"{x:.3f}"
+
+    lines = [
+        "| row | brokerlab | peer | ratio | target | met | note |",
+        "|---|---:|---:|---:|---|---|---|",
+    ]
+    for r in rows:
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
+        lines.append(
+            f"| {r['row']} | {num(r['brokerlab'])} | {num(r['peer'])} | {ratio} | "
+            f"{r['target']} | {meets(r)} | {r['note']} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    import os
+
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{python}, {platform.machine()}, {os.cpu_count()} cores"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="work per row (1.0 = full)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per side (median)")
+    parser.add_argument("--out", default="bench-results.json", help="JSON results file")
+    args = parser.parse_args(argv)
+    if not (0 < args.scale <= 10) or args.runs < 1:
+        parser.error("--scale must be in (0, 10] and --runs >= 1")
+
+    def progress(message: str) -> None:
+        print(f"bench: {message}", file=sys.stderr, flush=True)
+
+    rows = run_all(args.scale, args.runs, progress)
+    report = {"machine": machine(), "scale": args.scale, "runs": args.runs, "rows": rows}
+    with open(args.out, "w", encoding="utf-8") as out:
+        json.dump(report, out, indent=2, sort_keys=True)
+        out.write("\n")
+    print(f"brokerlab bench on {report['machine']}; median of {args.runs} runs\n")
+    print(markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""`make bench` code runs at a tiny size, so it cannot rot (figures are never asserted here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sim import bench
+
+
+def test_bench_runs_tiny_and_writes_every_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    assert bench.main(["--scale", "0.002", "--runs", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    names = [row["row"] for row in report["rows"]]
+    assert any("vs simpy" in n for n in names) and any("vs heapq" in n for n in names)
+    assert sum("routing" in n for n in names) == 5
+    assert any("trace on vs off" in n for n in names)
+    table = capsys.readouterr().out
+    assert table.count("\n|") == len(names) + 2  # header, rule, one line per row
+
+
+def test_the_same_work_on_both_sides() -> None:
+    """The broker's M/M/c and SimPy's report mean responses near the M/M/c theory (1.51)."""
+    n = 4000
+    ours = bench.broker_mmc(n, 4, 3.0, 1.0)()[1]
+    simpy = bench.simpy_mmc(n, 4, 3.0, 1.0)()[1]
+    heap = bench.heapq_mmc(n, 4, 3.0, 1.0)()[1]
+    for mean in (ours, simpy, heap):
+        assert 1.1 < mean < 2.1
