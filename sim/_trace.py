@@ -31,6 +31,46 @@ def header(seed: int, scenario: dict[str, Any]) -> dict[str, Any]:
     return {"format": FORMAT, "version": VERSION, "seed": seed, "scenario": scenario}
 
 
+def _plain(text: str) -> bool:
+    """True when `text` needs no JSON escaping (the common case: names, kinds, reasons)."""
+    return text.isprintable() and '"' not in text and "\\" not in text
+
+
+def encode_event(t: float, seq: int, ev: str, fields: dict[str, Any]) -> str:
+    """`canonical({"t": t, "seq": seq, "ev": ev, **fields})`, several times faster.
+
+    Trace writing is on the simulator's hot path, so scalars are formatted directly; anything
+    unusual (escapes, containers, non-finite floats) falls back to `json`. The tests check
+    the two agree byte for byte on arbitrary events.
+    """
+    order = _ORDER.get(tuple(fields))
+    if order is None:
+        keys = sorted(("t", "seq", "ev", *fields))
+        order = _ORDER[tuple(fields)] = [(key, canonical(key) + ":") for key in keys]
+    parts = []
+    for key, prefix in order:
+        value: Any = (
+            t if key == "t" else seq if key == "seq" else ev if key == "ev" else fields[key]
+        )
+        kind = type(value)
+        if kind is str and _plain(value):
+            parts.append(f'{prefix}"{value}"')
+        elif kind is int:
+            parts.append(f"{prefix}{value}")
+        elif kind is float and value - value == 0.0:  # finite
+            parts.append(f"{prefix}{value!r}")
+        elif value is None:
+            parts.append(prefix + "null")
+        else:
+            parts.append(prefix + canonical(value))
+    return "{" + ",".join(parts) + "}"
+
+
+# Per field layout (the tuple of an event's keys in insertion order): its sorted keys, each with
+# its encoded `"key":` prefix.
+_ORDER: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+
+
 class TraceWriter:
     """Numbers events and writes one canonical line each to a text stream."""
 
@@ -42,10 +82,8 @@ class TraceWriter:
         out.write(canonical(head) + "\n")
 
     def write(self, t: float, ev: str, fields: dict[str, Any]) -> None:
-        self.seq += 1
-        record = {"t": t, "seq": self.seq, "ev": ev}
-        record.update(fields)
-        self.out.write(canonical(record) + "\n")
+        self.seq = seq = self.seq + 1
+        self.out.write(encode_event(t, seq, ev, fields) + "\n")
 
 
 def read_header(line: str, source: str) -> dict[str, Any]:
