@@ -342,7 +342,12 @@ def parse_scenario(data: Mapping[str, object], source: str = "<scenario>") -> Sc
     names = _Names()
     pools = tuple(_read_pool(t, label, names) for label, t in _array_of_tables(top, "pool"))
     actors = tuple(_read_actor(t, label, names) for label, t in _array_of_tables(top, "actor"))
-    clients = tuple(_read_client(t, label, names) for label, t in _array_of_tables(top, "client"))
+    client_tables = _array_of_tables(top, "client")
+    clients = tuple(_read_client(t, label, names) for label, t in client_tables)
+    hashed = {f"pool:{p.name}" for p in pools if p.strategy == "consistent_hash"}
+    for client, (_, t) in zip(clients, client_tables, strict=True):
+        if client.target in hashed and client.keys is None:
+            raise t.error("keys", f"required: {client.target} routes by key (consistent_hash)")
     faults_table = top.get("faults")
     if faults_table is None:
         faults = Faults()
@@ -589,7 +594,7 @@ def default_scenario() -> Scenario:
                 name="workers",
                 size=4,
                 strategy="least_loaded",
-                capacity=32,
+                capacity=4,
                 backpressure="reject",
                 service=Exponential(1.0),
                 speeds=(1.0, 1.0, 1.5, 0.5),

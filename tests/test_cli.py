@@ -171,3 +171,21 @@ def test_console_script_version_and_exit_code() -> None:
         [sys.executable, "-m", "sim.cli", "--version"], capture_output=True, text=True
     )
     assert done.returncode == 0 and done.stdout.startswith("brokerlab ")
+
+
+def test_consistent_hash_target_needs_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "hash.toml"
+    path.write_text(
+        SMALL.replace('name = "workers"', 'name = "workers"\nstrategy = "consistent_hash"')
+    )
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert '[[client]] #1 "load"' in err and 'key "keys"' in err and "consistent_hash" in err
+    path.write_text(
+        path.read_text().replace(
+            "timeout = 5.0", 'timeout = 5.0\nkeys = { dist = "uniform", n = 20 }'
+        )
+    )
+    assert main(["run", str(path), "--quiet"]) == 0
