@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 from broker import Address, Broker, BrokerError, Envelope, MessageBroker, Outcome, RetryPolicy
@@ -57,8 +57,8 @@ class _Worker:
     """A pool member or a named actor: takes one message at a time, serves it, replies."""
 
     __slots__ = (
-        "base_speed", "broker", "busy", "busy_time", "clock", "current", "dist", "hung", "id", "label",
-        "rng", "served", "speed", "started", "timer",
+        "base_speed", "broker", "busy", "busy_time", "clock", "current", "dist", "hung", "id",
+        "label", "rng", "served", "speed", "started", "timer",
     )  # fmt: skip
 
     def __init__(self, sim: Simulation, actor: int, label: str, dist: Dist, speed: float) -> None:
@@ -206,7 +206,6 @@ class Result:
     summary: dict[str, Any]
     violation: InvariantViolation | None = None
     events: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -203,3 +203,33 @@ def test_default_scenario_runs_clean() -> None:
     s = result.summary
     assert s["requests"]["issued"] > 1000 and s["requests"]["replied"] > 0
     assert s["dead_letters"].get("duplicate_reply", 0) > 0
+
+
+def test_hard_stop_ends_a_run_that_cannot_drain() -> None:
+    hung = 'hang = [ { actor = "db", at = 1.0, until = 1000000.0 } ]'
+    result, events = run_trace(scenario(hung))
+    assert not result.ok and result.violation is not None
+    assert result.violation.invariant == "drained"
+    assert "hard stop t=1600.0" in str(result.violation)  # 10 * until + 1000
+    assert events[-1]["t"] <= 1600.0
+
+
+def test_progress_is_reported_through_the_arrival_window() -> None:
+    seen: list[tuple[float, float]] = []
+    simulate(scenario(), progress=lambda now, until: seen.append((now, until)))
+    assert len(seen) == 100
+    assert seen[0] == (0.6, 60.0) and seen[-1] == (60.0, 60.0)
+
+
+def test_progress_bar_draws_only_after_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sim import cli
+
+    clock = iter([0.0, 0.5, 2.0, 2.5])
+    monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock))
+    out = io.StringIO()
+    bar = cli._Progress(out)
+    bar(10.0, 100.0)
+    assert out.getvalue() == ""
+    bar(50.0, 100.0)
+    bar.close()
+    assert "50.0%" in out.getvalue() and out.getvalue().endswith("\n")
