@@ -1,6 +1,7 @@
 """brokerlab's simulator: a deterministic discrete-event scheduler, named rng streams,
 distributions and scenarios (docs/scenario-format.md)."""
 
+from sim import theory
 from sim._dists import (
     Constant,
     Dist,
@@ -15,6 +16,15 @@ from sim._dists import (
 )
 from sim._rng import Streams, stream
 from sim._scheduler import Scheduler, SchedulerError, Timer
+from sim.probes import (
+    DepthSeries,
+    WindowSeries,
+    depth_series,
+    record_events,
+    trace_events,
+    wait_times,
+    window_series,
+)
 from sim.scenario import (
     ActorSpec,
     ClientSpec,
@@ -33,6 +43,7 @@ from sim.scenario import (
     load_scenario,
     parse_scenario,
 )
+from sim.sweep import SweepError, rows_to_csv, rows_to_json, sweep
 
 __all__ = [
     "ActorSpec",
@@ -41,6 +52,7 @@ __all__ = [
     "Constant",
     "ConstantArrivals",
     "Crash",
+    "DepthSeries",
     "Dist",
     "Exponential",
     "Faults",
@@ -56,14 +68,25 @@ __all__ = [
     "SchedulerError",
     "Slow",
     "Streams",
+    "SweepError",
     "Timer",
     "Uniform",
     "UniformKeys",
+    "WindowSeries",
     "Zipf",
     "default_scenario",
+    "depth_series",
     "load_scenario",
     "parse_dist",
     "parse_keys",
     "parse_scenario",
+    "record_events",
+    "rows_to_csv",
+    "rows_to_json",
     "stream",
+    "sweep",
+    "theory",
+    "trace_events",
+    "wait_times",
+    "window_series",
 ]

@@ -1,0 +1,289 @@
+"""Figures for load-balancing studies, from sweep rows (`sim.sweep`), probes (`sim.probes`) and
+trace events. Every function returns a `matplotlib.figure.Figure` and never shows it. Each figure
+gets its own Agg canvas, so nothing needs a display and the global pyplot backend (a notebook's
+inline one, say) is left alone. Save one with `fig.savefig("x.png")`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from sim import theory
+from sim.probes import DepthSeries, WindowSeries
+
+__all__ = [
+    "crash_effect",
+    "depth_over_time",
+    "latency_vs_load",
+    "sequence_diagram",
+    "theory_response",
+    "utilization_by_member",
+    "varied_keys",
+]
+
+Row = Mapping[str, Any]
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)  # binds itself to fig: Agg rendering without touching pyplot
+    return fig
+
+
+def varied_keys(rows: Sequence[Row]) -> list[str]:
+    """The keys a sweep varied: those before `seed` in its rows."""
+    keys = list(rows[0]) if rows else []
+    return keys[: keys.index("seed")] if "seed" in keys else []
+
+
+def _series_key(rows: Sequence[Row], series: str | None) -> str | None:
+    """The given series key, else the first varied key with string values (a strategy)."""
+    if series is not None:
+        return series
+    for key in varied_keys(rows):
+        if any(isinstance(r.get(key), str) for r in rows):
+            return key
+    return None
+
+
+def _label(value: Any) -> str:
+    return "all" if value is None else str(value)
+
+
+def theory_response(strategy: str, servers: int, service_mean: float, load: float) -> float | None:
+    """Mean response time the theory predicts for a pool of `servers` identical members with
+    exponential service of mean `service_mean` under Poisson arrivals at `load` (per member),
+    or None where there is no closed form (or load >= 1). `power_of_two` gives the n -> infinity
+    limit, and only for pools of 20 members or more: a small pool is well above it (four
+    members at load 0.9 measure about 3.9 against the limit's 2.6).
+
+    >>> round(theory_response("shared", 4, 1.0, 0.75), 4)
+    1.5094
+    >>> theory_response("least_loaded", 4, 1.0, 0.75) is None
+    True
+    """
+    if not 0.0 < load < 1.0:
+        return None
+    mu = 1.0 / service_mean
+    lam = load * servers * mu
+    forms: dict[str, Callable[[], float]] = {
+        "shared": lambda: theory.mmc_response(servers, lam, mu),
+        "random": lambda: theory.random_pool_response(servers, lam, mu),
+        "round_robin": lambda: theory.round_robin_response(servers, lam, mu),
+        "power_of_two": lambda: theory.power_of_d_response(load, 2) * service_mean,
+    }
+    form = forms.get(strategy)
+    if strategy == "power_of_two" and servers < 20:
+        return None
+    if servers == 1 and strategy != "broadcast":
+        return theory.mm1_response(lam, mu)
+    return None if form is None else form()
+
+
+def _grouped(rows: Sequence[Row], series: str | None, x: str, y: str) -> dict[Any, list[Any]]:
+    """{series value: [(x, mean y, min y, max y)]} over seeds, x ascending, None y skipped."""
+    cells: dict[Any, dict[float, list[float]]] = {}
+    for r in rows:
+        value = r.get(y)
+        if value is None or r.get(x) is None:
+            continue
+        cells.setdefault(r.get(series) if series else None, {}).setdefault(r[x], []).append(value)
+    return {
+        s: [(xv, math.fsum(v) / len(v), min(v), max(v)) for xv, v in sorted(points.items())]
+        for s, points in cells.items()
+    }
+
+
+def latency_vs_load(
+    rows: Sequence[Row],
+    *,
+    x: str = "offered_load",
+    series: str | None = None,
+    percentiles: Sequence[str] = ("p50", "p90", "p99"),
+    theory_overlay: bool = True,
+    log_mean: bool = False,
+) -> Figure:
+    """Left: mean latency against `x` per value of `series` (the strategy, by default), with
+    the theory (`theory_response`) dashed in the same colour where there is one. Right: the
+    latency percentiles, one line style each. Points average the seeds; bars span them.
+    `log_mean` puts the left panel on a log scale too."""
+    series = _series_key(rows, series)
+    fig = _figure(11, 4.5)
+    mean_ax, pct_ax = fig.subplots(1, 2)
+    styles = ("-", "--", ":", "-.")
+    for k, (name, points) in enumerate(_grouped(rows, series, x, "latency_mean").items()):
+        colour = f"C{k}"
+        xs = [p[0] for p in points]
+        ys = [p[1] for p in points]
+        err = [[p[1] - p[2] for p in points], [p[3] - p[1] for p in points]]
+        mean_ax.errorbar(xs, ys, yerr=err, marker="o", color=colour, label=_label(name), capsize=3)
+        if theory_overlay and x == "offered_load":
+            _overlay_theory(mean_ax, rows, series, name, colour)
+        for style, p in zip(styles, percentiles, strict=False):
+            pts = _grouped([r for r in rows if not series or r.get(series) == name], None, x,
+                           f"latency_{p}").get(None, [])  # fmt: skip
+            pct_ax.plot([q[0] for q in pts], [q[1] for q in pts], style, marker=".", color=colour)
+    for style, p in zip(styles, percentiles, strict=False):
+        pct_ax.plot([], [], style, color="grey", label=p)
+    title = "Mean latency (dashed: theory)" if theory_overlay else "Mean latency"
+    mean_ax.set(xlabel=x, ylabel="mean latency", title=title)
+    if log_mean:
+        mean_ax.set_yscale("log")
+    pct_ax.set(xlabel=x, ylabel="latency", yscale="log", title="Latency percentiles")
+    mean_ax.legend(title=series)
+    pct_ax.legend(title="percentile")
+    for ax in (mean_ax, pct_ax):
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def _overlay_theory(ax: Any, rows: Sequence[Row], series: str | None, name: Any, c: str) -> None:
+    mine = [r for r in rows if not series or r.get(series) == name]
+    servers, mean = mine[0].get("servers"), mine[0].get("service_mean")
+    strategy = name if isinstance(name, str) else "round_robin"
+    if not servers or not mean:
+        return
+    loads = sorted({r["offered_load"] for r in mine if r.get("offered_load")})
+    if not loads:
+        return
+    lo, hi = loads[0], min(loads[-1], 0.985)
+    grid = [lo + (hi - lo) * i / 100 for i in range(101)]
+    pairs = [(g, theory_response(strategy, servers, mean, g)) for g in grid]
+    pts = [(g, v) for g, v in pairs if v is not None]
+    if pts:
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "--", color=c, alpha=0.8)
+
+
+def utilization_by_member(rows: Sequence[Row], *, series: str | None = None) -> Figure:
+    """Utilization (busy time / run time) of every member, one bar group per member and one bar
+    per value of `series` (the strategy, by default), averaged over the rows of that value."""
+    series = _series_key(rows, series)
+    members = list(dict.fromkeys(k for r in rows for k in r if k.startswith("utilization.")))
+    groups: dict[Any, list[Row]] = {}
+    for r in rows:
+        groups.setdefault(r.get(series) if series else None, []).append(r)
+    fig = _figure(max(6.0, 0.6 * len(members) * max(1, len(groups))), 4.5)
+    ax = fig.subplots()
+    width = 0.8 / max(1, len(groups))
+    for k, (name, group) in enumerate(groups.items()):
+        heights = [
+            math.fsum(r.get(m) or 0.0 for r in group) / len(group) for m in members
+        ]  # fmt: skip
+        xs = [i + (k - (len(groups) - 1) / 2) * width for i in range(len(members))]
+        ax.bar(xs, heights, width, label=_label(name), color=f"C{k}")
+    ax.set_xticks(range(len(members)), [m.removeprefix("utilization.") for m in members])
+    ax.set(ylabel="utilization", ylim=(0, 1.05), title="Utilization per member")
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.legend(title=series)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def depth_over_time(series: DepthSeries, members: Sequence[str] | None = None) -> Figure:
+    """Mailbox depth of each member against time (a step line each), from `depth_series`."""
+    fig = _figure(10, 4)
+    ax = fig.subplots()
+    for label in members if members is not None else list(series.depths):
+        ax.step(series.times, series.depths[label], where="post", label=label, lw=1)
+    ax.set(xlabel="time", ylabel="queued messages", title="Queue depth per member")
+    ax.legend(ncol=4, fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def crash_effect(
+    runs: Mapping[str, WindowSeries], down: Sequence[tuple[float, float]] = ()
+) -> Figure:
+    """Throughput (top) and mean latency (bottom) per time window, one line per run (e.g. per
+    strategy), with the intervals in `down` (a member crashed) shaded."""
+    fig = _figure(10, 6)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    for k, (name, w) in enumerate(runs.items()):
+        mids = [s + w.width / 2 for s in w.starts]
+        top.plot(mids, w.throughput, marker=".", color=f"C{k}", label=name)
+        pts = [(m, v) for m, v in zip(mids, w.mean_latency, strict=True) if v is not None]
+        bottom.plot([p[0] for p in pts], [p[1] for p in pts], marker=".", color=f"C{k}")
+    for ax in (top, bottom):
+        for start, end in down:
+            ax.axvspan(start, end, color="red", alpha=0.12, lw=0)
+        ax.grid(alpha=0.3)
+    top.set(ylabel="replies per unit time", title="A member down (shaded)")
+    bottom.set(xlabel="time (window midpoint)", ylabel="mean latency")
+    top.legend()
+    return fig
+
+
+_MARKS = {"enqueue": ("o", "C0"), "dequeue": ("s", "C2"), "park": ("v", "C1")}
+
+
+def _lanes(events: Sequence[Row]) -> list[str]:
+    lanes: dict[str, None] = {}
+    for ev in events:
+        for key in ("actor", "from", "requester"):
+            value = ev.get(key)
+            if isinstance(value, str) and (key != "actor" or ev["ev"] != "dead_letter"):
+                lanes.setdefault(value, None)
+    return list(lanes)
+
+
+def sequence_diagram(
+    events: Sequence[Row], *, actors: Sequence[str] | None = None, limit: int = 80
+) -> Figure:
+    """Trace events (docs/trace-format.md) as a sequence diagram: one vertical lane per actor,
+    time downwards. Messages are arrows from the sender to where they were routed; replies are
+    arrows from the replier to the requester at `resolve`; enqueue, dequeue and park are marks
+    on the lane; dead letters a red cross with the reason; faults a label on the lane.
+    Draws the first `limit` events after the `register`s."""
+    shown = [e for e in events if e["ev"] != "register"][:limit]
+    lanes = list(actors) if actors is not None else _lanes(events)
+    col = {name: i for i, name in enumerate(lanes)}
+    fig = _figure(max(6.0, 1.6 * len(lanes)), max(4.0, 0.22 * len(shown)))
+    ax = fig.subplots()
+    sent: dict[int, Row] = {}
+    for e in shown:
+        kind, t = e["ev"], e["t"]
+        if kind == "send":
+            sent[e["msg"]] = e
+        elif kind == "route" and e["msg"] in sent:
+            src = sent[e["msg"]]
+            if src.get("from") in col and e["actor"] in col:
+                _arrow(ax, col[src["from"]], src["t"], col[e["actor"]], t, "C0")
+                ax.annotate(f"{src['kind']} #{e['msg']}", (col[e["actor"]], t), fontsize=6,
+                            xytext=(3, 2), textcoords="offset points")  # fmt: skip
+        elif kind in _MARKS and e.get("actor") in col:
+            marker, colour = _MARKS[kind]
+            ax.plot(col[e["actor"]], t, marker, color=colour, ms=4)
+        elif kind == "resolve" and e.get("requester") in col:
+            reply = sent.get(e["msg"]) if e.get("msg") is not None else None
+            if reply is not None and reply.get("from") in col:
+                _arrow(ax, col[reply["from"]], reply["t"], col[e["requester"]], t, "C2")
+            ax.annotate(e["outcome"], (col[e["requester"]], t), fontsize=6, color="C2",
+                        xytext=(3, -6), textcoords="offset points")  # fmt: skip
+        elif kind == "dead_letter":
+            origin = sent.get(e["msg"], {}).get("from")
+            x = col.get(origin, 0) if isinstance(origin, str) else 0
+            ax.plot(x, t, "x", color="red", ms=6)
+            ax.annotate(e["reason"], (x, t), fontsize=6, color="red", xytext=(3, 2),
+                        textcoords="offset points")  # fmt: skip
+        elif kind == "fault" and e.get("actor") in col:
+            ax.annotate(e["kind"], (col[e["actor"]], t), fontsize=7, color="purple",
+                        fontweight="bold", ha="center")  # fmt: skip
+    for i in range(len(lanes)):
+        ax.axvline(i, color="grey", lw=0.8, zorder=0)
+    ax.set_xticks(range(len(lanes)), lanes, rotation=30, ha="left")
+    ax.xaxis.tick_top()
+    ax.set_xlim(-0.5, max(0.5, len(lanes) - 0.5))
+    ax.invert_yaxis()
+    ax.set(ylabel="time")
+    ax.grid(axis="y", alpha=0.2)
+    return fig
+
+
+def _arrow(ax: Any, x0: float, y0: float, x1: float, y1: float, colour: str) -> None:
+    ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                arrowprops={"arrowstyle": "->", "color": colour, "lw": 0.8})  # fmt: skip
