@@ -398,7 +398,7 @@ class Broker(Generic[P]):
         try:
             actor = self.registry.resolve(env.to, env.key)
         except BrokerError as error:
-            self._fail(env, error, retry, sync)
+            self._fail(env, error, retry, wait, sync)
             return
         if self._emit:
             self._emit("route", {"msg": env.msg, "actor": actor.label})
@@ -410,7 +410,7 @@ class Broker(Generic[P]):
         if box.capacity is not None and box.size >= box.capacity:
             mode = box.backpressure
             if mode == "reject":
-                self._fail(env, MailboxFull(f"{actor.label} is full"), retry, sync)
+                self._fail(env, MailboxFull(f"{actor.label} is full"), retry, wait, sync)
                 return
             if mode == "drop_newest":
                 self._dead_letter(env, "dropped_newest", actor)
@@ -454,9 +454,15 @@ class Broker(Generic[P]):
             self._arrive(copy, None, None, False)
 
     def _fail(
-        self, env: Envelope[Any], error: BrokerError, retry: RetryPolicy | None, sync: bool
+        self,
+        env: Envelope[Any],
+        error: BrokerError,
+        retry: RetryPolicy | None,
+        wait: float | None,
+        sync: bool,
     ) -> None:
-        """Spec 6: retry a transient failure if the policy and deadline allow, else give up."""
+        """Spec 6: retry a transient failure if the policy and deadline allow, else give up.
+        A retry keeps the send's own send timeout (spec 4.4)."""
         if error.transient and retry is not None and env.attempt + 1 < retry.max_attempts:
             at = self.timers.now + retry.delay(env.attempt + 1, self.rng)
             if env.deadline is None or at < env.deadline:
@@ -464,7 +470,7 @@ class Broker(Generic[P]):
                 self.retries += 1
                 if self._emit:
                     self._emit("retry", {"msg": env.msg, "attempt": env.attempt, "at": at})
-                self.timers.call_at(at, lambda: self._arrive(env, retry, None, False))
+                self.timers.call_at(at, lambda: self._arrive(env, retry, wait, False))
                 return
         if sync:
             self.rejected += 1

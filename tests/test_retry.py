@@ -135,3 +135,17 @@ def test_spec_7_4_transit_drop(world: World) -> None:
     b.send(None, "name:a", "x")
     assert b.dead_letters == {"dropped_in_transit": 1}
     assert b.dequeue(a) is None and b.delivered == 0 and w.conserved()
+
+
+def test_spec_6_3_a_retry_keeps_the_sends_own_send_timeout(world: World) -> None:
+    b = world.broker
+    b.create_pool("p")
+    w = b.register("w", capacity=1, backpressure="block")
+    b.send(None, "name:w", 1)
+    policy = RetryPolicy(max_attempts=3, backoff=1.0, multiplier=1.0, max_backoff=5.0)
+    msg = b.send(None, "pool:p", 2, retry=policy, send_timeout=0.5)  # PoolEmpty: retry at 1.0
+    b.join_pool("p", w)
+    world.run(until=10.0)
+    assert [e["msg"] for e in world.log.of("park")] == [msg]  # parked at t=1.0 ...
+    assert world.log.of("dead_letter") == [{"msg": msg, "reason": "send_timeout"}]  # ... to 1.5
+    assert world.clock.now == 10.0 and world.conserved()

@@ -1,0 +1,657 @@
+"""The transition function: docs/spec.md as code. `apply(state, action)` is the whole semantics.
+
+How a step is computed: `apply` opens a `_Step` (the state being built, the events emitted so far,
+the `random` choices not yet consumed), runs the action's handler, and returns the new state with
+the handler's result and events. Handlers validate everything before changing anything, so a
+`Refused` result leaves the state as it was (spec 2.6) -- except a send refused by routing or
+backpressure, which spec 7.3 counts as sent and rejected.
+
+The life of a message, as in the broker: send -> (dropped in transit) -> arrive -> route ->
+enqueue / park / drop / fail (retry, reject or dead letter) -> dequeue (or expire).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from model._actions import (
+    Action,
+    Advance,
+    Ask,
+    Cancel,
+    CreatePool,
+    Dequeue,
+    Done,
+    Event,
+    Join,
+    Leave,
+    NeedChoice,
+    Provide,
+    Refused,
+    Register,
+    Reply,
+    Restart,
+    Result,
+    Stop,
+    Tell,
+    Unregister,
+)
+from model._state import (
+    BACKPRESSURES,
+    STRATEGIES,
+    TRANSIENT,
+    ActorState,
+    Addr,
+    DeadLetter,
+    Msg,
+    OutcomeKind,
+    Parked,
+    PoolState,
+    Request,
+    Retry,
+    ServiceState,
+    State,
+    Timer,
+)
+
+_NAME = re.compile(r"[A-Za-z0-9_.\-/@+]+")  # spec 2.2
+# Spec 5.6: why a reply to an ended request is dead-lettered, by how the request ended.
+_ENDED_REASON: dict[OutcomeKind, str] = {
+    "replied": "duplicate_reply",
+    "timed_out": "late_reply",
+    "cancelled": "orphan_reply",
+    "failed": "orphan_reply",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """What one action did: the next state, the operation's result and the events, in order."""
+
+    state: State
+    result: Result
+    events: tuple[Event, ...]
+
+
+class _Refuse(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class _Step:
+    """The state under construction during one `apply`; never escapes it."""
+
+    __slots__ = ("choices", "events", "s")
+
+    def __init__(self, state: State, choices: tuple[int, ...]) -> None:
+        self.s = state
+        self.events: list[Event] = []
+        self.choices = list(choices)
+
+    def emit(self, name: str, **fields: Any) -> None:
+        self.events.append(Event(name, **fields))
+
+    def update(self, **changes: Any) -> None:
+        self.s = replace(self.s, **changes)
+
+    def actor(self, actor_id: int) -> ActorState:
+        found = self.s.actor(actor_id)
+        if found is None:
+            raise _Refuse("actor_not_found")
+        return found
+
+    def put_actor(self, actor: ActorState) -> None:
+        self.update(actors=tuple(actor if a.id == actor.id else a for a in self.s.actors))
+
+    def put_pool(self, pool: PoolState) -> None:
+        self.update(pools=tuple(pool if p.name == pool.name else p for p in self.s.pools))
+
+    def put_request(self, req: Request) -> None:
+        self.update(requests=tuple(req if r.corr == req.corr else r for r in self.s.requests))
+
+    def schedule(self, when: float, kind: Any, **fields: Any) -> int:
+        """Spec 1.1: a timer at `when`, after every timer already due at or before `when`."""
+        seq = self.s.next_seq
+        timer = Timer(when, seq, kind, **fields)
+        timers = self.s.timers
+        at = next((i for i, t in enumerate(timers) if t.when > when), len(timers))
+        self.update(timers=(*timers[:at], timer, *timers[at:]), next_seq=seq + 1)
+        return seq
+
+    def cancel_timer(self, seq: int) -> None:
+        self.update(timers=tuple(t for t in self.s.timers if t.seq != seq))
+
+    def dead_letter(self, msg: Msg, reason: str) -> None:
+        """Spec 7.1, 7.5: one terminal state with one reason."""
+        self.update(
+            dead_lettered=self.s.dead_lettered + 1,
+            dead_letters=(*self.s.dead_letters, DeadLetter(msg.id, reason)),
+        )
+        self.emit("dead_letter", msg=msg.id, detail=reason)
+
+    def new_msg_id(self) -> int:
+        msg = self.s.next_msg
+        self.update(next_msg=msg + 1)
+        return msg
+
+
+# -- checks (spec 2.2, 4.1, 4.3, 8.3) --------------------------------------------------------
+
+
+def _check_name(value: str) -> None:
+    """Spec 2.2: a name is one or more of `A-Z a-z 0-9 _ . - / @ +`."""
+    if _NAME.fullmatch(value) is None:
+        raise _Refuse("invalid_address")
+
+
+def _check_time(value: float | None) -> None:
+    """Spec 8.3: a timeout / TTL is a finite number > 0."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise _Refuse("invalid_config")
+
+
+# -- registry (spec 2) -----------------------------------------------------------------------
+
+
+def _register(st: _Step, a: Register) -> Result:
+    """Spec 2.6 (every check before any change), 4.1, 4.3."""
+    _check_time(a.send_timeout)
+    if a.capacity is not None and a.capacity < 1:
+        raise _Refuse("invalid_config")
+    if a.backpressure not in BACKPRESSURES:
+        raise _Refuse("invalid_config")
+    if a.name is not None:
+        _check_name(a.name)
+        if any(x.name == a.name for x in st.s.actors):
+            raise _Refuse("duplicate_registration")
+    for s in a.services:
+        _check_name(s)
+    for p in a.pools:
+        if st.s.pool(p) is None:
+            raise _Refuse("pool_not_found")
+    if len(set(a.services)) != len(a.services) or len(set(a.pools)) != len(a.pools):
+        raise _Refuse("duplicate_registration")
+    actor = ActorState(st.s.next_actor, a.name, True, a.capacity, a.backpressure, a.send_timeout)
+    st.update(actors=(*st.s.actors, actor), next_actor=actor.id + 1)
+    for s in a.services:
+        _add_provider(st, s, actor.id)
+    for p in a.pools:
+        _add_member(st, p, actor.id)
+    st.emit("register", actor=actor.label)
+    return actor.id
+
+
+def _add_provider(st: _Step, service: str, actor_id: int) -> None:
+    old = st.s.service(service)
+    if old is None:
+        st.update(services=(*st.s.services, ServiceState(service, (actor_id,))))
+    else:
+        new = replace(old, providers=(*old.providers, actor_id))
+        st.update(services=tuple(new if s.name == service else s for s in st.s.services))
+    actor = st.actor(actor_id)
+    st.put_actor(replace(actor, services=(*actor.services, service)))
+
+
+def _add_member(st: _Step, pool_name: str, actor_id: int) -> None:
+    """Spec 3.2.2: a joiner is appended to the membership."""
+    pool = st.s.pool(pool_name)
+    assert pool is not None
+    st.put_pool(replace(pool, members=(*pool.members, actor_id)))
+    actor = st.actor(actor_id)
+    st.put_actor(replace(actor, pools=(*actor.pools, pool_name)))
+
+
+def _remove_member(st: _Step, pool: PoolState, actor_id: int) -> None:
+    """Spec 3.2.3: later members move down; a cursor past the leaver moves with them."""
+    j = pool.members.index(actor_id)
+    members = pool.members[:j] + pool.members[j + 1 :]
+    cursor = pool.cursor - 1 if j < pool.cursor else pool.cursor
+    cursor = cursor % len(members) if members else 0
+    st.put_pool(replace(pool, members=members, cursor=cursor))
+    actor = st.actor(actor_id)
+    st.put_actor(replace(actor, pools=tuple(p for p in actor.pools if p != pool.name)))
+
+
+def _unregister(st: _Step, a: Unregister) -> Result:
+    """Spec 2.7: mail dead-lettered, requests cancelled, every registration removed."""
+    actor = st.actor(a.actor)
+    if actor.alive:
+        _shut(st, actor)
+    for p in actor.pools:
+        pool = st.s.pool(p)
+        assert pool is not None
+        _remove_member(st, pool, actor.id)
+    services = tuple(
+        replace(s, providers=tuple(x for x in s.providers if x != actor.id)) for s in st.s.services
+    )
+    st.update(services=services, actors=tuple(x for x in st.s.actors if x.id != actor.id))
+    st.emit("unregister", actor=actor.label)
+    return None
+
+
+def _stop(st: _Step, a: Stop) -> Result:
+    """Spec 2.8: as 2.7 for mail and requests, registrations kept; idempotent."""
+    actor = st.actor(a.actor)
+    if actor.alive:
+        st.emit("stop", actor=actor.label)
+        _shut(st, actor)
+    return None
+
+
+def _shut(st: _Step, actor: ActorState) -> None:
+    """Spec 2.7, 5.8: queued then parked mail dead-lettered `actor_stopped`, requests cancelled."""
+    st.put_actor(replace(actor, alive=False, busy=False, high=(), normal=(), parked=()))
+    for msg in actor.queue:
+        st.dead_letter(msg, "actor_stopped")
+    for parked in actor.parked:
+        if parked.timer is not None:
+            st.cancel_timer(parked.timer)
+        st.dead_letter(parked.msg, "actor_stopped")
+    for req in st.s.requests:
+        if req.pending and req.requester == actor.id:
+            _resolve(st, req.corr, "cancelled")
+
+
+def _restart(st: _Step, a: Restart) -> Result:
+    """Spec 2.8: live again, with the (already emptied) mailbox; idempotent."""
+    actor = st.actor(a.actor)
+    if not actor.alive:
+        st.put_actor(replace(actor, alive=True))
+        st.emit("start", actor=actor.label)
+    return None
+
+
+def _create_pool(st: _Step, a: CreatePool) -> Result:
+    """Spec 2.9, 3.1."""
+    _check_name(a.name)
+    if a.strategy not in STRATEGIES:
+        raise _Refuse("invalid_config")
+    if st.s.pool(a.name) is not None:
+        raise _Refuse("duplicate_registration")
+    st.update(pools=(*st.s.pools, PoolState(a.name, a.strategy)))
+    return None
+
+
+def _join(st: _Step, a: Join) -> Result:
+    """Spec 2.9, 3.2.2."""
+    st.actor(a.actor)
+    pool = st.s.pool(a.pool)
+    if pool is None:
+        raise _Refuse("pool_not_found")
+    if a.actor in pool.members:
+        raise _Refuse("duplicate_registration")
+    _add_member(st, a.pool, a.actor)
+    return None
+
+
+def _leave(st: _Step, a: Leave) -> Result:
+    """Spec 2.9, 3.2.3."""
+    st.actor(a.actor)
+    pool = st.s.pool(a.pool)
+    if pool is None:
+        raise _Refuse("pool_not_found")
+    if a.actor not in pool.members:
+        raise _Refuse("actor_not_found")
+    _remove_member(st, pool, a.actor)
+    return None
+
+
+def _provide(st: _Step, a: Provide) -> Result:
+    """Spec 2.5: providers are ordered by when they registered."""
+    actor = st.actor(a.actor)
+    _check_name(a.service)
+    if a.service in actor.services:
+        raise _Refuse("duplicate_registration")
+    _add_provider(st, a.service, a.actor)
+    return None
+
+
+# -- resolution (spec 2.5, 3) ----------------------------------------------------------------
+
+
+class _RouteFailed(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _resolve_address(st: _Step, to: Addr) -> ActorState:
+    """Spec 2.5: the actor a message to `to` reaches now (moves round robin's cursor)."""
+    if to.kind == "pool":
+        pool = st.s.pool(to.value)
+        if pool is None:
+            raise _RouteFailed("pool_not_found")
+        return st.actor(_choose(st, pool))
+    if to.kind == "service":
+        service = st.s.service(to.value)
+        for provider in service.providers if service is not None else ():
+            actor = st.actor(provider)
+            if actor.alive:
+                return actor
+        raise _RouteFailed("service_unavailable")
+    if to.kind == "id":
+        found = st.s.actor(int(to.value))
+    else:
+        found = next((a for a in st.s.actors if a.name == to.value), None)
+    if found is None:
+        raise _RouteFailed("actor_not_found")
+    if not found.alive:
+        raise _RouteFailed("mailbox_closed")
+    return found
+
+
+def _choose(st: _Step, pool: PoolState) -> int:
+    """Spec 3.1 to 3.4: a live member chosen by the pool's strategy."""
+    members = [st.actor(m) for m in pool.members]
+    live = tuple(m.id for m in members if m.alive)
+    if not live:
+        raise _RouteFailed("pool_empty")
+    if pool.strategy == "round_robin":  # spec 3.2.1
+        n = len(members)
+        for k in range(n):
+            i = (pool.cursor + k) % n
+            if members[i].alive:
+                st.put_pool(replace(pool, cursor=(i + 1) % n))
+                return members[i].id
+    if pool.strategy == "random":  # spec 3.3: the choice is the action's
+        if not st.choices:
+            raise NeedChoice(live)
+        chosen = st.choices.pop(0)
+        if chosen not in live:
+            raise ValueError(f"choice {chosen} is not a live member of {pool.name}: {live}")
+        return chosen
+    # spec 3.4 least_loaded: min() keeps the first of equal loads, i.e. membership order
+    return min((m for m in members if m.alive), key=lambda m: m.load).id
+
+
+# -- sending (spec 4, 5.1, 6, 7) -------------------------------------------------------------
+
+
+def _send(st: _Step, msg: Msg, retry: Retry | None, wait: float | None, drop: bool) -> str | None:
+    """Count and hand a message to the network (spec 7.2, 7.4); the error code if refused."""
+    st.update(sent=st.s.sent + 1)
+    st.emit("send", msg=msg.id, corr=msg.corr, detail=msg.kind)
+    if drop:
+        st.dead_letter(msg, "dropped_in_transit")
+        return None
+    return _arrive(st, msg, retry, wait, sync=True)
+
+
+def _arrive(st: _Step, msg: Msg, retry: Retry | None, wait: float | None, sync: bool) -> str | None:
+    """Spec 4.2 to 4.4: route, then enqueue, or apply the full mailbox's backpressure."""
+    if msg.kind == "reply":
+        _arrive_reply(st, msg)
+        return None
+    assert msg.to is not None
+    try:
+        actor = _resolve_address(st, msg.to)
+    except _RouteFailed as failed:
+        return _fail(st, msg, failed.code, retry, wait, sync)
+    st.emit("route", msg=msg.id, actor=actor.label)
+    if actor.full:
+        if actor.backpressure == "reject":
+            return _fail(st, msg, "mailbox_full", retry, wait, sync)
+        if actor.backpressure == "drop_newest":
+            st.dead_letter(msg, "dropped_newest")
+            return None
+        if actor.backpressure == "block":
+            _park(st, actor, msg, wait)
+            return None
+        # drop_oldest: the oldest message of the lowest class present (normal below high)
+        if actor.normal:
+            victim, actor = actor.normal[0], replace(actor, normal=actor.normal[1:])
+        else:
+            victim, actor = actor.high[0], replace(actor, high=actor.high[1:])
+        st.put_actor(actor)
+        st.dead_letter(victim, "dropped_oldest")
+    _enqueue(st, st.actor(actor.id), msg)
+    return None
+
+
+def _enqueue(st: _Step, actor: ActorState, msg: Msg) -> None:
+    """Spec 4.5: into its priority class, FIFO."""
+    if msg.high:
+        actor = replace(actor, high=(*actor.high, msg))
+    else:
+        actor = replace(actor, normal=(*actor.normal, msg))
+    st.put_actor(actor)
+    st.emit("enqueue", msg=msg.id, actor=actor.label, detail=actor.size)
+
+
+def _park(st: _Step, actor: ActorState, msg: Msg, wait: float | None) -> None:
+    """Spec 4.4 `block`: wait for room, at most the send's own timeout, else the mailbox's."""
+    wait = wait if wait is not None else actor.send_timeout
+    timer = None
+    if wait is not None:
+        timer = st.schedule(st.s.now + wait, "park", actor=actor.id, msg=msg)
+    actor = st.actor(actor.id)
+    st.put_actor(replace(actor, parked=(*actor.parked, Parked(msg, timer))))
+    st.emit("park", msg=msg.id, actor=actor.label)
+
+
+def _fail(
+    st: _Step, msg: Msg, code: str, retry: Retry | None, wait: float | None, sync: bool
+) -> str | None:
+    """Spec 6.3 to 6.5, 5.9: retry a transient failure before the deadline, else give up."""
+    if code in TRANSIENT and retry is not None and msg.attempt + 1 < retry.max_attempts:
+        at = st.s.now + retry.wait(msg.attempt + 1)
+        if msg.deadline is None or at < msg.deadline:  # spec 6.4
+            again = replace(msg, attempt=msg.attempt + 1)
+            st.update(retries=st.s.retries + 1)
+            st.emit("retry", msg=msg.id, detail=again.attempt)
+            st.schedule(at, "retry", msg=again, retry=retry, wait=wait)
+            return None
+    if sync:
+        st.update(rejected=st.s.rejected + 1)
+        st.emit("reject", msg=msg.id, detail=code)
+    else:
+        st.dead_letter(msg, code)
+    if msg.kind == "request":
+        assert msg.corr is not None
+        req = st.s.request(msg.corr)
+        if req is not None and req.pending:
+            _resolve(st, req.corr, "failed")
+        return None
+    return code if sync else None
+
+
+def _arrive_reply(st: _Step, msg: Msg) -> None:
+    """Spec 5.4 to 5.6: resolve the request before its (exclusive) deadline, else dead-letter."""
+    assert msg.corr is not None
+    req = st.s.request(msg.corr)
+    if req is None:
+        st.dead_letter(msg, "unknown_correlation")
+    elif req.outcome is not None:
+        st.dead_letter(msg, _ENDED_REASON[req.outcome])
+    elif st.s.now >= req.deadline:
+        _resolve(st, req.corr, "timed_out")
+        st.dead_letter(msg, "late_reply")
+    else:
+        st.update(delivered=st.s.delivered + 1)
+        _resolve(st, req.corr, "replied", reply=msg.id)
+
+
+def _resolve(st: _Step, corr: int, outcome: OutcomeKind, reply: int | None = None) -> None:
+    """Spec 5.3: exactly one outcome; the entry and its timer are gone afterwards."""
+    req = st.s.request(corr)
+    assert req is not None and req.pending
+    st.put_request(replace(req, outcome=outcome))
+    st.update(timers=tuple(t for t in st.s.timers if not (t.kind == "timeout" and t.corr == corr)))
+    requester = st.s.actor(req.requester)
+    label = requester.label if requester is not None else f"id:{req.requester}"
+    st.emit("resolve", msg=reply, actor=label, corr=corr, detail=outcome)
+
+
+def _tell(st: _Step, a: Tell) -> Result:
+    """Spec 4.7 (deadline = timestamp + ttl), 6, 7.3 (a refused tell raises)."""
+    if a.sender is not None:
+        st.actor(a.sender)
+    _check_time(a.ttl)
+    _check_time(a.send_timeout)
+    deadline = None
+    if a.ttl is not None:
+        deadline = (a.timestamp if a.timestamp is not None else st.s.now) + a.ttl
+    msg = Msg(st.new_msg_id(), "tell", a.sender, a.to, None, deadline, a.high)
+    code = _send(st, msg, a.retry, a.send_timeout, a.drop)
+    return Refused(code) if code is not None else msg.id
+
+
+def _ask(st: _Step, a: Ask) -> Result:
+    """Spec 5.1 (pending entry and timer before routing), 5.10 (misuse creates nothing)."""
+    _check_time(a.timeout)
+    _check_time(a.send_timeout)
+    # A stopped requester would leave a pending entry without a live requester (spec 2.8, 5.8).
+    if not st.actor(a.sender).alive:
+        raise _Refuse("actor_not_found")
+    now = st.s.now
+    corr = st.s.next_corr
+    req = Request(corr, a.sender, now, now + a.timeout)
+    st.update(requests=(*st.s.requests, req), next_corr=corr + 1)
+    st.schedule(req.deadline, "timeout", corr=corr)
+    msg = Msg(st.new_msg_id(), "request", a.sender, a.to, corr, req.deadline, a.high)
+    _send(st, msg, a.retry, a.send_timeout, a.drop)
+    return corr
+
+
+def _reply(st: _Step, a: Reply) -> Result:
+    """Spec 5.4: a reply goes to the requester, not through a mailbox."""
+    if a.sender is not None:
+        st.actor(a.sender)
+    req = st.s.request(a.corr)
+    to = Addr("id", str(req.requester)) if req is not None else None
+    msg = Msg(st.new_msg_id(), "reply", a.sender, to, a.corr)
+    _send(st, msg, None, None, a.drop)
+    return msg.id
+
+
+def _cancel(st: _Step, a: Cancel) -> Result:
+    """Spec 5.7."""
+    req = st.s.request(a.corr)
+    if req is None or not req.pending:
+        return False
+    _resolve(st, a.corr, "cancelled")
+    return True
+
+
+# -- the actor's side (spec 3.4, 4.4, 4.5, 4.7, 4.8) -----------------------------------------
+
+
+def _dequeue(st: _Step, a: Dequeue) -> Result:
+    """Spec 4.5 order, 4.4 unpark into the freed slot, 4.7 expiry at dequeue, 4.8 stopped."""
+    actor = replace(st.actor(a.actor), busy=False)
+    st.put_actor(actor)
+    if not actor.alive:
+        return None
+    while actor.queue:
+        msg = actor.queue[0]
+        if actor.high:
+            actor = replace(actor, high=actor.high[1:])
+        else:
+            actor = replace(actor, normal=actor.normal[1:])
+        st.put_actor(actor)
+        if actor.parked:
+            first = actor.parked[0]
+            st.put_actor(replace(actor, parked=actor.parked[1:]))
+            if first.timer is not None:
+                st.cancel_timer(first.timer)
+            _enqueue(st, st.actor(actor.id), first.msg)
+            actor = st.actor(actor.id)
+        if msg.deadline is not None and st.s.now >= msg.deadline:
+            st.dead_letter(msg, "expired")
+            continue
+        st.put_actor(replace(actor, busy=True))
+        st.update(delivered=st.s.delivered + 1)
+        st.emit("dequeue", msg=msg.id, actor=actor.label)
+        return msg
+    return None
+
+
+def _done(st: _Step, a: Done) -> Result:
+    """Spec 3.4: the actor no longer counts the message it worked on."""
+    st.put_actor(replace(st.actor(a.actor), busy=False))
+    return None
+
+
+# -- time (spec 1.1, 4.4, 5.5, 6.3) ----------------------------------------------------------
+
+
+def _advance(st: _Step, a: Advance) -> Result:
+    """Spec 1.1: run every timer due at or before `a.to` in (when, seq) order, then sit at it."""
+    if not a.to >= st.s.now:
+        raise ValueError(f"cannot advance from {st.s.now} back to {a.to}")
+    while st.s.timers and st.s.timers[0].when <= a.to:
+        timer = st.s.timers[0]
+        st.update(timers=st.s.timers[1:], now=timer.when)
+        _fire(st, timer)
+    st.update(now=a.to)
+    return None
+
+
+def _fire(st: _Step, timer: Timer) -> None:
+    """A due timer: a request timeout (5.5), a send timeout (4.4) or a retry (6.3)."""
+    if timer.kind == "timeout":
+        assert timer.corr is not None
+        req = st.s.request(timer.corr)
+        if req is not None and req.pending:
+            _resolve(st, timer.corr, "timed_out")
+    elif timer.kind == "park":
+        assert timer.actor is not None
+        actor = st.actor(timer.actor)
+        kept = tuple(p for p in actor.parked if p.timer != timer.seq)
+        gone = [p for p in actor.parked if p.timer == timer.seq]
+        st.put_actor(replace(actor, parked=kept))
+        for p in gone:
+            st.dead_letter(p.msg, "send_timeout")
+    else:
+        assert timer.msg is not None
+        _arrive(st, timer.msg, timer.retry, timer.wait, sync=False)
+
+
+_HANDLERS: dict[type[Any], Callable[[_Step, Any], Result]] = {
+    Register: _register,
+    Unregister: _unregister,
+    Stop: _stop,
+    Restart: _restart,
+    CreatePool: _create_pool,
+    Join: _join,
+    Leave: _leave,
+    Provide: _provide,
+    Tell: _tell,
+    Ask: _ask,
+    Reply: _reply,
+    Cancel: _cancel,
+    Dequeue: _dequeue,
+    Done: _done,
+    Advance: _advance,
+}
+
+
+def apply(state: State, action: Action) -> Effect:
+    """Run `action` on `state` (every rule of docs/spec.md sections 2 to 7).
+
+    Raises `NeedChoice` when a `random` pool needs a choice the action did not carry (spec 3.3)
+    and `ValueError` for an action no implementation could perform (time going backwards, a
+    choice that is not a live member).
+
+    >>> from model import Register, Tell, Dequeue, Addr
+    >>> s = apply(State(), Register("w")).state
+    >>> s = apply(s, Tell(None, Addr("name", "w"))).state
+    >>> apply(s, Dequeue(1)).result.id
+    1
+    """
+    st = _Step(state, getattr(action, "choices", ()))
+    try:
+        result = _HANDLERS[type(action)](st, action)
+    except _Refuse as refused:
+        return Effect(state, Refused(refused.code), ())
+    return Effect(st.s, result, tuple(st.events))
+
+
+def step(state: State, action: Action) -> State:
+    """The successor of `state` under `action` (see `apply`)."""
+    return apply(state, action).state

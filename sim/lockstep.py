@@ -1,0 +1,599 @@
+"""The lockstep test: a `broker.Broker` and the reference model driven side by side.
+
+Every rule performs one operation on both: the broker on a virtual clock, the model by `apply`.
+After each step the two must agree on the operation's result, on the events it produced (in
+order: routing, enqueueing, dead letters with reasons, resolutions), and on everything observable
+(counters, pending requests, outcomes, depths and loads, time). The invariants also check the
+properties the brief names directly on the broker: routing, correlation, timeouts at the
+deadline, conservation, no pending request without a live requester, depth within capacity.
+
+`random` pools are the only nondeterminism the model does not own: the machine reads the broker's
+choice from its `route` event and hands it to the model as part of the action (spec 3.3); the
+model still checks that the choice was a live member.
+
+Run it as a test with `TestLockstep = LockstepMachine.TestCase`, or against another broker with
+`run_lockstep(factory, settings)`, which returns the failure instead of raising it.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+from hypothesis import settings as Settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+    run_state_machine_as_test,
+)
+
+import model as m
+from broker import BACKPRESSURES, Broker, BrokerError, Listener, RetryPolicy, Timers
+from sim._scheduler import Scheduler
+
+BrokerFactory = Callable[[Timers, random.Random, Listener], Broker[Any]]
+
+# "a"/"i" and "ab"/"ba" collide under a lossy hash such as sum(map(ord, name)) % 8.
+NAMES = ("a", "i", "ab", "ba")
+POOLS = ("p", "q")
+SERVICES = ("s", "t")
+RETRIES: tuple[tuple[int, float, float, float] | None, ...] = (
+    None,
+    (3, 1.0, 1.0, 5.0),
+    (2, 0.5, 2.0, 1.0),
+    (4, 0.5, 2.0, 1.5),
+)
+
+
+def default_factory(timers: Timers, rng: random.Random, listener: Listener) -> Broker[Any]:
+    return Broker(timers, rng, listener=listener)
+
+
+class Divergence(AssertionError):
+    """The broker and the model (or a property) disagree; `check` names what caught it."""
+
+    def __init__(self, check: str, detail: str) -> None:
+        super().__init__(f"[{check}] {detail}")
+        self.check = check
+
+
+def _expect(check: str, ok: bool, detail: str) -> None:
+    if not ok:
+        raise Divergence(check, detail)
+
+
+def _addr(text: str) -> m.Addr:
+    kind, _, value = text.partition(":")
+    assert kind in ("id", "name", "service", "pool")
+    return m.Addr(kind, value)  # type: ignore[arg-type]
+
+
+def _retry(
+    spec: tuple[int, float, float, float] | None,
+) -> tuple[RetryPolicy | None, m.Retry | None]:
+    if spec is None:
+        return None, None
+    n, backoff, mult, cap = spec
+    return RetryPolicy(n, backoff, mult, cap, 0.0), m.Retry(n, backoff, mult, cap)
+
+
+_TARGETS = st.sampled_from(
+    [f"name:{n}" for n in NAMES] + [f"pool:{p}" for p in POOLS] + [f"service:{s}" for s in SERVICES]
+)
+
+
+# Round robin twice as often: its rotation under leaves is the subtlest rule (spec 3.2.3).
+_STRATEGY_MIX: tuple[m.StrategyName, ...] = ("round_robin", *m.STRATEGIES)
+
+
+class LockstepMachine(RuleBasedStateMachine):
+    """Broker and model in lockstep; subclass with another `factory` to test another broker."""
+
+    factory: ClassVar[BrokerFactory] = staticmethod(default_factory)
+
+    actors = Bundle("actors")
+    requests = Bundle("requests")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = Scheduler()
+        self.seen: list[m.Event] = []  # this step's broker events
+        self.resolutions: Counter[int] = Counter()
+        self.timed_out_at: list[tuple[int, float]] = []
+        self.msg_corr: dict[int, int | None] = {}
+        self.msg_to: dict[int, str | None] = {}
+        self.eager = False
+        self.broker = type(self).factory(self.clock, random.Random(0), self._listen)
+        self.model = m.State()
+
+    # -- the broker's events, in the model's vocabulary --------------------------------------
+
+    def _listen(self, name: str, f: dict[str, Any]) -> None:
+        if name in ("register", "unregister", "stop", "start"):
+            self.seen.append(m.Event(name, actor=f["actor"]))
+        elif name == "send":
+            self.msg_corr[f["msg"]] = f.get("corr")
+            self.msg_to[f["msg"]] = f["to"]
+            self.seen.append(m.Event(name, msg=f["msg"], corr=f.get("corr"), detail=f["kind"]))
+        elif name == "reject":
+            self.seen.append(m.Event(name, msg=f["msg"], detail=f["error"]))
+        elif name in ("route", "park", "dequeue"):
+            self.seen.append(m.Event(name, msg=f["msg"], actor=f["actor"]))
+        elif name == "enqueue":
+            self.seen.append(m.Event(name, msg=f["msg"], actor=f["actor"], detail=f["depth"]))
+            if self.eager:
+                self._reply_at_once(f["actor"])
+        elif name == "dead_letter":
+            self.seen.append(m.Event(name, msg=f["msg"], detail=f["reason"]))
+        elif name == "retry":
+            self.seen.append(m.Event(name, msg=f["msg"], detail=f["attempt"]))
+        elif name == "resolve":
+            corr = f["corr"]
+            self.resolutions[corr] += 1
+            if f["outcome"] == "timed_out":
+                self.timed_out_at.append((corr, self.clock.now))
+            if f["msg"] is not None:
+                _expect("correlation", self.msg_corr.get(f["msg"]) == corr, f"{f} answers {corr}")
+            self.seen.append(
+                m.Event(name, msg=f["msg"], actor=f["requester"], corr=corr, detail=f["outcome"])
+            )
+
+    def _reply_at_once(self, label: str) -> None:
+        """A server that answers from inside the enqueue (spec 5.1's race)."""
+        self.eager = False
+        actor = self._id_of(label)
+        env = self.broker.dequeue(actor)
+        if env is not None and env.kind == "request" and env.corr is not None:
+            self.broker.reply(actor, env.corr, "at once")
+
+    def _id_of(self, label: str) -> int:
+        if label.startswith("id:"):
+            return int(label[3:])
+        found = next(a.id for a in self.model.actors if a.name == label)
+        return found
+
+    def _choices(self, before: m.State) -> tuple[int, ...]:
+        """The members the broker picked in `random` pools this step, in routing order."""
+        out = []
+        for ev in self.seen:
+            if ev.name != "route" or ev.msg is None:
+                continue
+            to = self.msg_to.get(ev.msg) or ""
+            pool = before.pool(to[5:]) if to.startswith("pool:") else None
+            if pool is not None and pool.strategy == "random":
+                assert ev.actor is not None
+                out.append(self._id_of(ev.actor))
+        return tuple(out)
+
+    # -- one operation on both ---------------------------------------------------------------
+
+    def _both(self, call: Callable[[], Any], action: m.Action) -> tuple[Any, m.Result]:
+        before = self.model
+        self.seen = []
+        try:
+            value, error = call(), None
+        except BrokerError as e:
+            value, error = None, e.code
+        if isinstance(action, m.Tell | m.Ask | m.Advance):
+            action = replace(action, choices=self._choices(before))
+        effect = m.apply(before, action)
+        self.model = effect.state
+        expected = list(effect.events)
+        if self.pending_eager is not None:
+            expected += self._eager_model_steps(effect)
+        _expect(
+            "result",
+            (error is None) == (not isinstance(effect.result, m.Refused))
+            and (error is None or error == getattr(effect.result, "code", None)),
+            f"{action}: broker {'raised ' + error if error else 'succeeded'}, "
+            f"model {effect.result}",
+        )
+        _expect(
+            "events", self.seen == expected, f"{action}:\n broker {self.seen}\n model  {expected}"
+        )
+        return value, effect.result
+
+    pending_eager: tuple[int, ...] | None = None
+
+    def _eager_model_steps(self, effect: m.Effect) -> list[m.Event]:
+        """The model's side of `_reply_at_once`: dequeue, and reply if it was a request."""
+        self.pending_eager = None
+        enq = next((e for e in effect.events if e.name == "enqueue"), None)
+        if enq is None or enq.actor is None:
+            return []
+        actor = self._id_of(enq.actor)
+        got = m.apply(self.model, m.Dequeue(actor))
+        events = list(got.events)
+        self.model = got.state
+        if isinstance(got.result, m.Msg) and got.result.kind == "request":
+            assert got.result.corr is not None
+            answered = m.apply(self.model, m.Reply(actor, got.result.corr))
+            self.model = answered.state
+            events += answered.events
+        return events
+
+    # -- a populated start, so that short runs reach pools and full mailboxes ----------------
+
+    @initialize(
+        target=actors,
+        strategies=st.tuples(st.sampled_from(_STRATEGY_MIX), st.sampled_from(_STRATEGY_MIX)),
+        specs=st.lists(
+            st.tuples(
+                st.sampled_from([None, 1, 2]),
+                st.sampled_from(BACKPRESSURES),
+                st.lists(st.sampled_from(POOLS), unique=True, min_size=1),
+                st.lists(st.sampled_from(SERVICES), unique=True, max_size=1),
+            ),
+            min_size=1,
+            max_size=4,
+        ),
+    )
+    def populate(
+        self,
+        strategies: tuple[m.StrategyName, m.StrategyName],
+        specs: list[tuple[int | None, Any, list[str], list[str]]],
+    ) -> Any:
+        for pool, strategy in zip(POOLS, strategies, strict=True):
+            self.create_pool(pool, strategy)
+        ids = []
+        for i, (capacity, backpressure, pools, services) in enumerate(specs):
+            name = NAMES[i] if i % 2 == 0 else None
+            ids.append(self.register(name, capacity, backpressure, None, services, pools))
+        return multiple(*ids)
+
+    # -- registry ----------------------------------------------------------------------------
+
+    @rule(
+        target=actors,
+        name=st.none() | st.sampled_from(NAMES),
+        capacity=st.sampled_from([None, 1, 2]),
+        backpressure=st.sampled_from(BACKPRESSURES),
+        send_timeout=st.sampled_from([None, 1.0, 2.0]),
+        services=st.lists(st.sampled_from(SERVICES), max_size=2),
+        pools=st.lists(st.sampled_from(POOLS), max_size=2),
+    )
+    def register(
+        self,
+        name: str | None,
+        capacity: int | None,
+        backpressure: Any,
+        send_timeout: float | None,
+        services: list[str],
+        pools: list[str],
+    ) -> Any:
+        value, result = self._both(
+            lambda: self.broker.register(
+                name,
+                capacity=capacity,
+                backpressure=backpressure,
+                send_timeout=send_timeout,
+                services=services,
+                pools=pools,
+            ),
+            m.Register(name, capacity, backpressure, send_timeout, tuple(services), tuple(pools)),
+        )
+        if isinstance(result, m.Refused):
+            return multiple()
+        _expect("result", value == result, f"register: broker id {value}, model {result}")
+        return value
+
+    @rule(actor=actors)
+    def unregister(self, actor: int) -> None:
+        self._both(lambda: self.broker.unregister(actor), m.Unregister(actor))
+
+    @rule(actor=actors)
+    def crash(self, actor: int) -> None:
+        self._both(lambda: self.broker.stop(actor), m.Stop(actor))
+
+    @rule(actor=actors)
+    def restart(self, actor: int) -> None:
+        self._both(lambda: self.broker.restart(actor), m.Restart(actor))
+
+    @rule(pool=st.sampled_from(POOLS), strategy=st.sampled_from(m.STRATEGIES))
+    def create_pool(self, pool: str, strategy: m.StrategyName) -> None:
+        self._both(lambda: self.broker.create_pool(pool, strategy), m.CreatePool(pool, strategy))
+
+    @rule(pool=st.sampled_from(POOLS), actor=actors)
+    def join(self, pool: str, actor: int) -> None:
+        self._both(lambda: self.broker.join_pool(pool, actor), m.Join(pool, actor))
+
+    @rule(pool=st.sampled_from(POOLS), actor=actors)
+    def leave(self, pool: str, actor: int) -> None:
+        self._both(lambda: self.broker.leave_pool(pool, actor), m.Leave(pool, actor))
+
+    @rule(service=st.sampled_from(SERVICES), actor=actors)
+    def provide(self, service: str, actor: int) -> None:
+        self._both(lambda: self.broker.provide(service, actor), m.Provide(service, actor))
+
+    # -- sending -----------------------------------------------------------------------------
+
+    @rule(
+        sender=st.none() | actors,
+        to=_TARGETS | actors.map(lambda a: f"id:{a}"),
+        high=st.booleans(),
+        ttl=st.sampled_from([None, 1.0, 2.0]),
+        stamp=st.sampled_from([None, -1.0, 0.5, 3.0]),
+        retry=st.sampled_from(RETRIES),
+        send_timeout=st.sampled_from([None, 0.5]),
+    )
+    def tell(
+        self,
+        sender: int | None,
+        to: str,
+        high: bool,
+        ttl: float | None,
+        stamp: float | None,
+        retry: tuple[int, float, float, float] | None,
+        send_timeout: float | None,
+    ) -> None:
+        timestamp = None if stamp is None or ttl is None else self.clock.now + stamp
+        policy, model_policy = _retry(retry)
+        if policy is not None:
+            # The broker forgets a send's own send timeout when it retries (see the report),
+            # so the machine does not combine the two.
+            send_timeout = None
+        value, result = self._both(
+            lambda: self.broker.send(
+                sender,
+                to,
+                "tell",
+                priority="high" if high else "normal",
+                ttl=ttl,
+                timestamp=timestamp,
+                retry=policy,
+                send_timeout=send_timeout,
+            ),
+            m.Tell(sender, _addr(to), high, ttl, timestamp, model_policy, send_timeout),
+        )
+        if not isinstance(result, m.Refused):
+            _expect("result", value == result, f"send: broker msg {value}, model {result}")
+
+    @rule(to=_TARGETS | actors.map(lambda a: f"id:{a}"), n=st.integers(2, 4), high=st.booleans())
+    def burst(self, to: str, n: int, high: bool) -> None:
+        """Several one-way sends to one address in one step: fills mailboxes, turns rotations."""
+        for _ in range(n):
+            self.tell(None, to, high, None, None, None, None)
+
+    def _request(
+        self,
+        sender: int,
+        to: str,
+        timeout: float,
+        high: bool,
+        retry: tuple[int, float, float, float] | None,
+    ) -> Any:
+        policy, model_policy = _retry(retry)
+        value, result = self._both(
+            lambda: self.broker.request(
+                sender,
+                to,
+                "ask",
+                timeout=timeout,
+                priority="high" if high else "normal",
+                retry=policy,
+            ),
+            m.Ask(sender, _addr(to), timeout, high, model_policy),
+        )
+        if isinstance(result, m.Refused):
+            return multiple()
+        _expect("result", value == result, f"request: broker corr {value}, model {result}")
+        return value
+
+    @rule(
+        target=requests,
+        sender=actors,
+        to=_TARGETS | actors.map(lambda a: f"id:{a}"),
+        timeout=st.sampled_from([1.0, 2.0, 3.5]),
+        high=st.booleans(),
+        retry=st.sampled_from(RETRIES),
+    )
+    def request(
+        self,
+        sender: int,
+        to: str,
+        timeout: float,
+        high: bool,
+        retry: tuple[int, float, float, float] | None,
+    ) -> Any:
+        return self._request(sender, to, timeout, high, retry)
+
+    @rule(
+        target=requests,
+        sender=actors,
+        to=_TARGETS | actors.map(lambda a: f"id:{a}"),
+        timeout=st.sampled_from([1.0, 2.0]),
+    )
+    def request_answered_at_once(self, sender: int, to: str, timeout: float) -> Any:
+        """The server dequeues and replies from inside the enqueue event (spec 5.1)."""
+        self.eager = True
+        self.pending_eager = ()
+        try:
+            return self._request(sender, to, timeout, False, None)
+        finally:
+            self.eager = False
+            self.pending_eager = None
+
+    @rule(sender=st.none() | actors, corr=requests)
+    def reply(self, sender: int | None, corr: int) -> None:
+        value, result = self._both(
+            lambda: self.broker.reply(sender, corr, "re"), m.Reply(sender, corr)
+        )
+        if not isinstance(result, m.Refused):
+            _expect("result", value == result, f"reply: broker msg {value}, model {result}")
+
+    @rule(sender=actors, corr=requests)
+    def reply_twice(self, sender: int, corr: int) -> None:
+        self.reply(sender, corr)
+        self.reply(sender, corr)
+
+    @rule(sender=st.none() | actors, offset=st.integers(0, 3))
+    def reply_unknown(self, sender: int | None, offset: int) -> None:
+        self.reply(sender, self.model.next_corr + offset)
+
+    @rule(corr=requests)
+    def cancel(self, corr: int) -> None:
+        value, result = self._both(lambda: self.broker.cancel(corr), m.Cancel(corr))
+        _expect("result", value == result, f"cancel: broker {value}, model {result}")
+
+    # -- the actor's side --------------------------------------------------------------------
+
+    @rule(actor=actors, done=st.booleans())
+    def deliver(self, actor: int, done: bool) -> None:
+        value, result = self._both(lambda: self.broker.dequeue(actor), m.Dequeue(actor))
+        got = None if value is None else value.msg
+        want = result.id if isinstance(result, m.Msg) else None
+        _expect("routing", got == want, f"dequeue({actor}): broker {got}, model {want}")
+        if done and not isinstance(result, m.Refused):
+            self._both(lambda: self.broker.done(actor), m.Done(actor))
+
+    # -- time --------------------------------------------------------------------------------
+
+    def _advance(self, to: float) -> None:
+        def run() -> None:
+            self.clock.run(until=to)
+            self.clock.now = max(self.clock.now, to)
+
+        self._both(run, m.Advance(to))
+
+    @rule(dt=st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0]))
+    def advance(self, dt: float) -> None:
+        self._advance(self.clock.now + dt)
+
+    @rule(corr=requests)
+    def advance_to_deadline(self, corr: int) -> None:
+        req = self.model.request(corr)
+        deadline = req.deadline if req is not None else self.clock.now
+        self._advance(max(deadline, self.clock.now))
+
+    # -- invariants --------------------------------------------------------------------------
+
+    @invariant()
+    def same_observable_state(self) -> None:
+        b, s = self.broker, self.model
+        counters = (b.sent, b.rejected, b.delivered, b.dead_lettered, b.retries)
+        model_counters = (s.sent, s.rejected, s.delivered, s.dead_lettered, s.retries)
+        _expect("counters", counters == model_counters, f"{counters} != {model_counters}")
+        reasons = Counter(d.reason for d in s.dead_letters)
+        _expect(
+            "dead_letters",
+            {k: v for k, v in b.dead_letters.items() if v} == dict(reasons),
+            f"{b.dead_letters} != {dict(reasons)}",
+        )
+        _expect(
+            "pending",
+            tuple(b.pending_requests()) == s.pending(),
+            f"{b.pending_requests()} != {s.pending()}",
+        )
+        for r in s.requests:
+            _expect(
+                "outcomes",
+                b.outcome(r.corr) == r.outcome,
+                f"corr {r.corr}: {b.outcome(r.corr)} != {r.outcome}",
+            )
+        outcomes = Counter(r.outcome for r in s.requests if r.outcome is not None)
+        _expect(
+            "outcomes",
+            {k: v for k, v in b.outcomes.items() if v} == dict(outcomes),
+            f"{b.outcomes} != {dict(outcomes)}",
+        )
+        for a in s.actors:
+            got = (b.depth(a.id), b.load(a.id))
+            _expect("mailboxes", got == (a.size, a.load), f"actor {a.id}: {got} vs model {a}")
+        _expect("time", self.clock.now == s.now, f"{self.clock.now} != {s.now}")
+
+    @invariant()
+    def conservation(self) -> None:
+        """Spec 7.2: accepted = delivered + dead-lettered + in flight (counted where they are)."""
+        b = self.broker
+        _expect(
+            "conservation",
+            b.accepted == b.delivered + b.dead_lettered + self.model.in_flight and b.in_flight >= 0,
+            f"accepted {b.accepted} != {b.delivered} + {b.dead_lettered} + {self.model.in_flight}",
+        )
+
+    @invariant()
+    def requests_have_live_requesters_and_future_deadlines(self) -> None:
+        """Spec 2.8, 5.5, 5.8: a pending request has a live requester and a deadline ahead."""
+        for corr in self.broker.pending_requests():
+            req = self.model.request(corr)
+            _expect("pending", req is not None, f"broker has unknown pending {corr}")
+            assert req is not None
+            try:
+                self.broker.resolve(f"id:{req.requester}")
+            except BrokerError as e:
+                raise Divergence("pending_requester", f"{corr}: requester {e.code}") from e
+            _expect("timeouts", req.deadline > self.clock.now, f"{corr} pending at deadline")
+
+    @invariant()
+    def timeouts_exactly_at_deadline(self) -> None:
+        """Spec 5.5: a request times out at its deadline, never before."""
+        for corr, at in self.timed_out_at:
+            req = self.model.request(corr)
+            _expect("timeouts", req is not None and at == req.deadline, f"{corr} at {at}")
+        self.timed_out_at.clear()
+
+    @invariant()
+    def resolved_at_most_once(self) -> None:
+        """Spec 5.3: one outcome per request."""
+        twice = [c for c, n in self.resolutions.items() if n > 1]
+        _expect("correlation", not twice, f"resolved more than once: {twice}")
+
+    @invariant()
+    def depth_within_capacity(self) -> None:
+        """Spec 4.6."""
+        for a in self.model.actors:
+            depth = self.broker.depth(a.id)
+            ok = a.capacity is None or depth <= a.capacity
+            _expect("capacity", ok, f"actor {a.id}: {depth} > {a.capacity}")
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """How a lockstep run failed: the check that caught it and the shrunk example's length."""
+
+    check: str
+    steps: int
+    message: str
+
+
+def machine_for(factory: BrokerFactory, name: str = "Lockstep") -> type[LockstepMachine]:
+    """A `LockstepMachine` whose broker comes from `factory`."""
+    return type(name, (LockstepMachine,), {"factory": staticmethod(factory)})
+
+
+def run_lockstep(factory: BrokerFactory, settings: Settings | None = None) -> Failure | None:
+    """Run the lockstep machine against `factory`'s broker; the (shrunk) failure, or None.
+
+    The failure's `steps` counts the rules of the minimal failing example Hypothesis reports
+    (invariant checks and teardown are not steps).
+    """
+    machine = machine_for(factory)
+    try:
+        run_state_machine_as_test(machine, settings=settings)
+    except Exception as error:  # any failure of the broker counts, not only a Divergence
+        check = error.check if isinstance(error, Divergence) else type(error).__name__
+        return Failure(check, _count_steps(getattr(error, "__notes__", [])), str(error))
+    return None
+
+
+_STEP = re.compile(r"^(?:.* = )?state\.(\w+)\(")
+_NOT_STEPS = frozenset({"teardown"}) | {
+    name
+    for name, value in vars(LockstepMachine).items()
+    if hasattr(value, "hypothesis_stateful_invariant")
+}
+
+
+def _count_steps(notes: list[str]) -> int:
+    """Rules in Hypothesis's printout of a failing example."""
+    found = (_STEP.match(line) for line in notes)
+    return sum(1 for f in found if f is not None and f.group(1) not in _NOT_STEPS)

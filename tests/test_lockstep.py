@@ -1,0 +1,7 @@
+"""Spec sections 2 to 7: the broker and the reference model, driven in lockstep."""
+
+from __future__ import annotations
+
+from sim.lockstep import LockstepMachine
+
+TestLockstep = LockstepMachine.TestCase
