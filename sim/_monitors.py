@@ -29,14 +29,18 @@ class Monitor:
         "live",
         "pending",
         "rejected",
+        "requester",
         "sent",
         "seq",
+        "stopped",
     )
 
     def __init__(self, capacity: dict[str, int | None]) -> None:
         self.capacity = capacity
         self.live: dict[int, str] = {}  # msg -> kind, for messages sent and not yet terminal
         self.pending: dict[int, float] = {}  # corr -> deadline
+        self.requester: dict[int, str] = {}  # corr -> requester label, while pending
+        self.stopped: set[str] = set()  # labels of stopped or unregistered actors
         self.last_msg = 0
         self.seq = 0
         self.sent = self.rejected = self.delivered = self.dead_lettered = 0
@@ -50,8 +54,9 @@ class Monitor:
             self.last_msg = msg
             self.live[msg] = f["kind"]
             self.sent += 1
-            if f["kind"] == "request" and "dup_of" not in f:
+            if f["kind"] == "request" and "dup_of" not in f and "copy_of" not in f:
                 self.pending[f["corr"]] = f["deadline"]
+                self.requester[f["corr"]] = f["from"]
         elif ev in ("route", "park", "retry"):
             self._open(t, f["msg"], ev)
         elif ev == "enqueue":
@@ -70,10 +75,15 @@ class Monitor:
             self.rejected += 1
         elif ev == "resolve":
             self._resolve(t, f)
+        elif ev in ("stop", "unregister"):
+            self.stopped.add(f["actor"])
+        elif ev in ("start", "register"):
+            self.stopped.discard(f["actor"])
 
     def _resolve(self, t: float, f: dict[str, Any]) -> None:
         corr, outcome = f["corr"], f["outcome"]
         deadline = self.pending.pop(corr, None)
+        self.requester.pop(corr, None)
         if deadline is None:
             self._fail(t, "one_outcome", f"request {corr} resolved {outcome} but it is not pending")
             return
@@ -95,14 +105,30 @@ class Monitor:
         if self.live.pop(msg, None) is None:
             self._fail(t, "conservation", f"{ev} of message {msg}, which is not in flight")
 
-    def finish(self, t: float, counters: dict[str, int]) -> None:
-        """End-of-run checks: nothing in flight or pending, and the broker's counts agree."""
-        if self.live:
+    def settled(self, t: float, counters: dict[str, int]) -> None:
+        """After an operation and everything it caused: no request is left pending for a
+        requester that stopped or went away (spec 2.7, 5.8), and the broker's counts agree with
+        its events (spec 7.2)."""
+        for corr, requester in self.requester.items():
+            if requester in self.stopped:
+                self._fail(t, "no_leak", f"request {corr} pending for stopped {requester}")
+        self._agree(t, counters)
+
+    def finish(self, t: float, counters: dict[str, int], queued_ok: bool = False) -> None:
+        """End-of-run checks: nothing in flight or pending, and the broker's counts agree.
+
+        With `queued_ok` (scripted runs, whose actors have no worker), messages still queued
+        or parked at the end are allowed: nobody was scripted to take them.
+        """
+        if self.live and not queued_ok:
             first = min(self.live)
             self._fail(t, "drained", f"{len(self.live)} messages still in flight (first: {first})")
         if self.pending:
             first = min(self.pending)
             self._fail(t, "no_leak", f"{len(self.pending)} requests still pending (first: {first})")
+        self._agree(t, counters)
+
+    def _agree(self, t: float, counters: dict[str, int]) -> None:
         mine = {
             "sent": self.sent,
             "rejected": self.rejected,

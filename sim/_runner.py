@@ -14,12 +14,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from broker import Address, Broker, BrokerError, Envelope, MessageBroker, Outcome, RetryPolicy
+from broker import (
+    ActorNotFound,
+    Address,
+    Broker,
+    BrokerError,
+    Envelope,
+    MessageBroker,
+    Outcome,
+    RetryPolicy,
+)
 from broker import Transit as _Transit
 from sim._dists import Dist
 from sim._monitors import InvariantViolation, Monitor
 from sim._rng import Streams
 from sim._scheduler import Scheduler
+from sim._script import ScriptStep
 from sim._trace import TraceWriter, header
 from sim.scenario import ClientSpec, Closed, ConstantArrivals, Faults, Scenario
 
@@ -249,6 +259,8 @@ class Simulation:
         self.workers: dict[int, _Worker] = {}
         self.by_label: dict[str, _Worker] = {}
         self.clients: list[_Client] = []
+        self.actor_ids: dict[str, int] = {}  # every actor by label, for scripts
+        self.script_errors: list[str] = []
         self._build()
 
     # -- set-up ------------------------------------------------------------------------------
@@ -278,11 +290,14 @@ class Simulation:
             )
             self._add_worker(_Worker(self, actor, spec.name, spec.service, 1.0))
         for spec_c in s.clients:
-            self.clients.append(_Client(self, spec_c, b.register(spec_c.name)))
+            actor = b.register(spec_c.name)
+            self.actor_ids[spec_c.name] = actor
+            self.clients.append(_Client(self, spec_c, actor))
 
     def _add_worker(self, worker: _Worker) -> None:
         self.workers[worker.id] = worker
         self.by_label[worker.label] = worker
+        self.actor_ids[worker.label] = worker.id
 
     def _wake(self, actor: int) -> None:
         worker = self.workers.get(actor)
@@ -314,6 +329,77 @@ class Simulation:
         self._fault("crash", actor=w.label)
         w.crash()
         self.broker.stop(w.id, "crashed")
+        if self.monitor is not None:
+            self.monitor.settled(self.clock.now, self._counters())
+
+    # -- scripts (sim/_script.py) ---------------------------------------------------------------
+
+    def _schedule_script(self) -> None:
+        for n, step in enumerate(self.scenario.script, start=1):
+            self.clock.call_at(step.at, lambda n=n, step=step: self._script_step(n, step))  # type: ignore[misc]
+
+    def _script_step(self, n: int, step: ScriptStep) -> None:
+        try:
+            self._do(n, step)
+        except BrokerError as err:
+            self.script_errors.append(f"step {n} ({step.do} at t={step.at!r}): {err.code}: {err}")
+        if self.monitor is not None:
+            self.monitor.settled(self.clock.now, self._counters())
+
+    def _actor(self, ref: int | str) -> int:
+        if isinstance(ref, int):
+            return ref
+        found = self.actor_ids.get(ref)
+        if found is None:
+            raise ActorNotFound(f"the script names no actor {ref!r}")
+        return found
+
+    def _do(self, n: int, step: ScriptStep) -> None:
+        b, get, do = self.broker, step.get, step.do
+        if do == "register":
+            actor = b.register(
+                get("name"),
+                capacity=get("capacity"),
+                backpressure=get("backpressure", "reject"),
+                send_timeout=get("send_timeout"),
+                services=get("services", ()),
+                pools=get("pools", ()),
+            )
+            self.actor_ids[get("name") or f"id:{actor}"] = actor
+        elif do == "create_pool":
+            b.create_pool(get("pool"), get("strategy", "round_robin"))
+        elif do in ("join", "leave"):
+            (b.join_pool if do == "join" else b.leave_pool)(get("pool"), self._actor(get("actor")))
+        elif do == "provide":
+            b.provide(get("service"), self._actor(get("actor")))
+        elif do in ("unregister", "stop", "restart", "deliver", "done"):
+            actor = self._actor(get("actor"))
+            {"unregister": b.unregister, "stop": b.stop, "restart": b.restart,
+             "deliver": b.dequeue, "done": b.done}[do](actor)  # fmt: skip
+        elif do in ("send", "request"):
+            retry = get("retry")
+            policy = None if retry is None else RetryPolicy(**dict(retry))
+            sender = get("from")
+            common: dict[str, Any] = {
+                "priority": get("priority", "normal"),
+                "key": get("key"),
+                "retry": policy,
+                "send_timeout": get("send_timeout"),
+            }
+            payload = get("payload", n)
+            if do == "send":
+                src = None if sender is None else self._actor(sender)
+                b.send(
+                    src, get("to"), payload, ttl=get("ttl"), timestamp=get("timestamp"), **common
+                )
+            else:
+                b.request(self._actor(sender), get("to"), payload, timeout=get("timeout"), **common)
+        elif do == "reply":
+            sender = get("from")
+            b.reply(None if sender is None else self._actor(sender), get("corr"), get("payload", n))
+        else:
+            assert do == "cancel"
+            b.cancel(get("corr"))
 
     def _restart(self, w: _Worker) -> None:
         self._fault("restart", actor=w.label)
@@ -344,6 +430,7 @@ class Simulation:
         for client in self.clients:
             client.start()
         self._schedule_faults()
+        self._schedule_script()
         violation = None
         try:
             if progress is None:
@@ -362,7 +449,7 @@ class Simulation:
                     f"{clock.pending} events still scheduled at the hard stop t={stop!r}",
                 )
             if self.monitor is not None:
-                self.monitor.finish(clock.now, self._counters())
+                self.monitor.finish(clock.now, self._counters(), bool(self.scenario.script))
         except InvariantViolation as err:
             violation = err
         return Result(self.summary(violation), violation, self._events())
@@ -409,6 +496,7 @@ class Simulation:
                 for w in self.workers.values()
             },
             "retries": b.retries,
+            **({"script_errors": list(self.script_errors)} if self.scenario.script else {}),
             "invariants": {
                 "ok": violation is None,
                 "violations": [] if violation is None else [str(violation)],

@@ -18,6 +18,7 @@ from typing import Literal, TypeAlias
 
 from broker import BACKPRESSURES, STRATEGIES
 from sim._dists import Constant, Dist, Exponential, KeySpec, UniformKeys, Zipf, read_dist, read_keys
+from sim._script import ScriptStep, read_script
 from sim._tables import ScenarioError, Table, describe
 
 __all__ = [
@@ -267,13 +268,14 @@ class Scenario:
     actors: tuple[ActorSpec, ...] = ()
     clients: tuple[ClientSpec, ...] = ()
     faults: Faults = field(default=Faults())
+    script: tuple[ScriptStep, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """The normalized form: every default filled in, absent optionals left out, TOML key names.
 
         `parse_scenario(s.to_dict()) == s` for every valid scenario; a trace header holds it.
         """
-        return {
+        out: dict[str, object] = {
             "version": VERSION,
             "seed": self.seed,
             "until": self.until,
@@ -282,11 +284,14 @@ class Scenario:
             "client": [c.to_dict() for c in self.clients],
             "faults": self.faults.to_dict(),
         }
+        if self.script:
+            out["script"] = [step.to_dict() for step in self.script]
+        return out
 
 
 # --- loading --------------------------------------------------------------------------------
 
-_TOP_KEYS = ("version", "seed", "until", "pool", "actor", "client", "faults")
+_TOP_KEYS = ("version", "seed", "until", "pool", "actor", "client", "faults", "script")
 _MAILBOX_KEYS = ("capacity", "backpressure", "send_timeout")
 _POOL_KEYS = ("name", "size", "strategy", *_MAILBOX_KEYS, "service", "speeds")
 _ACTOR_KEYS = ("name", "services", "service", *_MAILBOX_KEYS)
@@ -355,8 +360,15 @@ def parse_scenario(data: Mapping[str, object], source: str = "<scenario>") -> Sc
         faults = _read_faults(Table(faults_table, f"{source}: [faults]"), names)
     else:
         raise top.error("faults", f"expected a table ([faults]), got {describe(faults_table)}")
+    script = read_script(top.array("script"), source)
     return Scenario(
-        seed=seed, until=until, pools=pools, actors=actors, clients=clients, faults=faults
+        seed=seed,
+        until=until,
+        pools=pools,
+        actors=actors,
+        clients=clients,
+        faults=faults,
+        script=script,
     )
 
 
