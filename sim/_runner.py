@@ -334,9 +334,15 @@ class Simulation:
 
     # -- scripts (sim/_script.py) ---------------------------------------------------------------
 
-    def _schedule_script(self) -> None:
-        for n, step in enumerate(self.scenario.script, start=1):
-            self.clock.call_at(step.at, lambda n=n, step=step: self._script_step(n, step))  # type: ignore[misc]
+    def _schedule_script(self, n: int = 1) -> None:
+        """Steps are scheduled one at a time, each when the previous one has run: so a timer
+        that an earlier step set for time t fires before a step at t, as in the model, where
+        time advances (firing timers) before the next action."""
+        script = self.scenario.script
+        if n <= len(script):
+            step = script[n - 1]
+            at = max(step.at, self.clock.now)
+            self.clock.call_at(at, lambda: self._script_step(n, step))
 
     def _script_step(self, n: int, step: ScriptStep) -> None:
         try:
@@ -345,6 +351,7 @@ class Simulation:
             self.script_errors.append(f"step {n} ({step.do} at t={step.at!r}): {err.code}: {err}")
         if self.monitor is not None:
             self.monitor.settled(self.clock.now, self._counters())
+        self._schedule_script(n + 1)
 
     def _actor(self, ref: int | str) -> int:
         if isinstance(ref, int):

@@ -178,3 +178,13 @@ def test_the_documented_example_is_the_late_reply_script() -> None:
     section = doc[doc.index("## `[[script]]`") :]
     example = section[section.index("```toml\n") + 8 : section.index("```\n", 10)]
     assert load(example) == load(LATE_REPLY)
+
+
+def test_a_timer_due_at_a_steps_time_fires_before_the_step() -> None:
+    """As in the model, time advances (firing due timers) before the next action: a reply
+    scripted exactly at the deadline finds the request already timed out."""
+    text = LATE_REPLY.replace("at = 4.0", "at = 3.5")
+    _, events = run(load(text))
+    tail = [(e["t"], e["ev"], e.get("outcome") or e.get("reason")) for e in events[-3:]]
+    assert tail == [(3.5, "resolve", "timed_out"), (3.5, "send", None),
+                    (3.5, "dead_letter", "late_reply")]  # fmt: skip
