@@ -233,3 +233,53 @@ def test_progress_bar_draws_only_after_a_second(monkeypatch: pytest.MonkeyPatch)
     bar(50.0, 100.0)
     bar.close()
     assert "50.0%" in out.getvalue() and out.getvalue().endswith("\n")
+
+
+CLOSED = """
+seed = 5
+until = 50.0
+[[pool]]
+name = "workers"
+size = 2
+strategy = "random"
+service = {{ dist = "constant", value = 1.0 }}
+[[client]]
+name = "users"
+target = "pool:workers"
+arrivals = {{ process = "closed", concurrency = {n}, think = 0.0 }}
+timeout = 100.0
+"""
+
+
+def test_closed_loop_keeps_exactly_its_concurrency_in_flight() -> None:
+    import tomllib
+
+    for n in (1, 3):
+        s = parse_scenario(tomllib.loads(CLOSED.format(n=n)), "closed.toml")
+        result, events = run_trace(s)
+        assert result.ok
+        open_requests = 0
+        peak = 0
+        for ev in events:
+            if ev["ev"] == "send" and ev["kind"] == "request":
+                open_requests += 1
+                peak = max(peak, open_requests)
+            elif ev["ev"] == "resolve":
+                open_requests -= 1
+        assert peak == n
+        # Constant service of 1.0 on 2 workers: one user is served back to back.
+        if n == 1:
+            assert result.summary["requests"]["replied"] == 50
+
+
+def test_constant_arrivals_and_counts() -> None:
+    import tomllib
+
+    text = CLOSED.format(n=1).replace(
+        'arrivals = { process = "closed", concurrency = 1, think = 0.0 }',
+        'arrivals = { process = "constant", interval = 2.0 }\ncount = 7',
+    )
+    result, events = run_trace(parse_scenario(tomllib.loads(text), "c.toml"))
+    sends = [ev["t"] for ev in events if ev["ev"] == "send" and ev["kind"] == "request"]
+    assert sends == [2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0]
+    assert result.summary["requests"]["issued"] == 7
