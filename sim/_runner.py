@@ -167,11 +167,10 @@ class _Client:
         return self.clock.now < self.sim.until and (count is None or self.issued < count)
 
     def open_arrival(self) -> None:
-        if not self.more():
-            return
         self.issue()
         nxt = self.gap()
-        if nxt < self.sim.until:
+        count = self.spec.count
+        if nxt < self.sim.until and (count is None or self.issued < count):
             self.clock.call_at(nxt, self.open_arrival)
 
     def issue(self) -> None:
