@@ -1,15 +1,17 @@
 """The model's actions, results and events: what `step` takes and what `apply` reports.
 
 Actions carry everything a step needs, including its nondeterminism: the chosen members of
-`random` pools (`choices`, actor ids, consumed in routing order, spec 3.3) and whether the network
-drops a message (`drop`, spec 7.4). Time only moves through `Advance` (spec 1.1).
+`random`, `power_of_two` and key-less `consistent_hash` pools (`choices`, actor ids, consumed in
+routing order, spec 3.3, 3.5, 3.6), the times of jittered retries (`retry_at`, spec 6.2), and what
+the network does to a message (`drop`, `delay`, `duplicate`, spec 7.4). Time only moves through
+`Advance`, or, finer grained, `Fire` (the next timer) and `Tick` (spec 1.1).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model._state import Addr, Backpressure, Msg, Retry, StrategyName
+from model._state import Addr, AnyKey, Backpressure, Msg, Retry, StrategyName
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,10 @@ class Tell:
     send_timeout: float | None = None
     choices: tuple[int, ...] = ()
     drop: bool = False
+    key: str | AnyKey | None = None
+    delay: bool = False
+    duplicate: bool = False
+    retry_at: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +110,10 @@ class Ask:
     send_timeout: float | None = None
     choices: tuple[int, ...] = ()
     drop: bool = False
+    key: str | AnyKey | None = None
+    delay: bool = False
+    duplicate: bool = False
+    retry_at: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +123,8 @@ class Reply:
     sender: int | None
     corr: int
     drop: bool = False
+    delay: bool = False
+    duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +154,31 @@ class Advance:
 
     to: float
     choices: tuple[int, ...] = ()
+    retry_at: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Fire:
+    """Run the earliest timer alone, at its time (spec 1.1): `Advance` one timer at a time."""
+
+    choices: tuple[int, ...] = ()
+    retry_at: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Move time to `to` when no timer is due before it; timers due at `to` wait for `Fire`."""
+
+    to: float
+
+
+@dataclass(frozen=True, slots=True)
+class Arrive:
+    """A message the network delayed reaches the broker now (spec 7.4)."""
+
+    msg: int
+    choices: tuple[int, ...] = ()
+    retry_at: tuple[float, ...] = ()
 
 
 Action = (
@@ -160,6 +197,9 @@ Action = (
     | Dequeue
     | Done
     | Advance
+    | Fire
+    | Tick
+    | Arrive
 )
 
 
@@ -192,8 +232,20 @@ class Event:
 
 
 class NeedChoice(Exception):
-    """The action ran out of `choices` at a `random` pool with these live members (spec 3.3)."""
+    """The action ran out of `choices` at a pool that chooses nondeterministically (`random`,
+    `power_of_two`, key-less `consistent_hash`): `live` are the members it may choose (spec 3.3,
+    3.5, 3.6), `msg` the message being routed."""
 
-    def __init__(self, live: tuple[int, ...]) -> None:
-        super().__init__(f"a random pool needs a choice among {live}")
+    def __init__(self, live: tuple[int, ...], msg: int | None = None) -> None:
+        super().__init__(f"message {msg} needs a choice among {live}")
         self.live = live
+        self.msg = msg
+
+
+class NeedRetryAt(Exception):
+    """The action ran out of `retry_at` at a jittered retry of `msg` (spec 6.2): the broker may
+    retry at any time in `[low, high]`."""
+
+    def __init__(self, msg: int, low: float, high: float) -> None:
+        super().__init__(f"message {msg} needs a retry time in [{low!r}, {high!r}]")
+        self.msg, self.low, self.high = msg, low, high

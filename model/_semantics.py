@@ -12,6 +12,9 @@ enqueue / park / drop / fail (retry, reject or dead letter) -> dequeue (or expir
 
 from __future__ import annotations
 
+import bisect
+import functools
+import hashlib
 import math
 import re
 from collections.abc import Callable
@@ -21,15 +24,18 @@ from typing import Any
 from model._actions import (
     Action,
     Advance,
+    Arrive,
     Ask,
     Cancel,
     CreatePool,
     Dequeue,
     Done,
     Event,
+    Fire,
     Join,
     Leave,
     NeedChoice,
+    NeedRetryAt,
     Provide,
     Refused,
     Register,
@@ -38,15 +44,18 @@ from model._actions import (
     Result,
     Stop,
     Tell,
+    Tick,
     Unregister,
 )
 from model._state import (
+    ANY_KEY,
     BACKPRESSURES,
     STRATEGIES,
     TRANSIENT,
     ActorState,
     Addr,
     DeadLetter,
+    InTransit,
     Msg,
     OutcomeKind,
     Parked,
@@ -86,12 +95,13 @@ class _Refuse(Exception):
 class _Step:
     """The state under construction during one `apply`; never escapes it."""
 
-    __slots__ = ("choices", "events", "s")
+    __slots__ = ("choices", "events", "retry_at", "s")
 
-    def __init__(self, state: State, choices: tuple[int, ...]) -> None:
+    def __init__(self, state: State, choices: tuple[int, ...], retry_at: tuple[float, ...]) -> None:
         self.s = state
         self.events: list[Event] = []
         self.choices = list(choices)
+        self.retry_at = list(retry_at)
 
     def emit(self, name: str, **fields: Any) -> None:
         self.events.append(Event(name, **fields))
@@ -255,6 +265,8 @@ def _shut(st: _Step, actor: ActorState) -> None:
     for req in st.s.requests:
         if req.pending and req.requester == actor.id:
             _resolve(st, req.corr, "cancelled")
+    for p in actor.pools:
+        _drain_if_unserved(st, p)
 
 
 def _restart(st: _Step, a: Restart) -> Result:
@@ -298,6 +310,7 @@ def _leave(st: _Step, a: Leave) -> Result:
     if a.actor not in pool.members:
         raise _Refuse("actor_not_found")
     _remove_member(st, pool, a.actor)
+    _drain_if_unserved(st, a.pool)
     return None
 
 
@@ -320,13 +333,20 @@ class _RouteFailed(Exception):
         self.code = code
 
 
-def _resolve_address(st: _Step, to: Addr) -> ActorState:
-    """Spec 2.5: the actor a message to `to` reaches now (moves round robin's cursor)."""
+def _resolve_address(st: _Step, msg: Msg) -> ActorState | PoolState:
+    """Spec 2.5: the actor a message reaches now (moves round robin's cursor), or a shared
+    pool, whose queue takes the message (spec 3.8)."""
+    to = msg.to
+    assert to is not None
     if to.kind == "pool":
         pool = st.s.pool(to.value)
         if pool is None:
             raise _RouteFailed("pool_not_found")
-        return st.actor(_choose(st, pool))
+        if pool.strategy == "shared":
+            if not any(st.actor(m).alive for m in pool.members):
+                raise _RouteFailed("pool_empty")
+            return pool
+        return st.actor(_choose(st, pool, msg))
     if to.kind == "service":
         service = st.s.service(to.value)
         for provider in service.providers if service is not None else ():
@@ -345,8 +365,8 @@ def _resolve_address(st: _Step, to: Addr) -> ActorState:
     return found
 
 
-def _choose(st: _Step, pool: PoolState) -> int:
-    """Spec 3.1 to 3.4: a live member chosen by the pool's strategy."""
+def _choose(st: _Step, pool: PoolState, msg: Msg) -> int:
+    """Spec 3.1 to 3.7: a live member chosen by the pool's strategy."""
     members = [st.actor(m) for m in pool.members]
     live = tuple(m.id for m in members if m.alive)
     if not live:
@@ -359,25 +379,94 @@ def _choose(st: _Step, pool: PoolState) -> int:
                 st.put_pool(replace(pool, cursor=(i + 1) % n))
                 return members[i].id
     if pool.strategy == "random":  # spec 3.3: the choice is the action's
-        if not st.choices:
-            raise NeedChoice(live)
-        chosen = st.choices.pop(0)
-        if chosen not in live:
-            raise ValueError(f"choice {chosen} is not a live member of {pool.name}: {live}")
-        return chosen
+        return _chosen(st, pool, msg, live)
+    if pool.strategy == "power_of_two":  # spec 3.5: the winner of the drawn pair is the choice
+        return _chosen(st, pool, msg, _pair_winners([m for m in members if m.alive]))
+    if pool.strategy == "consistent_hash":  # spec 3.6
+        if msg.key is None:
+            raise _RouteFailed("route_error")
+        if msg.key is ANY_KEY:
+            return _chosen(st, pool, msg, live)
+        assert isinstance(msg.key, str)
+        return _ring_owner(tuple(m.label for m in members), members, msg.key)
+    if pool.strategy == "broadcast":  # spec 3.7: the original goes to the first live member
+        return live[0]
     # spec 3.4 least_loaded: min() keeps the first of equal loads, i.e. membership order
     return min((m for m in members if m.alive), key=lambda m: m.load).id
+
+
+def _chosen(st: _Step, pool: PoolState, msg: Msg, allowed: tuple[int, ...]) -> int:
+    """The action's next choice, which must be one of `allowed`."""
+    if not st.choices:
+        raise NeedChoice(allowed, msg.id)
+    chosen = st.choices.pop(0)
+    if chosen not in allowed:
+        raise ValueError(
+            f"choice {chosen} for message {msg.id} is not a member {pool.name} "
+            f"({pool.strategy}) may choose: {allowed}"
+        )
+    return chosen
+
+
+def _pair_winners(live: list[ActorState]) -> tuple[int, ...]:
+    """Spec 3.5: the live members that win some pair of distinct live members (the smaller
+    load, ties to the earlier), so exactly the members some pair of draws can choose."""
+    if len(live) == 1:
+        return (live[0].id,)
+    return tuple(
+        a.id
+        for i, a in enumerate(live)
+        if any(
+            a.load < b.load or (a.load == b.load and i < j) for j, b in enumerate(live) if j != i
+        )
+    )
+
+
+def _point(text: str) -> int:
+    """Spec 3.6: the first 8 bytes, big-endian, of BLAKE2b-64 of the UTF-8 text."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+@functools.lru_cache(maxsize=64)
+def _ring(labels: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Spec 3.6: 64 points per member label, ordered by (point, label, v); each point's owner."""
+    points = sorted(
+        (_point(f"{lab}#{v}"), lab, v, i) for i, lab in enumerate(labels) for v in range(64)
+    )
+    return tuple(p[0] for p in points), tuple(p[3] for p in points)
+
+
+def _ring_owner(labels: tuple[str, ...], members: list[ActorState], key: str) -> int:
+    """The owner of the first point at or after the key's, wrapping, that is live."""
+    points, owners = _ring(labels)
+    start = bisect.bisect_left(points, _point(key))
+    for k in range(len(points)):
+        owner = members[owners[(start + k) % len(points)]]
+        if owner.alive:
+            return owner.id
+    raise AssertionError("no live member")  # the caller checked there is one
 
 
 # -- sending (spec 4, 5.1, 6, 7) -------------------------------------------------------------
 
 
-def _send(st: _Step, msg: Msg, retry: Retry | None, wait: float | None, drop: bool) -> str | None:
-    """Count and hand a message to the network (spec 7.2, 7.4); the error code if refused."""
+def _send(
+    st: _Step, msg: Msg, retry: Retry | None, wait: float | None, net: Tell | Ask | Reply
+) -> str | None:
+    """Count and hand a message to the network (spec 7.2, 7.4); the error code if refused.
+
+    The network may duplicate it (the copy is always delayed), then drop or delay it."""
     st.update(sent=st.s.sent + 1)
     st.emit("send", msg=msg.id, corr=msg.corr, detail=msg.kind)
-    if drop:
+    if net.duplicate and not net.drop:
+        dup = replace(msg, id=st.new_msg_id(), attempt=0)
+        st.update(sent=st.s.sent + 1, transit=(*st.s.transit, InTransit(dup)))
+        st.emit("send", msg=dup.id, corr=dup.corr, detail=dup.kind)
+    if net.drop:
         st.dead_letter(msg, "dropped_in_transit")
+        return None
+    if net.delay:
+        st.update(transit=(*st.s.transit, InTransit(msg, retry, wait)))
         return None
     return _arrive(st, msg, retry, wait, sync=True)
 
@@ -389,10 +478,18 @@ def _arrive(st: _Step, msg: Msg, retry: Retry | None, wait: float | None, sync: 
         return None
     assert msg.to is not None
     try:
-        actor = _resolve_address(st, msg.to)
+        target = _resolve_address(st, msg)
     except _RouteFailed as failed:
         return _fail(st, msg, failed.code, retry, wait, sync)
-    st.emit("route", msg=msg.id, actor=actor.label)
+    st.emit("route", msg=msg.id, actor=target.label)
+    if isinstance(target, PoolState):  # spec 3.8: into the shared queue, unbounded
+        _enqueue_shared(st, target, msg)
+        return None
+    actor = target
+    pool = st.s.pool(msg.to.value) if msg.to.kind == "pool" else None
+    if pool is not None and pool.strategy == "broadcast":
+        _broadcast(st, msg, actor, pool)
+        actor = st.actor(actor.id)
     if actor.full:
         if actor.backpressure == "reject":
             return _fail(st, msg, "mailbox_full", retry, wait, sync)
@@ -411,6 +508,40 @@ def _arrive(st: _Step, msg: Msg, retry: Retry | None, wait: float | None, sync: 
         st.dead_letter(victim, "dropped_oldest")
     _enqueue(st, st.actor(actor.id), msg)
     return None
+
+
+def _broadcast(st: _Step, msg: Msg, first: ActorState, pool: PoolState) -> None:
+    """Spec 3.7: every other live member, in membership order, gets its own copy at once."""
+    for member in pool.members:
+        other = st.actor(member)
+        if other.id == first.id or not other.alive:
+            continue
+        copy = replace(msg, id=st.new_msg_id(), to=Addr("id", str(other.id)), attempt=0)
+        copy = replace(copy, copy_of=msg.id)
+        st.update(sent=st.s.sent + 1)
+        st.emit("send", msg=copy.id, corr=copy.corr, detail=copy.kind)
+        _arrive(st, copy, None, None, sync=False)
+
+
+def _enqueue_shared(st: _Step, pool: PoolState, msg: Msg) -> None:
+    """Spec 3.8, 4.5: the pool's one queue, two classes, FIFO."""
+    if msg.high:
+        pool = replace(pool, high=(*pool.high, msg))
+    else:
+        pool = replace(pool, normal=(*pool.normal, msg))
+    st.put_pool(pool)
+    st.emit("enqueue", msg=msg.id, actor=pool.label, detail=len(pool.high) + len(pool.normal))
+
+
+def _drain_if_unserved(st: _Step, pool_name: str) -> None:
+    """Spec 3.8: a shared queue dies with its last live member."""
+    pool = st.s.pool(pool_name)
+    assert pool is not None
+    if pool.strategy != "shared" or any(st.actor(m).alive for m in pool.members):
+        return
+    st.put_pool(replace(pool, high=(), normal=()))
+    for msg in pool.queue:
+        st.dead_letter(msg, "actor_stopped")
 
 
 def _enqueue(st: _Step, actor: ActorState, msg: Msg) -> None:
@@ -439,7 +570,7 @@ def _fail(
 ) -> str | None:
     """Spec 6.3 to 6.5, 5.9: retry a transient failure before the deadline, else give up."""
     if code in TRANSIENT and retry is not None and msg.attempt + 1 < retry.max_attempts:
-        at = st.s.now + retry.wait(msg.attempt + 1)
+        at = _retry_time(st, msg, retry)
         if msg.deadline is None or at < msg.deadline:  # spec 6.4
             again = replace(msg, attempt=msg.attempt + 1)
             st.update(retries=st.s.retries + 1)
@@ -458,6 +589,22 @@ def _fail(
             _resolve(st, req.corr, "failed")
         return None
     return code if sync else None
+
+
+def _retry_time(st: _Step, msg: Msg, retry: Retry) -> float:
+    """Spec 6.2: when retry `attempt + 1` runs; with jitter, the action's `retry_at` says."""
+    wait = retry.wait(msg.attempt + 1)
+    if not retry.jitter:
+        return st.s.now + wait
+    low, high = st.s.now + wait * (1.0 - retry.jitter), st.s.now + wait
+    if not st.retry_at:
+        raise NeedRetryAt(msg.id, low, high)
+    at = st.retry_at.pop(0)
+    # The broker computes now + wait * (1 - jitter * u): allow for its rounding.
+    slack = 1e-9 * max(1.0, abs(high))
+    if not low - slack <= at <= high + slack:
+        raise ValueError(f"retry of message {msg.id} at {at!r} is outside [{low!r}, {high!r}]")
+    return at
 
 
 def _arrive_reply(st: _Step, msg: Msg) -> None:
@@ -496,8 +643,8 @@ def _tell(st: _Step, a: Tell) -> Result:
     deadline = None
     if a.ttl is not None:
         deadline = (a.timestamp if a.timestamp is not None else st.s.now) + a.ttl
-    msg = Msg(st.new_msg_id(), "tell", a.sender, a.to, None, deadline, a.high)
-    code = _send(st, msg, a.retry, a.send_timeout, a.drop)
+    msg = Msg(st.new_msg_id(), "tell", a.sender, a.to, None, deadline, a.high, key=a.key)
+    code = _send(st, msg, a.retry, a.send_timeout, a)
     return Refused(code) if code is not None else msg.id
 
 
@@ -513,8 +660,8 @@ def _ask(st: _Step, a: Ask) -> Result:
     req = Request(corr, a.sender, now, now + a.timeout)
     st.update(requests=(*st.s.requests, req), next_corr=corr + 1)
     st.schedule(req.deadline, "timeout", corr=corr)
-    msg = Msg(st.new_msg_id(), "request", a.sender, a.to, corr, req.deadline, a.high)
-    _send(st, msg, a.retry, a.send_timeout, a.drop)
+    msg = Msg(st.new_msg_id(), "request", a.sender, a.to, corr, req.deadline, a.high, key=a.key)
+    _send(st, msg, a.retry, a.send_timeout, a)
     return corr
 
 
@@ -525,7 +672,7 @@ def _reply(st: _Step, a: Reply) -> Result:
     req = st.s.request(a.corr)
     to = Addr("id", str(req.requester)) if req is not None else None
     msg = Msg(st.new_msg_id(), "reply", a.sender, to, a.corr)
-    _send(st, msg, None, None, a.drop)
+    _send(st, msg, None, None, a)
     return msg.id
 
 
@@ -542,31 +689,54 @@ def _cancel(st: _Step, a: Cancel) -> Result:
 
 
 def _dequeue(st: _Step, a: Dequeue) -> Result:
-    """Spec 4.5 order, 4.4 unpark into the freed slot, 4.7 expiry at dequeue, 4.8 stopped."""
+    """Spec 4.5 order, 4.4 unpark into the freed slot, 4.7 expiry at dequeue, 4.8 stopped,
+    3.8 an empty mailbox pulls from the actor's shared pools."""
     actor = replace(st.actor(a.actor), busy=False)
     st.put_actor(actor)
     if not actor.alive:
         return None
-    while actor.queue:
-        msg = actor.queue[0]
-        if actor.high:
-            actor = replace(actor, high=actor.high[1:])
+    while True:
+        actor = st.actor(a.actor)
+        if actor.queue:
+            msg = actor.queue[0]
+            if actor.high:
+                actor = replace(actor, high=actor.high[1:])
+            else:
+                actor = replace(actor, normal=actor.normal[1:])
+            st.put_actor(actor)
+            if actor.parked:
+                first = actor.parked[0]
+                st.put_actor(replace(actor, parked=actor.parked[1:]))
+                if first.timer is not None:
+                    st.cancel_timer(first.timer)
+                _enqueue(st, st.actor(actor.id), first.msg)
         else:
-            actor = replace(actor, normal=actor.normal[1:])
-        st.put_actor(actor)
-        if actor.parked:
-            first = actor.parked[0]
-            st.put_actor(replace(actor, parked=actor.parked[1:]))
-            if first.timer is not None:
-                st.cancel_timer(first.timer)
-            _enqueue(st, st.actor(actor.id), first.msg)
-            actor = st.actor(actor.id)
+            pulled = _pull_shared(st, actor)
+            if pulled is None:
+                return None
+            msg = pulled
         if msg.deadline is not None and st.s.now >= msg.deadline:
             st.dead_letter(msg, "expired")
             continue
+        actor = st.actor(a.actor)
         st.put_actor(replace(actor, busy=True))
         st.update(delivered=st.s.delivered + 1)
         st.emit("dequeue", msg=msg.id, actor=actor.label)
+        return msg
+
+
+def _pull_shared(st: _Step, actor: ActorState) -> Msg | None:
+    """Spec 3.8: the oldest message (high first) of the first shared pool, in join order."""
+    for name in actor.pools:
+        pool = st.s.pool(name)
+        assert pool is not None
+        if pool.strategy != "shared" or not pool.queue:
+            continue
+        msg = pool.queue[0]
+        if pool.high:
+            st.put_pool(replace(pool, high=pool.high[1:]))
+        else:
+            st.put_pool(replace(pool, normal=pool.normal[1:]))
         return msg
     return None
 
@@ -589,6 +759,38 @@ def _advance(st: _Step, a: Advance) -> Result:
         st.update(timers=st.s.timers[1:], now=timer.when)
         _fire(st, timer)
     st.update(now=a.to)
+    return None
+
+
+def _fire_next(st: _Step, a: Fire) -> Result:
+    """Spec 1.1, one timer at a time: the earliest (by `when`, then `seq`) runs at its time."""
+    if not st.s.timers:
+        raise ValueError("no timer to fire")
+    timer = st.s.timers[0]
+    if timer.when < st.s.now:
+        raise ValueError(f"timer due at {timer.when!r} is behind now {st.s.now!r}")
+    st.update(timers=st.s.timers[1:], now=timer.when)
+    _fire(st, timer)
+    return None
+
+
+def _tick(st: _Step, a: Tick) -> Result:
+    """Time passes to `a.to`; nothing may fall due strictly before it."""
+    if not a.to >= st.s.now:
+        raise ValueError(f"cannot advance from {st.s.now} back to {a.to}")
+    if st.s.timers and st.s.timers[0].when < a.to:
+        raise ValueError(f"a timer is due at {st.s.timers[0].when!r}, before {a.to!r}")
+    st.update(now=a.to)
+    return None
+
+
+def _arrive_delayed(st: _Step, a: Arrive) -> Result:
+    """Spec 7.4: a delayed message reaches the broker, after the send call returned."""
+    found = next((x for x in st.s.transit if x.msg.id == a.msg), None)
+    if found is None:
+        raise ValueError(f"message {a.msg} is not in transit")
+    st.update(transit=tuple(x for x in st.s.transit if x.msg.id != a.msg))
+    _arrive(st, found.msg, found.retry, found.wait, sync=False)
     return None
 
 
@@ -628,15 +830,19 @@ _HANDLERS: dict[type[Any], Callable[[_Step, Any], Result]] = {
     Dequeue: _dequeue,
     Done: _done,
     Advance: _advance,
+    Fire: _fire_next,
+    Tick: _tick,
+    Arrive: _arrive_delayed,
 }
 
 
 def apply(state: State, action: Action) -> Effect:
     """Run `action` on `state` (every rule of docs/spec.md sections 2 to 7).
 
-    Raises `NeedChoice` when a `random` pool needs a choice the action did not carry (spec 3.3)
-    and `ValueError` for an action no implementation could perform (time going backwards, a
-    choice that is not a live member).
+    Raises `NeedChoice` when a pool needs a choice the action did not carry (spec 3.3, 3.5,
+    3.6), `NeedRetryAt` when a jittered retry needs its time (spec 6.2), and `ValueError` for an
+    action no implementation could perform (time going backwards, a choice the strategy cannot
+    make, a retry time outside the jitter's bounds, an arrival of a message not in transit).
 
     >>> from model import Register, Tell, Dequeue, Addr
     >>> s = apply(State(), Register("w")).state
@@ -644,7 +850,7 @@ def apply(state: State, action: Action) -> Effect:
     >>> apply(s, Dequeue(1)).result.id
     1
     """
-    st = _Step(state, getattr(action, "choices", ()))
+    st = _Step(state, getattr(action, "choices", ()), getattr(action, "retry_at", ()))
     try:
         result = _HANDLERS[type(action)](st, action)
     except _Refuse as refused:

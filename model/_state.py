@@ -14,13 +14,29 @@ from typing import Literal
 
 AddressKind = Literal["id", "name", "service", "pool"]
 Backpressure = Literal["reject", "drop_newest", "drop_oldest", "block"]
-StrategyName = Literal["round_robin", "random", "least_loaded"]
+StrategyName = Literal[
+    "round_robin",
+    "random",
+    "least_loaded",
+    "power_of_two",
+    "consistent_hash",
+    "broadcast",
+    "shared",
+]
 MsgKind = Literal["tell", "request", "reply"]
 OutcomeKind = Literal["replied", "timed_out", "cancelled", "failed"]
 TimerKind = Literal["timeout", "park", "retry"]
 
 BACKPRESSURES: tuple[Backpressure, ...] = ("reject", "drop_newest", "drop_oldest", "block")
-STRATEGIES: tuple[StrategyName, ...] = ("round_robin", "random", "least_loaded")
+STRATEGIES: tuple[StrategyName, ...] = (
+    "round_robin",
+    "random",
+    "least_loaded",
+    "power_of_two",
+    "consistent_hash",
+    "broadcast",
+    "shared",
+)
 # Spec 6.1: the transient errors, by code.
 TRANSIENT: frozenset[str] = frozenset({"mailbox_full", "pool_empty", "service_unavailable"})
 
@@ -36,14 +52,30 @@ class Addr:
         return f"{self.kind}:{self.value}"
 
 
+class AnyKey:
+    """The type of `ANY_KEY`: a message key the observer does not know (see `ANY_KEY`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ANY_KEY"
+
+
+# A message whose key is unknown (traces do not record keys): a `consistent_hash` pool's route
+# is then a choice among its live members, like `random`'s (spec 3.6 cannot be checked exactly).
+ANY_KEY = AnyKey()
+
+
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """A retry policy without jitter (spec 6.2 with `jitter = 0`): the model's waits are exact."""
+    """A retry policy (spec 6.2). With `jitter = 0` the model's waits are exact; with jitter the
+    retry time is the action's nondeterministic input (`retry_at`), checked against the bounds."""
 
     max_attempts: int = 3
     backoff: float = 1.0
     multiplier: float = 1.0
     max_backoff: float = 5.0
+    jitter: float = 0.0
 
     def wait(self, k: int) -> float:
         """Spec 6.2: the wait before retry `k` (k >= 1)."""
@@ -62,6 +94,17 @@ class Msg:
     deadline: float | None = None
     high: bool = False
     attempt: int = 0
+    key: str | AnyKey | None = None  # spec 3.6
+    copy_of: int | None = None  # spec 3.7
+
+
+@dataclass(frozen=True, slots=True)
+class InTransit:
+    """An accepted message the network delays (spec 7.4): it arrives with `Arrive(msg.id)`."""
+
+    msg: Msg
+    retry: Retry | None = None
+    wait: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +158,23 @@ class ActorState:
 
 @dataclass(frozen=True, slots=True)
 class PoolState:
-    """A pool (spec 3): members in join order and round robin's cursor."""
+    """A pool (spec 3): members in join order, round robin's cursor, a shared pool's queue."""
 
     name: str
     strategy: StrategyName
     members: tuple[int, ...] = ()
     cursor: int = 0
+    high: tuple[Msg, ...] = ()  # spec 3.8: the shared queue, two classes
+    normal: tuple[Msg, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How events name a shared pool's queue (spec 3.8)."""
+        return f"pool:{self.name}"
+
+    @property
+    def queue(self) -> tuple[Msg, ...]:
+        return self.high + self.normal
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +246,7 @@ class State:
     dead_lettered: int = 0
     retries: int = 0
     dead_letters: tuple[DeadLetter, ...] = ()
+    transit: tuple[InTransit, ...] = ()  # spec 7.4: delayed messages, by id
 
     @property
     def accepted(self) -> int:
@@ -201,7 +256,8 @@ class State:
     def in_flight(self) -> int:
         """Spec 7.1, counted from where messages are (queued, parked, awaiting a retry)."""
         queued = sum(a.size + len(a.parked) for a in self.actors)
-        return queued + sum(1 for t in self.timers if t.kind == "retry")
+        queued += sum(len(p.high) + len(p.normal) for p in self.pools)
+        return queued + len(self.transit) + sum(1 for t in self.timers if t.kind == "retry")
 
     def actor(self, actor_id: int) -> ActorState | None:
         for a in self.actors:

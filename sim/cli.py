@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("trace", help="trace file written by `brokerlab run --trace`")
     _add_sweep_parser(sub)
     _add_plot_parser(sub)
+    _add_conform_parser(sub)
+    _add_mutants_parser(sub)
     return parser
 
 
@@ -88,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sweep(args)
         if args.command == "plot":
             return _plot(args)
+        if args.command == "conform":
+            return _conform(args)
+        if args.command == "mutants":
+            return _mutants(args)
         return _replay(args)
     except (UsageError, ScenarioError, TraceError, SweepError) as err:
         print(f"brokerlab {args.command}: error: {err}", file=sys.stderr)
@@ -324,6 +330,129 @@ def _plot(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write {args.output!r}: {err.strerror}") from None
     print(f"brokerlab plot: wrote {args.output} ({kind})")
     return EXIT_OK
+
+
+# -- conform ---------------------------------------------------------------------------------
+
+
+def _add_conform_parser(sub: Any) -> None:
+    co = sub.add_parser(
+        "conform",
+        help="check that every event of a trace is a legal step of the reference model",
+        description="Reads a trace (docs/trace-format.md) from this or any other implementation "
+        "and checks it event by event against the model (docs/spec.md section 10). Exit 0: "
+        "every event conforms; 1: the first illegal event is named; 2: unreadable input.",
+    )
+    co.add_argument("trace", help="trace file (JSON Lines, docs/trace-format.md)")
+    co.add_argument(
+        "--partial", action="store_true",
+        help="the trace may stop mid-run: do not require it to end drained",
+    )  # fmt: skip
+
+
+def _conform(args: argparse.Namespace) -> int:
+    from model import TraceUnreadable, check_trace
+
+    progress = None
+    if sys.stderr.isatty():
+
+        def progress(n: int) -> None:
+            sys.stderr.write(f"\rbrokerlab conform: {n} events checked")
+            sys.stderr.flush()
+
+    try:
+        with open(args.trace, encoding="utf-8") as stream:
+            verdict = check_trace(stream, args.trace, complete=not args.partial, progress=progress)
+    except OSError as err:
+        raise UsageError(f"cannot read {args.trace!r}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read {args.trace!r}: not UTF-8 text") from None
+    except TraceUnreadable as err:
+        raise UsageError(str(err)) from None
+    finally:
+        if progress is not None:
+            sys.stderr.write("\n")
+    if verdict.illegal is not None:
+        print(f"{args.trace}: does not conform at {verdict.illegal}")
+        return EXIT_VIOLATION
+    print(f"{args.trace}: {verdict.events} events conform")
+    return EXIT_OK
+
+
+# -- mutants ---------------------------------------------------------------------------------
+
+
+def _add_mutants_parser(sub: Any) -> None:
+    mu = sub.add_parser(
+        "mutants",
+        help="run the lockstep test and the trace checker against every mutant broker",
+        description="Each deliberately broken broker of sim.mutants must be caught. The lockstep "
+        "hunt shrinks its failure to the shortest example (slow: seconds to minutes each); "
+        "--quick skips shrinking. Exit 0 if every mutant is caught, 1 if any survives.",
+    )
+    mu.add_argument(
+        "--examples", type=_positive_int, default=1000, metavar="N",
+        help="lockstep examples per mutant (default 1000)",
+    )  # fmt: skip
+    mu.add_argument("--quick", action="store_true", help="do not shrink lockstep failures")
+    mu.add_argument("--json", action="store_true", help="print the table as JSON")
+
+
+def _mutants(args: argparse.Namespace) -> int:
+    from hypothesis import Phase
+    from hypothesis import settings as hsettings
+
+    from sim.lockstep import run_lockstep
+    from sim.mutants import MUTANTS, conform_result, directed_result
+
+    phases = [Phase.explicit, Phase.reuse, Phase.generate]
+    if not args.quick:
+        phases.append(Phase.shrink)
+    hunt = hsettings(
+        max_examples=args.examples, stateful_step_count=30, print_blob=False, deadline=None,
+        phases=phases, database=None,
+    )  # fmt: skip
+    rows = []
+    for name in MUTANTS:
+        failure = run_lockstep(MUTANTS[name], hunt)
+        directed = directed_result(name)
+        verdict = conform_result(name)
+        caught = []
+        if failure is not None:
+            caught.append(f"lockstep:{failure.check}")
+        elif directed is not None:
+            caught.append(f"lockstep:{directed.check} (directed)")
+        if verdict is not None and verdict.illegal is not None:
+            caught.append("conform")
+        rows.append(
+            {
+                "mutant": name,
+                "caught_by": caught,
+                "lockstep_steps": failure.steps if failure is not None else None,
+                "conform_seq": verdict.illegal.seq if verdict and verdict.illegal else None,
+                "conform": "n/a" if verdict is None else "caught" if verdict.illegal else "missed",
+            }
+        )
+        if not args.json and sys.stderr.isatty():
+            sys.stderr.write(f"\r{name}: {'caught' if caught else 'SURVIVED'}\033[K")
+    if not args.json and sys.stderr.isatty():
+        sys.stderr.write("\r\033[K")
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(format_mutants(rows))
+    return EXIT_OK if all(r["caught_by"] for r in rows) else EXIT_VIOLATION
+
+
+def format_mutants(rows: Sequence[dict[str, Any]]) -> str:
+    """The `brokerlab mutants` table."""
+    lines = [f"{'mutant':<32} {'caught by':<46} {'steps':>5} {'seq':>5}"]
+    for r in rows:
+        caught = ", ".join(r["caught_by"]) or "SURVIVED"
+        steps = "-" if r["lockstep_steps"] is None else str(r["lockstep_steps"])
+        seq = "-" if r["conform_seq"] is None else str(r["conform_seq"])
+        lines.append(f"{r['mutant']:<32} {caught:<46} {steps:>5} {seq:>5}")
+    return "\n".join(lines)
 
 
 def format_summary(result: Result, name: str) -> str:

@@ -4,10 +4,17 @@ Each mutant is a subclass of `broker.Broker` that reintroduces one bug of the Ru
 one classic off-by-one, without touching the real code. `catalogue_results` runs the lockstep
 machine against each and reports which check caught it and how short the shrunk failing example
 is; every mutant must be caught, and the real broker must pass.
+
+`TRACE_SCENARIOS` gives each mutant a directed simulator scenario whose trace shows the bug, so
+the trace checker (`model.check_trace`) catches it too; `conform_result` runs it. Three mutants
+cannot show in a simulator trace at all (their entry is None): the simulator never stops a
+requester (clients cannot crash), never leaves a pool, and never sends a timestamped message;
+and the trace has no event for leaving a pool nor fields for timestamps or TTLs.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import random
 from collections.abc import Callable, Iterable
@@ -18,7 +25,17 @@ from hypothesis import settings as Settings
 
 from broker import Address, Broker, Envelope, Listener, RetryPolicy, Timers
 from broker._registry import Actor, Registry
-from sim.lockstep import BrokerFactory, default_factory, run_lockstep
+from model import Verdict, check_trace
+from sim._runner import simulate
+from sim.lockstep import (
+    BrokerFactory,
+    Divergence,
+    LockstepMachine,
+    default_factory,
+    machine_for,
+    run_lockstep,
+)
+from sim.scenario import Scenario, parse_scenario
 
 
 class ReplyBeforePending(Broker[Any]):
@@ -193,6 +210,146 @@ MUTANTS: dict[str, BrokerFactory] = {
     "capacity_off_by_one": _factory(CapacityOffByOne),
     "inclusive_deadline": _factory(InclusiveDeadline),
 }
+
+
+_CONST = {"dist": "constant", "value": 1.0}
+
+
+def _one_actor(
+    actor: dict[str, Any], client: dict[str, Any], pools: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    return {
+        "seed": 1,
+        "until": 6.0,
+        "pool": pools or [],
+        "actor": [{"name": "db", "service": _CONST, **actor}],
+        "client": [
+            {"name": "load", "arrivals": {"process": "constant", "interval": 1.0}, **client}
+        ],
+    }
+
+
+# Directed scenarios whose simulator trace shows each mutant's bug (None: it cannot show).
+TRACE_SCENARIOS: dict[str, dict[str, Any] | None] = {
+    # A request refused during the call: its `resolve failed` is lost with the pending entry.
+    "reply_before_pending": _one_actor({}, {"target": "name:nobody", "timeout": 2.0}),
+    "leak_pending_on_stop": None,  # clients (the only requesters) never stop
+    # Service 1.0 against a timeout of 0.5: every reply is late, and the mutant swallows it.
+    "late_reply_delivered": _one_actor({}, {"target": "name:db", "timeout": 0.5}),
+    # A broadcast request: each member replies; the second reply is swallowed.
+    "duplicate_reply_delivered": _one_actor(
+        {},
+        {"target": "pool:all", "timeout": 5.0},
+        [{"name": "all", "size": 2, "strategy": "broadcast", "service": _CONST}],
+    ),
+    "round_robin_no_adjust_on_leave": None,  # the simulator never leaves a pool
+    # "a" and "i" collide under the lossy hash: name:a routes to i.
+    "route_collision": {
+        "seed": 1,
+        "until": 3.0,
+        "actor": [{"name": "a", "service": _CONST}, {"name": "i", "service": _CONST}],
+        "client": [
+            {
+                "name": "load",
+                "target": "name:a",
+                "pattern": "tell",
+                "arrivals": {"process": "constant", "interval": 1.0},
+            }
+        ],
+    },
+    # A full drop_newest mailbox: the dropped message never gets its dead letter.
+    "dropped_counted_delivered": _one_actor(
+        {"capacity": 1, "backpressure": "drop_newest", "service": {"dist": "constant", "value": 3}},
+        {"target": "name:db", "pattern": "tell"},
+    ),
+    "future_timestamp_expired": None,  # the simulator never sends a timestamped message
+    # A full reject mailbox of capacity 1 takes a second message.
+    "capacity_off_by_one": _one_actor(
+        {"capacity": 1, "service": {"dist": "constant", "value": 3}},
+        {"target": "name:db", "pattern": "tell"},
+    ),
+    # Service time equal to the timeout: the reply comes exactly at the deadline.
+    "inclusive_deadline": _one_actor({}, {"target": "name:db", "timeout": 1.0}),
+}
+
+
+def trace_scenario(name: str) -> Scenario | None:
+    """The directed scenario that shows mutant `name` in a trace, or None if none can."""
+    data = TRACE_SCENARIOS[name]
+    return None if data is None else parse_scenario(data, f"mutant {name}")
+
+
+def conform_result(name: str) -> Verdict | None:
+    """Run mutant `name` under the simulator on its directed scenario and check the trace;
+    None when the mutant cannot show in a simulator trace."""
+    scenario = trace_scenario(name)
+    if scenario is None:
+        return None
+    out = io.StringIO()
+    simulate(scenario, trace=out, monitors=False, broker_factory=MUTANT_CLASSES[name])
+    return check_trace(io.StringIO(out.getvalue()), f"mutant {name}")
+
+
+# The mutants as classes, for drivers that build a broker with keyword arguments (the
+# simulator: `cls(clock, rng, listener=..., network=..., wake=...)`).
+MUTANT_CLASSES: dict[str, type[Broker[Any]]] = {
+    "reply_before_pending": ReplyBeforePending,
+    "leak_pending_on_stop": LeakPendingOnStop,
+    "late_reply_delivered": LateReplyDelivered,
+    "duplicate_reply_delivered": DuplicateReplyDelivered,
+    "round_robin_no_adjust_on_leave": RoundRobinNoAdjustOnLeave,
+    "route_collision": RouteCollision,
+    "dropped_counted_delivered": DroppedCountedDelivered,
+    "future_timestamp_expired": FutureTimestampExpired,
+    "capacity_off_by_one": CapacityOffByOne,
+    "inclusive_deadline": InclusiveDeadline,
+}
+
+
+def _leak(mc: LockstepMachine) -> None:
+    server = mc.register("a", None, "reject", None, [], [])
+    client = mc.register(None, None, "reject", None, [], [])
+    mc.request(client, f"id:{server}", 2.0, False, None, None)
+    mc.crash(client)  # the mutant forgets to cancel the request
+
+
+def _round_robin(mc: LockstepMachine) -> None:
+    mc.create_pool("p", "round_robin")
+    first = mc.register(None, None, "reject", None, [], ["p"])
+    for _ in range(2):
+        mc.register(None, None, "reject", None, [], ["p"])
+    mc.burst("pool:p", 2, False, None)  # the cursor now points at the third member
+    mc.leave("p", first)
+    mc.tell(None, "pool:p", False, None, None, None, None)  # the mutant serves the second
+
+
+def _future_stamp(mc: LockstepMachine) -> None:
+    actor = mc.register("a", None, "reject", None, [], [])
+    mc.tell(None, "name:a", False, 1.0, 3.0, None, None)  # stamped 3 ahead, ttl 1
+    mc.advance(1.0)
+    mc.deliver(actor, False)  # the mutant has expired it
+
+
+# Directed lockstep examples for the mutants no simulator trace can show: a few fixed rules.
+DIRECTED: dict[str, Callable[[LockstepMachine], None]] = {
+    "leak_pending_on_stop": _leak,
+    "round_robin_no_adjust_on_leave": _round_robin,
+    "future_timestamp_expired": _future_stamp,
+}
+
+
+def directed_result(name: str, factory: BrokerFactory | None = None) -> Divergence | None:
+    """Run mutant `name`'s directed example (if it has one) in the lockstep machine; the
+    divergence it shows, or None."""
+    example = DIRECTED.get(name)
+    if example is None:
+        return None
+    machine = machine_for(factory or MUTANTS[name])()
+    try:
+        example(machine)
+    except Divergence as divergence:
+        return divergence
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,311 @@
+"""Spec 10: the trace checker. Simulator traces conform; edited traces and mutants' do not."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from typing import Any
+
+import pytest
+
+from model import TraceUnreadable, Verdict, check_trace
+from sim._runner import simulate
+from sim.cli import main
+from sim.mutants import MUTANTS, conform_result, trace_scenario
+from sim.scenario import Scenario, parse_scenario
+
+STRATEGIES = (
+    "round_robin", "random", "least_loaded", "power_of_two", "consistent_hash", "broadcast",
+    "shared",
+)  # fmt: skip
+BACKPRESSURES = ("reject", "drop_newest", "drop_oldest", "block")
+
+
+def random_scenario(seed: int, until: float = 10.0) -> Scenario:
+    """A small scenario with everything switched on at random: strategies, bounded and
+    blocking mailboxes, retries with jitter, transit faults, crashes, slow and hung workers."""
+    r = random.Random(seed)
+    pools: list[dict[str, Any]] = []
+    members: list[str] = []
+    for i in range(r.randint(1, 2)):
+        pool: dict[str, Any] = {
+            "name": f"p{i}",
+            "size": r.randint(1, 3),
+            "strategy": r.choice(STRATEGIES),
+            "service": r.choice(
+                [
+                    {"dist": "exponential", "mean": r.choice([0.3, 1.0, 2.0])},
+                    {"dist": "constant", "value": r.choice([0.5, 1.0])},
+                ]
+            ),
+        }
+        if r.random() < 0.6:
+            pool["capacity"] = r.randint(1, 3)
+            pool["backpressure"] = r.choice(BACKPRESSURES)
+            if pool["backpressure"] == "block" and r.random() < 0.5:
+                pool["send_timeout"] = r.choice([0.5, 2.0])
+        pools.append(pool)
+        members += [f"p{i}-{k}" for k in range(1, pool["size"] + 1)]
+    db: dict[str, Any] = {"name": "db", "services": ["store"]}
+    db["service"] = {"dist": "exponential", "mean": 0.5}
+    if r.random() < 0.5:
+        db.update(capacity=1, backpressure=r.choice(BACKPRESSURES))
+    targets = [f"pool:{p['name']}" for p in pools] + ["service:store", "name:db", "name:nobody"]
+    clients = []
+    for i in range(r.randint(1, 3)):
+        c: dict[str, Any] = {
+            "name": f"c{i}",
+            "target": r.choice(targets),
+            "pattern": r.choice(["request", "request", "tell"]),
+            "arrivals": {"process": "poisson", "rate": r.choice([0.5, 1.5, 4.0])},
+            "priority": r.choice(["normal", "high"]),
+        }
+        if c["pattern"] == "request":
+            c["timeout"] = r.choice([0.5, 1.0, 3.0, 10.0])
+            if r.random() < 0.3:
+                concurrency = r.randint(1, 3)
+                c["arrivals"] = {"process": "closed", "concurrency": concurrency, "think": 0.5}
+        if r.random() < 0.5:
+            c["retry"] = {
+                "max_attempts": r.randint(2, 4),
+                "backoff": r.choice([0.0, 0.1, 0.5]),
+                "jitter": r.choice([0.0, 0.0, 0.3]),
+            }
+        if c["target"].startswith("pool:") or r.random() < 0.3:
+            c["keys"] = {"dist": "uniform", "n": 5}
+        clients.append(c)
+    faults: dict[str, Any] = {}
+    if r.random() < 0.8:
+        victims = [*members, "db"]
+        faults = {
+            "drop": r.choice([0.0, 0.05, 0.2]),
+            "duplicate": r.choice([0.0, 0.1, 0.3]),
+            "crash": [
+                {"actor": r.choice(victims), "at": r.uniform(0, 8)}
+                | ({"restart_after": r.uniform(0, 4)} if r.random() < 0.7 else {})
+                for _ in range(r.randint(0, 2))
+            ],
+        }
+        if r.random() < 0.6:
+            faults["delay"] = r.choice(
+                [{"dist": "exponential", "mean": 0.3}, {"dist": "uniform", "low": 0.0, "high": 1.0}]
+            )
+        if r.random() < 0.4:
+            faults["slow"] = [{"actor": r.choice(victims), "at": 1.0, "until": 5.0, "speed": 0.25}]
+        if r.random() < 0.4:
+            faults["hang"] = [{"actor": r.choice(victims), "at": 2.0, "until": 4.0}]
+    data = {"seed": seed, "until": until, "pool": pools, "actor": [db], "client": clients}
+    return parse_scenario(data | {"faults": faults}, f"random scenario {seed}")
+
+
+def trace_of(scenario: Scenario) -> str:
+    out = io.StringIO()
+    result = simulate(scenario, trace=out)
+    assert result.ok, result.violation
+    return out.getvalue()
+
+
+def check(text: str) -> Verdict:
+    return check_trace(io.StringIO(text), "test")
+
+
+def test_random_simulator_traces_conform() -> None:
+    """Spec 10: 240 runs with faults and every strategy; every event is a legal model step."""
+    seen: set[str] = set()
+    for seed in range(240):
+        scenario = random_scenario(seed)
+        seen.update(p.strategy for p in scenario.pools)
+        verdict = check(trace_of(scenario))
+        assert verdict.ok, f"seed {seed}: {verdict.illegal}"
+    assert seen == set(STRATEGIES)
+
+
+def test_default_scenario_conforms() -> None:
+    from sim.scenario import default_scenario
+
+    scenario = default_scenario()
+    text = trace_of(parse_scenario(scenario.to_dict() | {"until": 100.0}, "default"))
+    verdict = check(text)
+    assert verdict.ok, verdict.illegal
+    assert verdict.events == len(text.splitlines()) - 1
+
+
+# -- edited traces are rejected, naming the seq -----------------------------------------------
+
+
+def _lines(text: str) -> tuple[str, list[dict[str, Any]]]:
+    head, *rest = text.splitlines()
+    return head, [json.loads(line) for line in rest]
+
+
+def _text(head: str, events: list[dict[str, Any]], renumber: bool = True) -> str:
+    if renumber:
+        for i, e in enumerate(events, start=1):
+            e["seq"] = i
+    return "\n".join([head, *(json.dumps(e) for e in events)]) + "\n"
+
+
+def _rejected(text: str) -> str:
+    verdict = check(text)
+    assert not verdict.ok
+    assert verdict.illegal is not None
+    return str(verdict.illegal)
+
+
+REQUESTS = {
+    "seed": 3,
+    "until": 20.0,
+    "pool": [
+        {"name": "w", "size": 2, "capacity": 1, "service": {"dist": "exponential", "mean": 1}}
+    ],
+    "client": [
+        {"name": "load", "target": "pool:w", "arrivals": {"process": "poisson", "rate": 2}}
+        | {"timeout": 1.5}
+    ],
+    "faults": {"duplicate": 0.3, "crash": [{"actor": "w-1", "at": 5.0, "restart_after": 2.0}]},
+}
+
+
+@pytest.fixture(scope="module")
+def base() -> tuple[str, list[dict[str, Any]]]:
+    text = trace_of(parse_scenario(REQUESTS, "requests"))
+    assert check(text).ok
+    return _lines(text)
+
+
+def test_resolve_moved_before_its_reply(base: tuple[str, list[dict[str, Any]]]) -> None:
+    head, events = base
+    i = next(
+        i
+        for i, e in enumerate(events)
+        if e["ev"] == "resolve" and e["outcome"] == "replied" and events[i - 1]["ev"] == "send"
+    )
+    events = [dict(e) for e in events]
+    events[i - 1], events[i] = events[i], events[i - 1]
+    assert f"seq {i}" in _rejected(_text(head, events))
+
+
+def test_duplicate_reply_turned_into_a_replied_resolve(
+    base: tuple[str, list[dict[str, Any]]],
+) -> None:
+    head, events = base
+    i = next(
+        i
+        for i, e in enumerate(events)
+        if e["ev"] == "dead_letter" and e["reason"] == "duplicate_reply"
+    )
+    events = [dict(e) for e in events]
+    send = next(e for e in events[:i] if e["ev"] == "send" and e["msg"] == events[i]["msg"])
+    events[i] = {
+        "t": events[i]["t"], "seq": 0, "ev": "resolve", "corr": send["corr"],
+        "outcome": "replied", "msg": send["msg"], "requester": "load",
+    }  # fmt: skip
+    message = _rejected(_text(head, events))
+    assert message.startswith(f"seq {i + 1} ")
+    assert f"c{send['corr']}" in message and "already ended replied" in message
+
+
+def test_dequeue_of_a_dead_lettered_message(base: tuple[str, list[dict[str, Any]]]) -> None:
+    head, events = base
+    i = next(
+        i
+        for i, e in enumerate(events)
+        if e["ev"] == "dead_letter" and e["reason"] in ("actor_stopped", "mailbox_full")
+    )
+    events = [dict(e) for e in events]
+    dead = events[i]
+    events.insert(i + 1, {"t": dead["t"], "seq": 0, "ev": "dequeue", "msg": dead["msg"],
+                          "actor": "w-2"})  # fmt: skip
+    message = _rejected(_text(head, events))
+    assert f"seq {i + 2}" in message and "dead-lettered" in message
+
+
+def test_timeout_resolved_before_its_deadline(base: tuple[str, list[dict[str, Any]]]) -> None:
+    head, events = base
+    i = next(
+        i for i, e in enumerate(events) if e["ev"] == "resolve" and e["outcome"] == "timed_out"
+    )
+    events = [dict(e) for e in events]
+    moved = events.pop(i)
+    j = next(j for j in range(i - 1, 0, -1) if events[j]["t"] < moved["t"])
+    moved["t"] = events[j]["t"]
+    events.insert(j + 1, moved)
+    assert f"seq {j + 2}" in _rejected(_text(head, events))
+
+
+def test_depth_above_capacity(base: tuple[str, list[dict[str, Any]]]) -> None:
+    head, events = base
+    i = next(i for i, e in enumerate(events) if e["ev"] == "enqueue")
+    events = [dict(e) for e in events]
+    events[i]["depth"] = 2
+    message = _rejected(_text(head, events))
+    assert message.startswith(f"seq {i + 1} ") and "(depth 2)" in message
+
+
+def test_shifted_t(base: tuple[str, list[dict[str, Any]]]) -> None:
+    head, events = base
+    i = next(i for i, e in enumerate(events) if e["ev"] == "route" and e["t"] > 3.0)
+    events = [dict(e) for e in events]
+    events[i]["t"] += 0.25
+    # Either the route itself (when it cannot be a delayed arrival) or the next event, whose
+    # time then goes back.
+    assert _rejected(_text(head, events)).startswith((f"seq {i + 1} ", f"seq {i + 2} "))
+
+
+def test_message_that_never_ends(base: tuple[str, list[dict[str, Any]]]) -> None:
+    head, events = base
+    last = max(i for i, e in enumerate(events) if e["ev"] in ("dequeue", "dead_letter"))
+    truncated = _text(head, [dict(e) for e in events[:last]])
+    assert "never ends" in _rejected(truncated)
+    assert check_trace(io.StringIO(truncated), complete=False).ok
+
+
+# -- mutants -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_mutant_traces_fail_conformance(name: str) -> None:
+    """Every mutant that can show in a simulator trace is rejected by the checker; the same
+    directed scenario under the real broker conforms."""
+    scenario = trace_scenario(name)
+    verdict = conform_result(name)
+    if scenario is None:
+        assert verdict is None
+        return
+    assert check(trace_of(scenario)).ok
+    assert verdict is not None and verdict.illegal is not None
+    assert verdict.illegal.seq >= 1
+
+
+# -- unreadable input --------------------------------------------------------------------------
+
+
+def test_unreadable_inputs() -> None:
+    good = trace_of(parse_scenario(REQUESTS, "requests")).splitlines()
+    for text in ("", "not json\n", '{"format":"x"}\n', good[0] + "\n{bad\n"):
+        with pytest.raises(TraceUnreadable):
+            check(text)
+    newer = json.loads(good[0]) | {"version": 2}
+    with pytest.raises(TraceUnreadable, match="newer"):
+        check(json.dumps(newer) + "\n")
+
+
+def test_cli_conform(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    text = trace_of(parse_scenario(REQUESTS, "requests"))
+    good = tmp_path / "good.jsonl"
+    good.write_text(text)
+    assert main(["conform", str(good)]) == 0
+    assert "events conform" in capsys.readouterr().out
+    head, events = _lines(text)
+    events[5]["depth"] = 9 if events[5]["ev"] == "enqueue" else events[5].get("depth")
+    events[5]["t"] = events[5]["t"] + 100.0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(_text(head, events))
+    assert main(["conform", str(bad)]) == 1
+    assert "seq 6" in capsys.readouterr().out
+    assert main(["conform", str(tmp_path / "missing.jsonl")]) == 2
+    (tmp_path / "junk.jsonl").write_text("{nope\n")
+    assert main(["conform", str(tmp_path / "junk.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "error" in err
