@@ -176,7 +176,11 @@ class Broker(Generic[P]):
         self.registry.join(pool, self.registry.actor(actor_id))
 
     def leave_pool(self, pool: str, actor_id: int) -> None:
-        self.registry.leave(pool, self.registry.actor(actor_id))
+        actor = self.registry.actor(actor_id)
+        self.registry.leave(pool, actor)
+        shared = self.registry.pools[pool]
+        if shared.queue is not None and not shared.any_alive():
+            self._orphaned(shared)  # the last live member left its shared pool (spec 3.8)
 
     def provide(self, service: str, actor_id: int) -> None:
         self.registry.provide(service, self.registry.actor(actor_id))
@@ -479,8 +483,10 @@ class Broker(Generic[P]):
         else:
             self._dead_letter(env, error.code)
         if env.kind == "request":
+            # Only the request itself fails it: an undeliverable broadcast copy or transit
+            # duplicate is dead-lettered and nothing more (spec 5.9).
             pending = self._pending.get(env.corr)  # type: ignore[arg-type]
-            if pending is not None:
+            if pending is not None and env.copy_of is None and env.dup_of is None:
                 self._resolve(pending, "failed", error=error.code)
         elif sync:
             raise error
@@ -590,9 +596,13 @@ class Broker(Generic[P]):
         for pending in list(actor.pending.values()):
             self._resolve(pending, "cancelled")
         for pool in actor.shared:
-            if not pool.any_alive():  # nobody left to pull: the queue dies with them (3.8)
-                for env in pool.queue.mailbox.drain():  # type: ignore[union-attr]
-                    self._dead_letter(env, "actor_stopped")
+            if not pool.any_alive():
+                self._orphaned(pool)
+
+    def _orphaned(self, pool: Any) -> None:
+        """Spec 3.8: with no live member left to pull, a shared queue dies with its members."""
+        for env in pool.queue.mailbox.drain():
+            self._dead_letter(env, "actor_stopped")
 
     def _dead_letter(self, env: Envelope[Any], reason: str, actor: Actor | None = None) -> None:
         self.dead_lettered += 1
@@ -614,6 +624,8 @@ class Broker(Generic[P]):
             fields["corr"] = env.corr
         if env.kind == "request":
             fields["deadline"] = env.deadline
+        if env.key is not None:
+            fields["key"] = env.key
         if env.dup_of is not None:
             fields["dup_of"] = env.dup_of
         if env.copy_of is not None:

@@ -459,7 +459,7 @@ def _send(
     st.update(sent=st.s.sent + 1)
     st.emit("send", msg=msg.id, corr=msg.corr, detail=msg.kind)
     if net.duplicate and not net.drop:
-        dup = replace(msg, id=st.new_msg_id(), attempt=0)
+        dup = replace(msg, id=st.new_msg_id(), attempt=0, dup_of=msg.id)
         st.update(sent=st.s.sent + 1, transit=(*st.s.transit, InTransit(dup)))
         st.emit("send", msg=dup.id, corr=dup.corr, detail=dup.kind)
     if net.drop:
@@ -585,7 +585,9 @@ def _fail(
     if msg.kind == "request":
         assert msg.corr is not None
         req = st.s.request(msg.corr)
-        if req is not None and req.pending:
+        # Only the request itself fails it: a broadcast copy or a transit duplicate that
+        # cannot be delivered is dead-lettered and nothing more (spec 5.9).
+        if req is not None and req.pending and msg.copy_of is None and msg.dup_of is None:
             _resolve(st, req.corr, "failed")
         return None
     return code if sync else None

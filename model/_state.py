@@ -96,6 +96,7 @@ class Msg:
     attempt: int = 0
     key: str | AnyKey | None = None  # spec 3.6
     copy_of: int | None = None  # spec 3.7
+    dup_of: int | None = None  # spec 7.4: a transit duplicate of this message
 
 
 @dataclass(frozen=True, slots=True)

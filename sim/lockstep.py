@@ -13,9 +13,6 @@ reads the broker's choice from its `route` event and hands it to the model as pa
 member; for power_of_two, one that wins some pair). `consistent_hash` is computed by both from the
 message key (spec 3.6); `broadcast` and `shared` are deterministic (spec 3.7, 3.8).
 
-Known broker discrepancy kept out of the machine (see `leave`): spec 3.8 dead-letters a shared
-queue when its last live member *leaves*; the broker only does so when it stops or unregisters.
-
 Run it as a test with `TestLockstep = LockstepMachine.TestCase`, or against another broker with
 `run_lockstep(factory, settings)`, which returns the failure instead of raising it.
 """
@@ -325,11 +322,6 @@ class LockstepMachine(RuleBasedStateMachine):
 
     @rule(pool=st.sampled_from(POOLS), actor=actors)
     def leave(self, pool: str, actor: int) -> None:
-        p = self.model.pool(pool)
-        if p is not None and p.strategy == "shared" and p.queue:
-            others = [a for a in p.members if a != actor and self._alive(a)]
-            if not others and self._alive(actor):
-                return  # the broker discrepancy in this module's docstring
         self._both(lambda: self.broker.leave_pool(pool, actor), m.Leave(pool, actor))
 
     @rule(service=st.sampled_from(SERVICES), actor=actors)

@@ -309,3 +309,24 @@ def test_cli_conform(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["conform", str(tmp_path / "junk.jsonl")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "error" in err
+
+
+def test_consistent_hash_route_to_the_wrong_member() -> None:
+    """With `key` in the trace, conform computes the ring itself (spec 3.6)."""
+    scenario = {
+        "seed": 2,
+        "until": 10.0,
+        "pool": [{"name": "w", "size": 3, "strategy": "consistent_hash",
+                  "service": {"dist": "exponential", "mean": 0.5}}],
+        "client": [{"name": "c", "target": "pool:w", "timeout": 5.0,
+                    "arrivals": {"process": "poisson", "rate": 2.0},
+                    "keys": {"dist": "uniform", "n": 50}}],
+    }  # fmt: skip
+    head, events = _lines(trace_of(parse_scenario(scenario, "hash")))
+    assert check(_text(head, events)).ok
+    route = next(e for e in events if e["ev"] == "route")
+    wrong = {"w-1": "w-2", "w-2": "w-3", "w-3": "w-1"}[route["actor"]]
+    for e in events:
+        if e.get("msg") == route["msg"] and e["ev"] in ("route", "enqueue", "dequeue"):
+            e["actor"] = wrong
+    assert f"seq {route['seq']}" in _rejected(_text(head, events))

@@ -243,3 +243,36 @@ def test_spec_3_8_shared_queue_wakes_idle_members() -> None:
     w.run(until=1.0)
     assert b.dequeue(m3).payload == "y"  # type: ignore[union-attr]
     assert b.dequeue(m3) is None and b.dead_letters == {"expired": 1}
+
+
+def test_spec_3_8_the_queue_dies_when_the_last_live_member_leaves() -> None:
+    w = World()
+    m1, m2 = pool_of(w, 2, "shared")
+    b = w.broker
+    b.send(None, "pool:p", "x")
+    b.leave_pool("p", m1)
+    assert b.dead_letters == {}  # m2 can still pull it
+    b.stop(m2)  # stopping dead-letters it: nobody live is left
+    assert b.dead_letters == {"actor_stopped": 1}
+    b.restart(m2)
+    b.send(None, "pool:p", "y")
+    b.leave_pool("p", m2)  # the last live member leaves
+    assert b.dead_letters == {"actor_stopped": 2} and b.in_flight == 0
+
+
+def test_spec_5_9_an_undeliverable_broadcast_copy_does_not_fail_the_request() -> None:
+    w = World()
+    b = w.broker
+    b.create_pool("p", "broadcast")
+    m1 = b.register("m1", pools=["p"])
+    m2 = b.register("m2", capacity=1, pools=["p"])
+    b.send(None, f"id:{m2}", "filler")  # m2 is full: its copy will be refused
+    client = b.register("client")
+    outcomes: list[object] = []
+    corr = b.request(client, "pool:p", "q", timeout=5.0, on_outcome=outcomes.append)
+    assert b.dead_letters == {"mailbox_full": 1}  # the copy to m2
+    assert outcomes == [] and b.pending_requests() == [corr]
+    env = b.dequeue(m1)
+    assert env is not None
+    b.reply(m1, corr, "ok")
+    assert [o.kind for o in outcomes] == ["replied"]  # type: ignore[attr-defined]
