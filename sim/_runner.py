@@ -371,7 +371,10 @@ class Simulation:
                 services=get("services", ()),
                 pools=get("pools", ()),
             )
-            self.actor_ids[get("name") or f"id:{actor}"] = actor
+            label = get("name") or f"id:{actor}"
+            self.actor_ids[label] = actor
+            if self.monitor is not None:  # the capacity monitor covers scripted actors too
+                self.monitor.capacity[label] = get("capacity")
         elif do == "create_pool":
             b.create_pool(get("pool"), get("strategy", "round_robin"))
         elif do in ("join", "leave"):

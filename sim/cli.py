@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plot_parser(sub)
     _add_conform_parser(sub)
     _add_mutants_parser(sub)
+    _add_broker_option(run)
+    _add_check_parser(sub)
     return parser
 
 
@@ -92,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plot(args)
         if args.command == "conform":
             return _conform(args)
+        if args.command == "check":
+            return _check(args)
         if args.command == "mutants":
             return _mutants(args)
         return _replay(args)
@@ -121,7 +125,9 @@ def _run(args: argparse.Namespace) -> int:
     trace = _open_out(args.trace, "trace") if args.trace else None
     progress = _Progress(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
     try:
-        result = simulate(scenario, trace=trace, progress=progress)
+        result = simulate(
+            scenario, trace=trace, progress=progress, broker_factory=_broker_class(args)
+        )
     finally:
         if trace is not None:
             trace.close()
@@ -482,6 +488,202 @@ def format_summary(result: Result, name: str) -> str:
         lines.append(f"  {label:<16} {stats['served']:>8} {stats['utilization']:>11.1%}")
     verdict = "all invariants held" if result.ok else f"VIOLATION: {result.violation}"
     lines += ["", f"invariants: {verdict}"]
+    return "\n".join(lines)
+
+
+# -- run --broker ----------------------------------------------------------------------------
+
+
+def _add_broker_option(run: Any) -> None:
+    run.add_argument(
+        "--broker", default="reference", metavar="NAME",
+        help="the broker to simulate: reference (default) or a mutant of `brokerlab mutants`",
+    )  # fmt: skip
+
+
+def _broker_class(args: argparse.Namespace) -> Any:
+    from broker import Broker
+    from sim.mutants import MUTANT_CLASSES
+
+    name = getattr(args, "broker", "reference")
+    if name == "reference":
+        return Broker
+    if name not in MUTANT_CLASSES:
+        raise UsageError(
+            f"--broker {name!r}: expected reference or one of {', '.join(MUTANT_CLASSES)}"
+        )
+    return MUTANT_CLASSES[name]
+
+
+# -- check -----------------------------------------------------------------------------------
+
+
+def _add_check_parser(sub: Any) -> None:
+    from model.checker import FAULTS, CheckBounds
+
+    d = CheckBounds()
+    ch = sub.add_parser(
+        "check",
+        help="model-check the spec exhaustively on small bounds (docs/spec.md section 11)",
+        description="Breadth-first exploration of every state the bounds allow; each property "
+        "with its verdict. Exit 0: all hold; 1: a violation (its shortest counterexample can be "
+        "written with --out and replayed by `brokerlab run`); 2: bad bounds.",
+    )
+    ch.add_argument("--clients", type=int, default=d.clients, help=f"default {d.clients}")
+    ch.add_argument("--members", type=int, default=d.members, help=f"pool members ({d.members})")
+    ch.add_argument("--requests", type=int, default=d.requests, help="requests per client")
+    ch.add_argument("--capacity", default=str(d.capacity), help="mailbox capacity, or 'unbounded'")
+    ch.add_argument("--backpressure", default=d.backpressure, help="reject, drop_newest, ...")
+    ch.add_argument("--strategy", default=d.strategy, help="round_robin or least_loaded")
+    ch.add_argument("--timeout", type=int, default=d.timeout, help="request timeout in ticks")
+    ch.add_argument(
+        "--retries", type=int, default=d.retry_attempts, metavar="ATTEMPTS",
+        help="retry attempts of each request (1: no retries)",
+    )  # fmt: skip
+    ch.add_argument(
+        "--faults", default=",".join(d.faults), metavar="LIST",
+        help=f"comma-separated, of {', '.join(FAULTS)}; or 'none'",
+    )  # fmt: skip
+    ch.add_argument("--no-symmetry", action="store_true", help="explore every actor renaming")
+    ch.add_argument(
+        "--broker", metavar="NAME",
+        help="also replay every transition on this broker: reference or a mutant",
+    )  # fmt: skip
+    ch.add_argument("--out", metavar="PATH", help="write the first counterexample as a scenario")
+    ch.add_argument("--graph", metavar="PATH", help="write the state graph (.graphml or .dot)")
+    ch.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+
+def _check_bounds(args: argparse.Namespace) -> Any:
+    from model.checker import BoundsError, CheckBounds
+
+    if args.capacity == "unbounded":
+        capacity = None
+    else:
+        try:
+            capacity = int(args.capacity)
+        except ValueError:
+            raise UsageError(f"--capacity {args.capacity!r}: an integer or 'unbounded'") from None
+    faults = () if args.faults in ("", "none") else tuple(args.faults.split(","))
+    bounds = CheckBounds(
+        args.clients, args.members, args.requests, capacity, args.backpressure,
+        args.strategy, args.timeout, args.retries, faults,
+    )  # fmt: skip
+    try:
+        return bounds.validate()
+    except BoundsError as err:
+        raise UsageError(f"bad bounds: {err}") from None
+
+
+def _check(args: argparse.Namespace) -> int:
+    from model.checker import check
+    from sim._exhaustive import Unscriptable, broker_factory, check_broker, scenario_toml
+
+    bounds = _check_bounds(args)
+    if args.graph and not args.graph.endswith((".graphml", ".dot")):
+        raise UsageError(f"--graph {args.graph!r}: the file name must end in .graphml or .dot")
+    progress = _CheckProgress(sys.stderr) if sys.stderr.isatty() and not args.json else None
+    symmetry = not args.no_symmetry
+    if args.broker is not None:
+        try:
+            factory = broker_factory(args.broker)
+        except KeyError as err:
+            raise UsageError(f"--broker: {err.args[0]}") from None
+        report = check_broker(
+            bounds, factory, symmetry=symmetry, progress=progress, clock=time.perf_counter
+        )
+    else:
+        report = check(
+            bounds, symmetry=symmetry, progress=progress, labels=bool(args.graph),
+            clock=time.perf_counter,
+        )  # fmt: skip
+    if progress is not None:
+        progress.close()
+    if args.json:
+        print(json.dumps(report.to_dict(), sort_keys=True))
+    else:
+        print(format_check(report, args.broker))
+    if args.graph:
+        _write_graph(report.graph, args.graph)
+    bad = [p for p in report.violations() if p.counterexample is not None]
+    if args.out and bad:
+        try:
+            text = scenario_toml(bad[0].counterexample, args.broker or "reference", bounds)  # type: ignore[arg-type]
+        except Unscriptable as err:
+            print(f"brokerlab check: cannot write {args.out}: {err}", file=sys.stderr)
+        else:
+            with _open_out(args.out, "counterexample") as out:
+                out.write(text)
+            if not args.json:
+                print(f"counterexample written to {args.out}")
+    return EXIT_OK if report.ok else EXIT_VIOLATION
+
+
+_GRAPH_LIMIT = 20000
+
+
+def _write_graph(graph: Any, path: str) -> None:
+    import networkx as nx
+
+    if graph.number_of_nodes() > _GRAPH_LIMIT:
+        raise UsageError(f"--graph: {graph.number_of_nodes()} states; at most {_GRAPH_LIMIT}")
+    try:
+        if path.endswith(".graphml"):
+            nx.write_graphml(graph, path)
+            return
+        with open(path, "w", encoding="utf-8") as out:
+            out.write("digraph states {\n")
+            for n, data in graph.nodes(data=True):
+                out.write(f"  {n} [label={json.dumps(data.get('label', str(n)))}];\n")
+            for a, b, data in graph.edges(data=True):
+                out.write(f"  {a} -> {b} [label={json.dumps(data.get('label', ''))}];\n")
+            out.write("}\n")
+    except OSError as err:
+        raise UsageError(f"cannot write {path!r}: {err.strerror}") from None
+
+
+class _CheckProgress:
+    """States explored so far, on one terminal line."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out, self.drawn = out, False
+
+    def __call__(self, states: int, transitions: int, depth: int, seconds: float) -> None:
+        rate = states / seconds if seconds > 0 else 0.0
+        self.out.write(
+            f"\r{states} states  {transitions} transitions  depth {depth}  "
+            f"{seconds:.0f}s  {rate:,.0f} states/s"
+        )
+        self.out.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.out.write("\n")
+
+
+def format_check(report: Any, broker: str | None = None) -> str:
+    """The human-readable report of `brokerlab check`."""
+    r = report
+    target = "the model" if broker is None else f"the model and broker {broker!r}"
+    lines = [
+        f"brokerlab check: {target}, symmetry {'on' if r.symmetry else 'off'}",
+        "bounds: " + "  ".join(f"{k}={v}" for k, v in r.bounds.to_dict().items()),
+        f"states {r.states}  transitions {r.transitions}  depth {r.depth}  "
+        f"seconds {r.seconds:.2f}  states/s {r.states_per_second:,.0f}",
+        "",
+    ]
+    for p in r.properties:
+        pair = f" (for {p.pair})" if p.pair else ""
+        lines.append(f"  {p.kind:<10} {p.name:<30} {p.verdict.upper():<10} {p.text}{pair}")
+        if p.counterexample is not None:
+            ce = p.counterexample
+            lines.append(
+                f"             counterexample: {len(ce.actions())} actions, t={ce.time!r}: "
+                + ce.detail.splitlines()[0]
+            )
+    verdict = "all properties hold" if r.ok else f"{len(r.violations())} VIOLATED"
+    lines += ["", f"verdict: {verdict}"]
     return "\n".join(lines)
 
 

@@ -1,0 +1,224 @@
+"""The checker's properties: always (per transition), sometimes (paired witnesses), eventually.
+
+Every always-property is checked on each explored transition (before-state, step, effect), as the
+lockstep test checks the broker after each operation; each has at least one paired
+sometimes-property, a transition that must be reachable under the bounds, so that no always
+passes vacuously. The eventually-properties are obligations (a pending request, a message in
+flight) with the step that discharges them; model/checker.py checks them on the strongly
+connected components of the state graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from model._actions import Action, Advance, Ask, Dequeue, Reply, Stop
+from model._menu import POOL, SERVICE, CheckBounds, Step
+from model._semantics import Effect
+from model._state import Msg, Request, State
+
+ALWAYS: dict[str, str] = {
+    "routing": "every route goes to a live member of the pool / the first live provider",
+    "correlation": "a request is replied only by a reply to its own correlation id",
+    "one_outcome": "every request resolves once; timed out at, replied before its deadline",
+    "conservation": "accepted = delivered + dead-lettered + in flight, on every step",
+    "no_leak": "no request stays pending for a stopped or unregistered requester",
+    "capacity": "no mailbox holds more than its capacity",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Sometimes:
+    """A witness that must be reachable: `pair` is the always-property it keeps honest."""
+
+    pair: str
+    text: str
+    needs: Callable[[CheckBounds], bool]
+
+
+def _total(b: CheckBounds) -> int:
+    return b.clients * b.requests
+
+
+SOMETIMES: dict[str, Sometimes] = {
+    "reply_delivered": Sometimes("correlation", "a reply is delivered", lambda b: _total(b) >= 1),
+    "duplicate_reply_dead_lettered": Sometimes(
+        "correlation", "a second reply is dead-lettered", lambda b: "duplicate" in b.faults
+    ),
+    "failover": Sometimes(
+        "routing",
+        "a service request skips a stopped provider",
+        lambda b: "crash" in b.faults and b.members >= 2 and _total(b) >= 1,
+    ),
+    "request_times_out": Sometimes("one_outcome", "a request times out", lambda b: _total(b) >= 1),
+    "late_reply_dead_lettered": Sometimes(
+        "one_outcome", "a late reply is dead-lettered", lambda b: _total(b) >= 1
+    ),
+    "retry_succeeds": Sometimes(
+        "conservation",
+        "a retried request is enqueued",
+        lambda b: (
+            b.retry_attempts >= 2
+            and b.capacity is not None
+            and b.backpressure == "reject"
+            and _total(b) > b.capacity
+        ),
+    ),
+    "requester_stop_cancels": Sometimes(
+        "no_leak", "a stopped requester's request is cancelled", lambda b: "crash" in b.faults
+    ),
+    "mailbox_fills": Sometimes(
+        "capacity",
+        "a mailbox fills to capacity",
+        lambda b: b.capacity is not None and _total(b) >= b.capacity,
+    ),
+}
+EVENTUALLY: dict[str, str] = {
+    "eventually_resolved": "under weak fairness every request is resolved",
+    "eventually_terminal": "under weak fairness every accepted message is delivered or "
+    "dead-lettered",
+}
+
+
+def _id(label: str | None) -> int:
+    assert label is not None and label.startswith("id:"), label
+    return int(label[3:])
+
+
+def _messages(before: State, step: Step) -> dict[int, Msg]:
+    """The messages a step may route: the one an `Ask` creates, and those awaiting a retry."""
+    out = {t.msg.id: t.msg for t in before.timers if t.msg is not None}
+    n = before.next_msg
+    for action in step:
+        if isinstance(action, Ask):
+            out[n] = Msg(n, "request", action.sender, action.to, before.next_corr)
+    return out
+
+
+def check_transition(before: State, step: Step, effect: Effect) -> tuple[list[str], set[str]]:
+    """The always-properties `step` breaks (as 'name: detail') and the witnesses it shows."""
+    bad: list[str] = []
+    seen: set[str] = set()
+    after, events = effect.state, effect.events
+    action: Action = step[-1]
+    msgs = _messages(before, step)
+    pool = before.pool(POOL)
+    service = before.service(SERVICE)
+    for e in events:
+        if e.name == "route":
+            assert e.msg is not None
+            to, actor = msgs[e.msg].to, before.actor(_id(e.actor))
+            assert to is not None
+            if actor is None or not actor.alive:
+                bad.append(f"routing: message {e.msg} routed to {e.actor}, not a live actor")
+            elif to.kind == "pool" and (pool is None or actor.id not in pool.members):
+                bad.append(f"routing: message {e.msg} routed to {e.actor}, not in {to}")
+            elif to.kind == "service":
+                live = [p for p in service.providers if _alive(before, p)] if service else []
+                if not live or live[0] != actor.id:
+                    bad.append(f"routing: message {e.msg} routed to {e.actor}, not {live[:1]}")
+                elif service is not None and live[0] != service.providers[0]:
+                    seen.add("failover")
+            if e.msg in msgs and msgs[e.msg].attempt > 0:
+                seen.add("retry_succeeds")
+        elif e.name == "resolve":
+            assert e.corr is not None
+            req = before.request(e.corr)
+            if req is None and e.corr >= before.next_corr:  # issued by this very step
+                req = after.request(e.corr)
+                req = None if req is None else Request(req.corr, req.requester, 0.0, req.deadline)
+            if req is None or not req.pending:
+                bad.append(f"one_outcome: request {e.corr} resolved {e.detail}, not pending")
+                continue
+            now = after.now
+            if e.detail == "replied":
+                seen.add("reply_delivered")
+                own = isinstance(action, Reply) and action.corr == e.corr
+                if not own or e.msg != before.next_msg:
+                    bad.append(f"correlation: request {e.corr} replied by message {e.msg}")
+                if req.deadline <= now:
+                    bad.append(f"one_outcome: request {e.corr} replied at its deadline or later")
+            elif e.detail == "timed_out":
+                seen.add("request_times_out")
+                if req.deadline > now:
+                    bad.append(f"one_outcome: request {e.corr} timed out before its deadline")
+            elif e.detail == "cancelled" and isinstance(action, Stop):
+                seen.add("requester_stop_cancels")
+        elif e.name == "dead_letter":
+            if e.detail == "late_reply":
+                seen.add("late_reply_dead_lettered")
+            elif e.detail == "duplicate_reply":
+                seen.add("duplicate_reply_dead_lettered")
+    resolved = [e.corr for e in events if e.name == "resolve" and e.corr is not None]
+    if len(resolved) != len(set(resolved)):
+        bad.append(f"one_outcome: resolved twice in one step: {sorted(resolved)}")
+    for r in before.requests:
+        now_r = after.request(r.corr)
+        if r.outcome is not None and (now_r is None or now_r.outcome != r.outcome):
+            bad.append(f"one_outcome: request {r.corr} changed outcome after {r.outcome}")
+    bad += _conservation(before, after, events)
+    for r in after.requests:
+        if r.pending and not _alive(after, r.requester):
+            bad.append(f"no_leak: request {r.corr} pending for stopped actor {r.requester}")
+    for a in after.actors:
+        if a.capacity is not None:
+            if a.size > a.capacity:
+                bad.append(f"capacity: actor {a.id} holds {a.size} > {a.capacity}")
+            elif a.size == a.capacity:
+                seen.add("mailbox_fills")
+    return bad, seen
+
+
+def _alive(s: State, actor_id: int) -> bool:
+    a = s.actor(actor_id)
+    return a is not None and a.alive
+
+
+def _conservation(before: State, after: State, events: tuple[object, ...]) -> list[str]:
+    """Spec 7.2 on one step: the before-state's counters are 0 (the checker drops history)."""
+    names = [getattr(e, "name", "") for e in events]
+    details = [getattr(e, "detail", None) for e in events]
+    replied = sum(
+        1 for n, d in zip(names, details, strict=True) if (n, d) == ("resolve", "replied")
+    )
+    want = {
+        "sent": names.count("send"),
+        "rejected": names.count("reject"),
+        "delivered": names.count("dequeue") + replied,
+        "dead_lettered": names.count("dead_letter"),
+    }
+    got = {k: getattr(after, k) - getattr(before, k) for k in want}
+    if got != want:
+        return [f"conservation: counters moved by {got}, the events show {want}"]
+    accepted = got["sent"] - got["rejected"]
+    terminal = got["delivered"] + got["dead_lettered"]
+    if accepted != terminal + after.in_flight - before.in_flight:
+        return [
+            f"conservation: {accepted} accepted != {terminal} terminal + "
+            f"{after.in_flight - before.in_flight} more in flight"
+        ]
+    return []
+
+
+def obligations(s: State) -> dict[tuple[str, int], Action | None]:
+    """Open obligations: ('request', corr) and ('message', id), each with the action that
+    discharges it (None: time passing, `Advance`)."""
+    out: dict[tuple[str, int], Action | None] = {("request", c): None for c in s.pending()}
+    for a in s.actors:
+        for m in a.queue:
+            out["message", m.id] = Dequeue(a.id)
+        for p in a.parked:
+            out["message", p.msg.id] = Dequeue(a.id) if p.timer is None else None
+    for t in s.timers:
+        if t.kind == "retry" and t.msg is not None:
+            out["message", t.msg.id] = None
+    return out
+
+
+def discharged(obls: dict[tuple[str, int], Action | None], steps: list[Step]) -> frozenset[Any]:
+    """The obligations whose discharging action is among `steps` (the enabled ones)."""
+    actions = {s[-1] for s in steps}
+    tick = any(isinstance(a, Advance) for a in actions)
+    return frozenset(o for o, act in obls.items() if (tick if act is None else act in actions))

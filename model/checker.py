@@ -1,0 +1,363 @@
+"""The explicit-state model checker: breadth-first search over the model (docs/spec.md 11).
+
+`check(bounds)` explores `successors(state)` lazily, breadth first (networkx's BFS over a
+neighbours function, with the graph recorded as it goes: a `networkx.DiGraph` and a parent map),
+so every violation comes back as the shortest step sequence that reaches it. Each transition is
+checked against the always-properties and scanned for the sometimes-witnesses
+(model/_properties.py); when the search ends, the eventually-properties are checked on the
+strongly connected components of the graph restricted to the states where an obligation is open:
+a component a run can stay in forever (a cycle, or a state with no step) in which the
+obligation's discharging action is not enabled everywhere lets a weakly fair run keep the
+obligation open forever (Lamport, "The temporal logic of actions", 1994, section 8.1).
+
+`on_transition` lets a caller check something else on every explored transition, e.g. an
+implementation replayed along the path (sim/_exhaustive.py); its first complaint stops the search.
+
+>>> report = check(CheckBounds(clients=1, members=1, faults=()))
+>>> report.ok, report.states > 10
+(True, True)
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from model._abstraction import key, normalize, renamer
+from model._actions import Action, Advance
+from model._menu import (
+    FAULTS,
+    BoundsError,
+    CheckBounds,
+    Env,
+    Step,
+    setup,
+    successors,
+)
+from model._properties import (
+    ALWAYS,
+    EVENTUALLY,
+    SOMETIMES,
+    check_transition,
+    discharged,
+    obligations,
+)
+from model._semantics import Effect, apply
+from model._state import State
+
+__all__ = [
+    "FAULTS",
+    "BoundsError",
+    "CheckBounds",
+    "Clock",
+    "Counterexample",
+    "Progress",
+    "PropertyResult",
+    "Report",
+    "Step",
+    "bench_rows",
+    "check",
+    "concrete",
+]
+
+# (path of relative steps so far, the step, its effect) -> a complaint, or None
+OnTransition = Callable[[tuple[Step, ...], Step, Effect], str | None]
+Progress = Callable[[int, int, int, float], None]
+Clock = Callable[[], float]  # wall-clock seconds, injected: model/ never reads a clock
+
+
+@dataclass(frozen=True, slots=True)
+class Counterexample:
+    """The shortest path to a violation: `steps` (set-up included) in relative time, the last
+    one breaking `property`; `cycle` is set for an eventually-violation."""
+
+    violated: str
+    detail: str
+    steps: tuple[Step, ...]
+    cycle: int = 0
+
+    def actions(self) -> list[tuple[float, Action]]:
+        return concrete(self.steps)
+
+    @property
+    def time(self) -> float:
+        """The model time of the last step (when the simulator must see the violation)."""
+        timed = self.actions()
+        return timed[-1][0] if timed else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyResult:
+    name: str
+    kind: str  # always | sometimes | eventually
+    verdict: str  # holds | violated | reached | unreached | n/a
+    text: str
+    pair: str | None = None
+    counterexample: Counterexample | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict in ("holds", "reached", "n/a")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "verdict": self.verdict}
+        out["text"] = self.text
+        if self.pair is not None:
+            out["pair"] = self.pair
+        if self.counterexample is not None:
+            out["counterexample"] = {
+                "detail": self.counterexample.detail,
+                "length": len(self.counterexample.actions()),
+                "time": self.counterexample.time,
+            }
+        return out
+
+
+@dataclass(slots=True)
+class Report:
+    bounds: CheckBounds
+    symmetry: bool
+    states: int = 0
+    transitions: int = 0
+    depth: int = 0
+    seconds: float = 0.0
+    properties: list[PropertyResult] = field(default_factory=list)
+    graph: nx.DiGraph = field(default_factory=nx.DiGraph)
+    stopped: str | None = None  # an `on_transition` complaint, which ended the search
+
+    @property
+    def states_per_second(self) -> float:
+        return self.states / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(p.ok for p in self.properties)
+
+    def violations(self) -> list[PropertyResult]:
+        return [p for p in self.properties if not p.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "states": self.states,
+            "transitions": self.transitions,
+            "depth": self.depth,
+            "seconds": round(self.seconds, 3),
+            "states_per_second": round(self.states_per_second, 1),
+            "symmetry": self.symmetry,
+            "bounds": self.bounds.to_dict(),
+            "properties": [p.to_dict() for p in self.properties],
+        }
+
+
+def concrete(steps: tuple[Step, ...]) -> list[tuple[float, Action]]:
+    """The actions of `steps` in absolute time, each with its time: `Advance(d)` becomes
+    `Advance(now + d)`; the rest carry no time."""
+    out: list[tuple[float, Action]] = []
+    now = 0.0
+    for step in steps:
+        for action in step:
+            if isinstance(action, Advance):
+                now += action.to
+                action = Advance(now)
+            out.append((now, action))
+    return out
+
+
+class _Search:
+    """One breadth-first search; `run` fills a `Report`."""
+
+    def __init__(self, b: CheckBounds, symmetry: bool, labels: bool, clock: Clock) -> None:
+        self.b, self.labels, self.clock = b, labels, clock
+        self.names = renamer(b, symmetry)
+        self.report = Report(b, symmetry)
+        self.parent: list[tuple[int, Step] | None] = []
+        self.depth: list[int] = []
+        self.index: dict[Any, int] = {}
+        self.obls: list[frozenset[Any]] = []
+        self.disch: list[frozenset[Any]] = []
+        self.first_bad: dict[str, Counterexample] = {}
+        self.seen: set[str] = set()
+
+    def path(self, node: int) -> tuple[Step, ...]:
+        steps: list[Step] = []
+        while (link := self.parent[node]) is not None:
+            node, step = link
+            steps.append(step)
+        return (*setup(self.b), *reversed(steps))
+
+    def add(self, s: State, env: Env, parent: tuple[int, Step] | None, depth: int) -> int:
+        k = key(s, env, self.names(s, env))
+        found = self.index.get(k)
+        if found is not None:
+            return found
+        n = len(self.parent)
+        self.index[k] = n
+        self.parent.append(parent)
+        self.depth.append(depth)
+        self.report.graph.add_node(n)
+        if self.labels:
+            self.report.graph.nodes[n]["label"] = _label(s, env)
+        return n
+
+    def run(self, on_transition: OnTransition | None, progress: Progress | None) -> Report:
+        g, rep = self.report.graph, self.report
+        start = self.clock()
+        init = State()
+        for step in setup(self.b):
+            for action in step:
+                init = apply(init, action).state
+        init = normalize(init)
+        self.add(init, Env(), None, 0)
+        queue: deque[tuple[int, State, Env]] = deque([(0, init, Env())])
+        while queue:
+            n, s, env = queue.popleft()
+            obls = obligations(s)
+            moves = successors(s, env, self.b)
+            live: list[Step] = []
+            for step, after, new_env, effect in moves:
+                bad, seen = check_transition(s, step, effect)
+                self.seen |= seen
+                nxt = normalize(after)
+                before_count = len(self.parent)
+                m = self.add(nxt, new_env, (n, step), self.depth[n] + 1)
+                if m == n:
+                    continue  # time passed and nothing changed: a stutter
+                live.append(step)
+                rep.transitions += 1
+                g.add_edge(n, m, **({"label": _step_text(step)} if self.labels else {}))
+                for text in bad:
+                    name = text.split(":", 1)[0]
+                    if name not in self.first_bad:
+                        self.first_bad[name] = Counterexample(name, text, (*self.path(n), step))
+                if on_transition is not None:
+                    complaint = on_transition(self.path(n), step, effect)
+                    if complaint is not None:
+                        rep.stopped = complaint
+                        name = complaint.split(":", 1)[0]
+                        self.first_bad.setdefault(
+                            name, Counterexample(name, complaint, (*self.path(n), step))
+                        )
+                        queue.clear()
+                        break
+                if len(self.parent) > before_count:
+                    queue.append((m, nxt, new_env))
+            self.obls.append(frozenset(obls))
+            self.disch.append(discharged(obls, live))
+            if progress is not None and len(self.obls) % 2000 == 0:
+                progress(len(self.parent), rep.transitions, self.depth[n], self.clock() - start)
+        rep.states = len(self.parent)
+        rep.depth = max(self.depth)
+        if rep.stopped is None:
+            self.eventually()
+        rep.seconds = self.clock() - start
+        self.verdicts()
+        return rep
+
+    def eventually(self) -> None:
+        """Obligations kept open forever by a weakly fair run (see the module docstring)."""
+        g = self.report.graph
+        done = len(self.obls)
+        every: set[Any] = set().union(*self.obls[:done]) if done else set()
+        for o in sorted(every):
+            prop = "eventually_resolved" if o[0] == "request" else "eventually_terminal"
+            if prop in self.first_bad:
+                continue
+            nodes = [n for n in range(done) if o in self.obls[n]]
+            sub = g.subgraph(nodes)
+            for comp in nx.strongly_connected_components(sub):
+                first = min(comp)
+                stays = len(comp) > 1 or g.out_degree(first) == 0 or g.has_edge(first, first)
+                if stays and not all(o in self.disch[c] for c in comp):
+                    detail = (
+                        f"{prop}: {o[0]} {o[1]} stays open forever in a set of {len(comp)} "
+                        "state(s) where what discharges it is not always enabled"
+                    )
+                    self.first_bad[prop] = Counterexample(prop, detail, self.path(first), len(comp))
+                    break
+
+    def verdicts(self) -> None:
+        out = self.report.properties
+        for name, text in ALWAYS.items():
+            ce = self.first_bad.get(name)
+            out.append(
+                PropertyResult(name, "always", "violated" if ce else "holds", text, None, ce)
+            )
+        for name, sm in SOMETIMES.items():
+            verdict = "n/a" if not sm.needs(self.b) else "reached"
+            if verdict == "reached" and name not in self.seen:
+                verdict = "unreached" if self.report.stopped is None else "n/a"
+            out.append(PropertyResult(name, "sometimes", verdict, sm.text, sm.pair))
+        for name, text in EVENTUALLY.items():
+            ce = self.first_bad.get(name)
+            out.append(PropertyResult(name, "eventually", "violated" if ce else "holds", text))
+            if ce is not None:
+                out[-1] = PropertyResult(name, "eventually", "violated", text, None, ce)
+        for name, ce in self.first_bad.items():  # complaints of `on_transition`
+            if name not in ALWAYS and name not in EVENTUALLY:
+                out.append(PropertyResult(name, "always", "violated", ce.detail, None, ce))
+
+
+def _step_text(step: Step) -> str:
+    return "; ".join(type(a).__name__ + _args(a) for a in step)
+
+
+def _args(a: Action) -> str:
+    fields = [f"{v}" for k, v in vars_of(a).items() if v not in (None, (), False) and k != "retry"]
+    return "(" + ", ".join(fields) + ")"
+
+
+def vars_of(a: Action) -> dict[str, Any]:
+    return {k: getattr(a, k) for k in a.__slots__}
+
+
+def _label(s: State, env: Env) -> str:
+    boxes = " ".join(f"{a.id}:{len(a.queue)}{'' if a.alive else 'x'}" for a in s.actors)
+    pending = ",".join(str(c) for c in s.pending())
+    return f"[{boxes}] pending {{{pending}}} timers {len(s.timers)} held {len(env.held)}"
+
+
+def check(
+    bounds: CheckBounds | None = None,
+    *,
+    symmetry: bool = True,
+    on_transition: OnTransition | None = None,
+    progress: Progress | None = None,
+    labels: bool = False,
+    clock: Clock | None = None,
+) -> Report:
+    """Explore every state `bounds` allow, breadth first, and judge every property.
+
+    Parameters: `symmetry` explores one state per orbit of interchangeable actors;
+    `on_transition` is called on every explored transition (its first complaint stops the
+    search and becomes a violation); `progress(states, transitions, depth, seconds)` is called
+    every 2000 states; `labels` keeps state and step labels in the graph (for `--graph`);
+    `clock` measures the run (`time.perf_counter`; without one, `seconds` is 0).
+
+    Returns a `Report`. Raises `BoundsError` for bounds the checker cannot explore.
+    """
+    b = (bounds or CheckBounds()).validate()
+    return _Search(b, symmetry, labels, clock or (lambda: 0.0)).run(on_transition, progress)
+
+
+def bench_rows(
+    progress: Callable[[str], None], clock: Clock, full: bool = True
+) -> list[dict[str, Any]]:
+    """sim/bench.py's rows: states per second of the default check, with and without symmetry
+    (`clock` is bench's wall clock); not `full`: on tiny bounds, for a smoke test."""
+    bounds = CheckBounds() if full else CheckBounds(clients=1, members=2, faults=("crash",))
+    where = "default bounds" if full else "tiny bounds"
+    rows = []
+    for symmetry in (True, False):
+        progress(f"model checker, symmetry {'on' if symmetry else 'off'}")
+        r = check(bounds, symmetry=symmetry, clock=clock)
+        rows.append({
+            "row": f"model checker states/s (symmetry {'on' if symmetry else 'off'})",
+            "brokerlab": r.states_per_second, "peer": None, "ratio": None, "target": "",
+            "note": f"{r.states} states, {r.transitions} transitions, depth {r.depth}, "
+            f"{r.seconds:.1f} s, {where}",
+        })  # fmt: skip
+    return rows
