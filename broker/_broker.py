@@ -139,7 +139,18 @@ class Broker(Generic[P]):
                 addresses.append(f"name:{name}")
             addresses += [f"service:{s}" for s in actor.services]
             addresses += [f"pool:{p}" for p in actor.pools]
-            self._emit("register", {"actor": actor.label, "name": name, "addresses": addresses})
+            box = actor.mailbox
+            self._emit(
+                "register",
+                {
+                    "actor": actor.label,
+                    "name": name,
+                    "addresses": addresses,
+                    "capacity": box.capacity,
+                    "backpressure": box.backpressure,
+                    "send_timeout": actor.send_timeout,
+                },
+            )
         return actor.id
 
     def unregister(self, actor_id: int, reason: str = "unregistered") -> None:
@@ -171,19 +182,29 @@ class Broker(Generic[P]):
 
     def create_pool(self, name: str, strategy: str = "round_robin") -> None:
         self.registry.create_pool(name, strategy)
+        if self._emit:
+            self._emit("create_pool", {"pool": name, "strategy": strategy})
 
     def join_pool(self, pool: str, actor_id: int) -> None:
-        self.registry.join(pool, self.registry.actor(actor_id))
+        actor = self.registry.actor(actor_id)
+        self.registry.join(pool, actor)
+        if self._emit:
+            self._emit("join", {"pool": pool, "actor": actor.label})
 
     def leave_pool(self, pool: str, actor_id: int) -> None:
         actor = self.registry.actor(actor_id)
         self.registry.leave(pool, actor)
+        if self._emit:
+            self._emit("leave", {"pool": pool, "actor": actor.label})
         shared = self.registry.pools[pool]
         if shared.queue is not None and not shared.any_alive():
             self._orphaned(shared)  # the last live member left its shared pool (spec 3.8)
 
     def provide(self, service: str, actor_id: int) -> None:
-        self.registry.provide(service, self.registry.actor(actor_id))
+        actor = self.registry.actor(actor_id)
+        self.registry.provide(service, actor)
+        if self._emit:
+            self._emit("provide", {"service": service, "actor": actor.label})
 
     def resolve(self, to: Address | str, key: str | None = None) -> int:
         """The id of the actor a message to `to` would reach now (advances round robin)."""

@@ -36,6 +36,7 @@ from model._actions import (
     Tell,
     Tick,
     Unregister,
+    as_event,
 )
 from model._conform import Illegal, TraceUnreadable, Verdict, check_trace
 from model._enabled import Bounds, enabled
@@ -120,6 +121,7 @@ __all__ = [
     "Unregister",
     "Verdict",
     "apply",
+    "as_event",
     "check_trace",
     "enabled",
     "step",

@@ -9,7 +9,9 @@ the network does to a message (`drop`, `delay`, `duplicate`, spec 7.4). Time onl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from model._state import Addr, AnyKey, Backpressure, Msg, Retry, StrategyName
 
@@ -229,6 +231,38 @@ class Event:
     actor: str | None = None
     corr: int | None = None
     detail: str | int | None = None
+
+
+def as_event(name: str, f: Mapping[str, Any]) -> Event:
+    """A broker event (`listener(name, fields)`, or a trace line) as the model's `Event`.
+
+    The one translation between the broker's vocabulary (docs/trace-format.md) and the model's,
+    used by the trace checker, the lockstep test and the exhaustive broker check. Raises
+    `KeyError` for a missing field and `ValueError` for an unknown event kind.
+    """
+    if name in ("register", "unregister", "stop", "start"):
+        return Event(name, actor=f["actor"])
+    if name == "send":
+        return Event(name, msg=f["msg"], corr=f.get("corr"), detail=f["kind"])
+    if name == "reject":
+        return Event(name, msg=f["msg"], detail=f["error"])
+    if name in ("route", "park", "dequeue"):
+        return Event(name, msg=f["msg"], actor=f["actor"])
+    if name == "enqueue":
+        return Event(name, msg=f["msg"], actor=f["actor"], detail=f["depth"])
+    if name == "dead_letter":
+        return Event(name, msg=f["msg"], detail=f["reason"])
+    if name == "retry":
+        return Event(name, msg=f["msg"], detail=f["attempt"])
+    if name == "resolve":
+        return Event(name, f["msg"], f["requester"], f["corr"], f["outcome"])
+    if name == "create_pool":
+        return Event(name, detail=f"{f['pool']}:{f['strategy']}")
+    if name in ("join", "leave"):
+        return Event(name, actor=f["actor"], detail=f["pool"])
+    if name == "provide":
+        return Event(name, actor=f["actor"], detail=f["service"])
+    raise ValueError(f"unknown event kind {name!r}")
 
 
 class NeedChoice(Exception):

@@ -48,8 +48,11 @@ from model._actions import (
     Done,
     Event,
     Fire,
+    Join,
+    Leave,
     NeedChoice,
     NeedRetryAt,
+    Provide,
     Register,
     Reply,
     Restart,
@@ -57,6 +60,7 @@ from model._actions import (
     Tell,
     Tick,
     Unregister,
+    as_event,
 )
 from model._semantics import Effect, apply
 from model._state import ANY_KEY, STRATEGIES, Addr, Msg, OutcomeKind, Request, Retry, State
@@ -195,27 +199,12 @@ class _Stream:
 
 def _event(e: dict[str, Any]) -> Event:
     """A trace event as the model's `Event` (the fields the model determines)."""
-    ev = e["ev"]
     try:
-        if ev in ("register", "unregister", "stop", "start"):
-            return Event(ev, actor=e["actor"])
-        if ev == "send":
-            return Event(ev, msg=e["msg"], corr=e.get("corr"), detail=e["kind"])
-        if ev == "reject":
-            return Event(ev, msg=e["msg"], detail=e["error"])
-        if ev in ("route", "park", "dequeue"):
-            return Event(ev, msg=e["msg"], actor=e["actor"])
-        if ev == "enqueue":
-            return Event(ev, msg=e["msg"], actor=e["actor"], detail=e["depth"])
-        if ev == "dead_letter":
-            return Event(ev, msg=e["msg"], detail=e["reason"])
-        if ev == "retry":
-            return Event(ev, msg=e["msg"], detail=e["attempt"])
-        if ev == "resolve":
-            return Event(ev, e["msg"], e["requester"], e["corr"], e["outcome"])
+        return as_event(e["ev"], e)
     except KeyError as missing:
-        raise Illegal(e["seq"], e["t"], f"a {ev!r} event lacks {missing}") from None
-    raise Illegal(e["seq"], e["t"], f"unknown event kind {ev!r}")
+        raise Illegal(e["seq"], e["t"], f"a {e['ev']!r} event lacks {missing}") from None
+    except ValueError as unknown:
+        raise Illegal(e["seq"], e["t"], str(unknown)) from None
 
 
 def describe(e: Event) -> str:
@@ -269,17 +258,16 @@ class _Checker:
         self.ended_at: dict[int, int] = {}  # recent corr -> seq of its resolve
         self.open: dict[int, tuple[int, str]] = {}  # msg in flight -> (seq of its send, kind)
         self.closed_at: dict[int, tuple[int, str]] = {}  # recent msg -> (seq, how it ended)
+        self.scripted = bool(scenario.get("script")) if isinstance(scenario, dict) else False
         try:
             self._read_scenario(scenario)
         except (KeyError, TypeError, ValueError) as err:
             raise TraceUnreadable(f"header scenario: {err!r}") from None
 
     def _read_scenario(self, sc: dict[str, Any]) -> None:
-        for pool in sc.get("pool", []):
+        for pool in sc.get("pool", []):  # pools themselves come with `create_pool` events
             if pool.get("strategy", "round_robin") not in STRATEGIES:
                 raise ValueError(f"unknown strategy {pool.get('strategy')!r}")
-            eff = apply(self.state, CreatePool(pool["name"], pool.get("strategy", "round_robin")))
-            self.state = eff.state
             for i in range(1, int(pool["size"]) + 1):
                 self.mailbox[f"{pool['name']}-{i}"] = _box(pool)
         for actor in sc.get("actor", []):
@@ -462,6 +450,12 @@ class _Checker:
             yield Stop(self._id(e, e.get("actor")))
         elif ev == "start":
             yield Restart(self._id(e, e.get("actor")))
+        elif ev == "create_pool":
+            yield CreatePool(str(e.get("pool")), e.get("strategy", "round_robin"))
+        elif ev in ("join", "leave"):
+            yield (Join if ev == "join" else Leave)(str(e.get("pool")), self._id(e, e.get("actor")))
+        elif ev == "provide":
+            yield Provide(str(e.get("service")), self._id(e, e.get("actor")))
         elif ev == "send" and "dup_of" not in e and "copy_of" not in e:
             yield self._send(stream, e)
         if ev in ("dequeue", "enqueue") and e.get("actor") in self.ids:
@@ -487,6 +481,8 @@ class _Checker:
 
     def _register(self, e: dict[str, Any]) -> Register:
         cap, bp, wait = self.mailbox.get(e.get("actor", ""), (None, "reject", None))
+        if "capacity" in e:  # the event states the mailbox itself (docs/trace-format.md)
+            cap, bp, wait = e["capacity"], e.get("backpressure", "reject"), e.get("send_timeout")
         addresses = [str(a) for a in e.get("addresses", [])]
         services = tuple(a[8:] for a in addresses if a.startswith("service:"))
         pools = tuple(a[5:] for a in addresses if a.startswith("pool:"))
@@ -553,7 +549,7 @@ class _Checker:
     def finish(self) -> None:
         """A complete run drains: nothing in flight, no request pending (docs/trace-format.md)."""
         s = self.state
-        if self.open:
+        if self.open and not self.scripted:  # a script's actors may leave mail undelivered
             msg = min(self.open)
             seq, kind = self.open[msg]
             raise Illegal(seq, s.now, f"{kind} m{msg} never ends: the trace ends with it in flight")

@@ -286,6 +286,7 @@ def _create_pool(st: _Step, a: CreatePool) -> Result:
     if st.s.pool(a.name) is not None:
         raise _Refuse("duplicate_registration")
     st.update(pools=(*st.s.pools, PoolState(a.name, a.strategy)))
+    st.emit("create_pool", detail=f"{a.name}:{a.strategy}")
     return None
 
 
@@ -298,6 +299,7 @@ def _join(st: _Step, a: Join) -> Result:
     if a.actor in pool.members:
         raise _Refuse("duplicate_registration")
     _add_member(st, a.pool, a.actor)
+    st.emit("join", actor=st.actor(a.actor).label, detail=a.pool)
     return None
 
 
@@ -310,6 +312,7 @@ def _leave(st: _Step, a: Leave) -> Result:
     if a.actor not in pool.members:
         raise _Refuse("actor_not_found")
     _remove_member(st, pool, a.actor)
+    st.emit("leave", actor=st.actor(a.actor).label, detail=a.pool)
     _drain_if_unserved(st, a.pool)
     return None
 
@@ -321,6 +324,7 @@ def _provide(st: _Step, a: Provide) -> Result:
     if a.service in actor.services:
         raise _Refuse("duplicate_registration")
     _add_provider(st, a.service, a.actor)
+    st.emit("provide", actor=actor.label, detail=a.service)
     return None
 
 

@@ -49,25 +49,7 @@ class _Driver:
         self.broker = factory(self.clock, random.Random(0), self._listen)
 
     def _listen(self, name: str, f: dict[str, Any]) -> None:
-        if name in ("register", "unregister", "stop", "start"):
-            self.seen.append(m.Event(name, actor=f["actor"]))
-        elif name == "send":
-            self.seen.append(m.Event(name, msg=f["msg"], corr=f.get("corr"), detail=f["kind"]))
-        elif name == "reject":
-            self.seen.append(m.Event(name, msg=f["msg"], detail=f["error"]))
-        elif name in ("route", "park", "dequeue"):
-            self.seen.append(m.Event(name, msg=f["msg"], actor=f["actor"]))
-        elif name == "enqueue":
-            self.seen.append(m.Event(name, msg=f["msg"], actor=f["actor"], detail=f["depth"]))
-        elif name == "dead_letter":
-            self.seen.append(m.Event(name, msg=f["msg"], detail=f["reason"]))
-        elif name == "retry":
-            self.seen.append(m.Event(name, msg=f["msg"], detail=f["attempt"]))
-        elif name == "resolve":
-            self.seen.append(
-                m.Event(name, msg=f["msg"], actor=f["requester"], corr=f["corr"],
-                        detail=f["outcome"])
-            )  # fmt: skip
+        self.seen.append(m.as_event(name, f))
 
     def counters(self) -> tuple[int, ...]:
         b: Any = self.broker

@@ -126,24 +126,13 @@ class LockstepMachine(RuleBasedStateMachine):
     # -- the broker's events, in the model's vocabulary --------------------------------------
 
     def _listen(self, name: str, f: dict[str, Any]) -> None:
-        if name in ("register", "unregister", "stop", "start"):
-            self.seen.append(m.Event(name, actor=f["actor"]))
-        elif name == "send":
+        self.seen.append(m.as_event(name, f))
+        if name == "send":
             self.msg_corr[f["msg"]] = f.get("corr")
             self.msg_to[f["msg"]] = f["to"]
-            self.seen.append(m.Event(name, msg=f["msg"], corr=f.get("corr"), detail=f["kind"]))
-        elif name == "reject":
-            self.seen.append(m.Event(name, msg=f["msg"], detail=f["error"]))
-        elif name in ("route", "park", "dequeue"):
-            self.seen.append(m.Event(name, msg=f["msg"], actor=f["actor"]))
         elif name == "enqueue":
-            self.seen.append(m.Event(name, msg=f["msg"], actor=f["actor"], detail=f["depth"]))
             if self.eager:
                 self._reply_at_once(f["actor"])
-        elif name == "dead_letter":
-            self.seen.append(m.Event(name, msg=f["msg"], detail=f["reason"]))
-        elif name == "retry":
-            self.seen.append(m.Event(name, msg=f["msg"], detail=f["attempt"]))
         elif name == "resolve":
             corr = f["corr"]
             self.resolutions[corr] += 1
@@ -151,9 +140,6 @@ class LockstepMachine(RuleBasedStateMachine):
                 self.timed_out_at.append((corr, self.clock.now))
             if f["msg"] is not None:
                 _expect("correlation", self.msg_corr.get(f["msg"]) == corr, f"{f} answers {corr}")
-            self.seen.append(
-                m.Event(name, msg=f["msg"], actor=f["requester"], corr=corr, detail=f["outcome"])
-            )
 
     def _reply_at_once(self, label: str) -> None:
         """A server that answers from inside the enqueue (spec 5.1's race)."""

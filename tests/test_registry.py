@@ -136,6 +136,9 @@ def test_spec_2_6_register_reports_its_addresses(world: World) -> None:
         "actor": "w",
         "name": "w",
         "addresses": ["id:1", "name:w", "service:s", "pool:p"],
+        "capacity": None,
+        "backpressure": "reject",
+        "send_timeout": None,
     }
 
 
@@ -166,6 +169,23 @@ def test_spec_2_8_stop_and_restart_are_idempotent(world: World) -> None:
     b.restart(a)
     assert world.log.names().count("start") == 1
     assert b.dequeue(a) is None
+
+
+def test_spec_9_1_registry_operations_are_reported(world: World) -> None:
+    b = world.broker
+    b.create_pool("p", "random")
+    a = b.register("a", capacity=2, backpressure="block", send_timeout=1.5)
+    b.join_pool("p", a)
+    b.provide("s", a)
+    b.leave_pool("p", a)
+    assert [(n, f) for n, f in world.log.events if n != "register"] == [
+        ("create_pool", {"pool": "p", "strategy": "random"}),
+        ("join", {"pool": "p", "actor": "a"}),
+        ("provide", {"service": "s", "actor": "a"}),
+        ("leave", {"pool": "p", "actor": "a"}),
+    ]
+    assert world.log.of("register")[0]["capacity"] == 2
+    assert world.log.of("register")[0]["send_timeout"] == 1.5
 
 
 def test_spec_2_9_pool_membership_errors(world: World) -> None:
