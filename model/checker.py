@@ -62,6 +62,7 @@ __all__ = [
     "bench_rows",
     "check",
     "concrete",
+    "step_text",
 ]
 
 # (path of relative steps so far, the step, its effect) -> a complaint, or None
@@ -228,7 +229,7 @@ class _Search:
                     continue  # time passed and nothing changed: a stutter
                 live.append(step)
                 rep.transitions += 1
-                g.add_edge(n, m, **({"label": _step_text(step)} if self.labels else {}))
+                g.add_edge(n, m, **({"label": step_text(step)} if self.labels else {}))
                 for text in bad:
                     name = text.split(":", 1)[0]
                     if name not in self.first_bad:
@@ -301,7 +302,8 @@ class _Search:
                 out.append(PropertyResult(name, "always", "violated", ce.detail, None, ce))
 
 
-def _step_text(step: Step) -> str:
+def step_text(step: Step) -> str:
+    """A step as the edge label of the state graph: `Ask(2, pool:p, 2.0)`."""
     return "; ".join(type(a).__name__ + _args(a) for a in step)
 
 
