@@ -371,6 +371,24 @@ class LockstepMachine(RuleBasedStateMachine):
         for _ in range(n):
             self.tell(None, to, high, None, None, None, None, key)
 
+    @rule(
+        pool=st.sampled_from(POOLS),
+        before=st.integers(1, 3),
+        leaver=st.integers(0, 3),
+        after=st.integers(2, 4),
+    )
+    def rotate_across_leave(self, pool: str, before: int, leaver: int, after: int) -> None:
+        """Spec 3.2.3: turn a rotation, take a member out, turn it again. A cursor that does not
+        follow the leave makes the broker skip or double-serve a member the model would not."""
+        for _ in range(before):
+            self.tell(None, f"pool:{pool}", False, None, None, None, None, None)
+        state = self.model.pool(pool)
+        if state is None or not state.members:
+            return
+        self.leave(pool, state.members[leaver % len(state.members)])
+        for _ in range(after):
+            self.tell(None, f"pool:{pool}", False, None, None, None, None, None)
+
     def _request(
         self,
         sender: int,
