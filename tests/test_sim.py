@@ -222,12 +222,12 @@ def test_progress_is_reported_through_the_arrival_window() -> None:
 
 
 def test_progress_bar_draws_only_after_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sim import cli
+    from sim import _cli_common
 
     clock = iter([0.0, 0.5, 2.0, 2.5])
-    monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(_cli_common.time, "monotonic", lambda: next(clock))
     out = io.StringIO()
-    bar = cli._Progress(out)
+    bar = _cli_common._Progress(out)
     bar(10.0, 100.0)
     assert out.getvalue() == ""
     bar(50.0, 100.0)
