@@ -427,9 +427,10 @@ class Broker(Generic[P]):
             return
         if self._emit:
             self._emit("route", {"msg": env.msg, "actor": actor.label})
-        if env.to.kind == "pool" and env.copy_of is None:
-            pool = self.registry.pools[env.to.value]
-            if pool.broadcast:
+        broadcasts = self.registry.broadcasts  # empty unless a broadcast pool exists
+        if broadcasts and env.to.kind == "pool" and env.copy_of is None:
+            pool = broadcasts.get(env.to.value)
+            if pool is not None:
                 self._broadcast(env, actor, pool)
         box = actor.mailbox
         if box.capacity is not None and box.size >= box.capacity:

@@ -74,7 +74,7 @@ class Actor:
 
 
 class Pool:
-    __slots__ = ("broadcast", "choose", "cursor", "members", "name", "queue", "strategy")
+    __slots__ = ("choose", "cursor", "members", "name", "queue", "strategy")
 
     def __init__(self, name: str, strategy: str) -> None:
         self.name = name
@@ -82,7 +82,6 @@ class Pool:
         self.choose: Strategy = STRATEGY_FUNCTIONS[strategy]
         self.members: list[Actor] = []
         self.cursor = 0
-        self.broadcast = strategy == "broadcast"
         # A shared pool's one queue (spec 3.8): an unbounded mailbox that looks like an actor
         # to routing, labelled `pool:<name>`, from which idle members pull.
         self.queue: Actor | None = None
@@ -98,7 +97,7 @@ class Pool:
 class Registry:
     """Lookup tables with O(1) resolution of `id:` and `name:` (spec 2.4)."""
 
-    __slots__ = ("actors", "by_text", "names", "next_id", "pools", "rng", "services")
+    __slots__ = ("actors", "broadcasts", "by_text", "names", "next_id", "pools", "rng", "services")
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
@@ -107,6 +106,7 @@ class Registry:
         self.names: dict[str, Actor] = {}
         self.services: dict[str, list[Actor]] = {}
         self.pools: dict[str, Pool] = {}
+        self.broadcasts: dict[str, Pool] = {}  # the broadcast pools: sends there fan out (3.7)
         self.next_id = 1
 
     # -- registration -----------------------------------------------------------------------
@@ -178,6 +178,8 @@ class Registry:
         if name in self.pools:
             raise DuplicateRegistration(f"pool {name!r} already exists")
         pool = self.pools[name] = Pool(name, strategy)
+        if strategy == "broadcast":
+            self.broadcasts[name] = pool
         return pool
 
     def pool(self, name: str) -> Pool:

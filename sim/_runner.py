@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from broker import (
+    IMMEDIATE,
     ActorNotFound,
     Address,
     Broker,
@@ -35,7 +36,6 @@ from sim.scenario import ClientSpec, Closed, ConstantArrivals, Faults, Scenario
 
 BrokerFactory = Callable[..., MessageBroker[Any]]
 Progress = Callable[[float, float], None]
-_NO_FAULT = _Transit()
 
 
 def hard_stop(until: float) -> float:
@@ -59,7 +59,7 @@ class _Network:
         delay = self.delay.sample(rng)
         copy = self.delay.sample(rng) if self.duplicate and rng.random() < self.duplicate else None
         if copy is None and delay == 0.0:
-            return _NO_FAULT
+            return IMMEDIATE
         return _Transit(delay=delay, duplicate=copy)
 
 
