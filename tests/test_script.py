@@ -76,27 +76,11 @@ def test_a_counterexample_script_reproduces_the_mutants_violation() -> None:
     assert result.violation.invariant == "counters"
 
 
-LEAK = """
-until = 10.0
-[[script]]
-at = 0.0
-do = "register"
-name = "client"
-[[script]]
-at = 0.0
-do = "register"
-name = "server"
-[[script]]
-at = 1.0
-do = "request"
-from = "client"
-to = "name:server"
-timeout = 5.0
-[[script]]
-at = 2.0
-do = "stop"
-actor = "client"
-"""
+# The same client, server and request (deadline 6.0 here), then the client stops.
+LEAK = (
+    LATE_REPLY[: LATE_REPLY.index("[[script]]\nat = 2.0")].replace("timeout = 2.5", "timeout = 5.0")
+    + '[[script]]\nat = 2.0\ndo = "stop"\nactor = "client"\n'
+)
 
 
 def test_settled_check_catches_a_leaked_pending_entry() -> None:
