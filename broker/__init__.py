@@ -10,13 +10,14 @@
 'hello'
 """
 
-from broker._address import Address
+from broker._address import KINDS as ADDRESS_KINDS
+from broker._address import Address, AddressKind
 from broker._broker import IMMEDIATE, Broker, Listener, Network, OnOutcome, Transit
 from broker._mailbox import BACKPRESSURES, Backpressure, Mailbox
-from broker._protocol import MessageBroker
-from broker._records import PRIORITIES, Envelope, Outcome, OutcomeKind, Priority
+from broker._protocol import BrokerFactory, MessageBroker
+from broker._records import PRIORITIES, Envelope, Outcome, OutcomeKind, Priority, Stats
 from broker._retry import RetryPolicy
-from broker._strategies import STRATEGIES, STRATEGY_FUNCTIONS, Strategy
+from broker._strategies import STRATEGIES, STRATEGY_FUNCTIONS, Strategy, StrategyName
 from broker._timers import TimerHandle, Timers
 from broker.errors import (
     ActorNotFound,
@@ -38,6 +39,7 @@ from broker.errors import (
 )
 
 __all__ = [
+    "ADDRESS_KINDS",
     "BACKPRESSURES",
     "IMMEDIATE",
     "PRIORITIES",
@@ -45,9 +47,11 @@ __all__ = [
     "STRATEGY_FUNCTIONS",
     "ActorNotFound",
     "Address",
+    "AddressKind",
     "Backpressure",
     "Broker",
     "BrokerError",
+    "BrokerFactory",
     "BrokerNotInitialized",
     "DuplicateRegistration",
     "Envelope",
@@ -72,7 +76,9 @@ __all__ = [
     "RouteError",
     "SendTimeout",
     "ServiceUnavailable",
+    "Stats",
     "Strategy",
+    "StrategyName",
     "TimerHandle",
     "Timers",
     "Transit",

@@ -24,7 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from broker._address import Address
 from broker._mailbox import Backpressure, Mailbox
-from broker._records import PRIORITIES, Envelope, Outcome, OutcomeKind, Priority
+from broker._records import PRIORITIES, Envelope, Outcome, OutcomeKind, Priority, Stats
 from broker._registry import Actor, Registry
 from broker._retry import RetryPolicy, check_number
 from broker._timers import TimerHandle, Timers
@@ -112,7 +112,7 @@ class Broker(Generic[P]):
         self.sent = self.rejected = self.delivered = self.dead_lettered = 0
         self.retries = 0
         self.dead_letters: dict[str, int] = {}
-        self.outcomes: dict[str, int] = dict.fromkeys(_FATES, 0)
+        self.outcomes: dict[OutcomeKind, int] = dict.fromkeys(_FATES, 0)
         self.latencies = array("d")  # issue-to-reply time of every replied request
 
     # -- registry ----------------------------------------------------------------------------
@@ -375,6 +375,17 @@ class Broker(Generic[P]):
 
     def pending_requests(self) -> list[int]:
         return sorted(self._pending)
+
+    def stats(self) -> Stats:
+        return Stats(
+            self.sent,
+            self.rejected,
+            self.delivered,
+            self.dead_lettered,
+            self.retries,
+            {reason: n for reason, n in self.dead_letters.items() if n},
+            dict(self.outcomes),
+        )
 
     @property
     def accepted(self) -> int:

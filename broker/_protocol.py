@@ -6,14 +6,16 @@ implementation (a port behind an adapter, say) runs under them unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Protocol, TypeVar
+import random
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from broker._address import Address
-from broker._broker import OnOutcome
+from broker._broker import Listener, Network, OnOutcome
 from broker._mailbox import Backpressure
-from broker._records import Envelope, OutcomeKind, Priority
+from broker._records import Envelope, OutcomeKind, Priority, Stats
 from broker._retry import RetryPolicy
+from broker._timers import Timers
 
 P = TypeVar("P")
 
@@ -76,3 +78,31 @@ class MessageBroker(Protocol[P]):
     def done(self, actor_id: int) -> None: ...
     def depth(self, actor_id: int) -> int: ...
     def load(self, actor_id: int) -> int: ...
+
+    # -- what drivers and monitors read (spec 7.2, 9.2) --------------------------------------
+
+    def stats(self) -> Stats: ...
+    def pending_requests(self) -> list[int]: ...
+
+    @property
+    def latencies(self) -> Sequence[float]:
+        """Issue-to-reply time of every replied request, in the order they were replied."""
+        ...
+
+
+class BrokerFactory(Protocol):
+    """How a driver builds a broker: the signature of `Broker` itself (and of its mutants).
+
+    `listener` receives every event, `network` decides each message's transit (spec 7.4), and
+    `wake(actor)` is told when a message is enqueued for an idle actor.
+    """
+
+    def __call__(
+        self,
+        timers: Timers,
+        rng: random.Random,
+        *,
+        listener: Listener | None = None,
+        network: Network | None = None,
+        wake: Callable[[int], None] | None = None,
+    ) -> MessageBroker[Any]: ...

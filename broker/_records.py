@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
@@ -71,3 +72,32 @@ class Outcome(Generic[P]):
     def latency(self) -> float:
         """Time from issue to resolution."""
         return self.resolved_at - self.issued_at
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """A snapshot of a broker's counters (spec 7.2, 9.2): what a driver or a monitor reads.
+
+    `accepted = sent - rejected`, and every accepted message is delivered, dead-lettered or
+    still in flight: `accepted == delivered + dead_lettered + in_flight`.
+    """
+
+    sent: int
+    rejected: int
+    delivered: int
+    dead_lettered: int
+    retries: int
+    dead_letters: Mapping[str, int]  # by reason, reasons with a count only
+    outcomes: Mapping[OutcomeKind, int]  # every outcome, zeros included
+
+    @property
+    def accepted(self) -> int:
+        return self.sent - self.rejected
+
+    @property
+    def in_flight(self) -> int:
+        return self.accepted - self.delivered - self.dead_lettered
+
+    def counters(self) -> tuple[int, int, int, int, int]:
+        """(sent, rejected, delivered, dead_lettered, retries), the model's order."""
+        return (self.sent, self.rejected, self.delivered, self.dead_lettered, self.retries)

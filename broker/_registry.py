@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from broker._address import Address, check_name
 from broker._mailbox import Mailbox
-from broker._strategies import STRATEGY_FUNCTIONS, Strategy, check_strategy, leave_cursor
+from broker._strategies import (
+    STRATEGY_FUNCTIONS,
+    Strategy,
+    StrategyName,
+    check_strategy,
+    leave_cursor,
+)
 from broker.errors import (
     ActorNotFound,
     DuplicateRegistration,
@@ -76,7 +82,7 @@ class Actor:
 class Pool:
     __slots__ = ("choose", "cursor", "members", "name", "queue", "strategy")
 
-    def __init__(self, name: str, strategy: str) -> None:
+    def __init__(self, name: str, strategy: StrategyName) -> None:
         self.name = name
         self.strategy = strategy
         self.choose: Strategy = STRATEGY_FUNCTIONS[strategy]
@@ -174,10 +180,10 @@ class Registry:
 
     def create_pool(self, name: str, strategy: str) -> Pool:
         check_name(name, "pool name")
-        check_strategy(strategy)
+        known = check_strategy(strategy)
         if name in self.pools:
             raise DuplicateRegistration(f"pool {name!r} already exists")
-        pool = self.pools[name] = Pool(name, strategy)
+        pool = self.pools[name] = Pool(name, known)
         if strategy == "broadcast":
             self.broadcasts[name] = pool
         return pool

@@ -15,7 +15,7 @@ import functools
 import hashlib
 import random
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 from broker.errors import InvalidConfig, RouteError
 
@@ -132,7 +132,16 @@ def first_live(
     raise AssertionError("first_live called without a live member")
 
 
-STRATEGY_FUNCTIONS: dict[str, Strategy] = {
+StrategyName = Literal[
+    "round_robin",
+    "random",
+    "least_loaded",
+    "power_of_two",
+    "consistent_hash",
+    "broadcast",
+    "shared",
+]
+STRATEGY_FUNCTIONS: dict[StrategyName, Strategy] = {
     "round_robin": round_robin,
     "random": random_choice,
     "least_loaded": least_loaded,
@@ -141,7 +150,7 @@ STRATEGY_FUNCTIONS: dict[str, Strategy] = {
     "broadcast": first_live,
     "shared": first_live,
 }
-STRATEGIES: tuple[str, ...] = tuple(STRATEGY_FUNCTIONS)
+STRATEGIES: tuple[StrategyName, ...] = tuple(STRATEGY_FUNCTIONS)
 
 
 def leave_cursor(cursor: int, left_index: int, remaining: int) -> int:
@@ -155,7 +164,8 @@ def leave_cursor(cursor: int, left_index: int, remaining: int) -> int:
     return 0 if remaining == 0 else cursor % remaining
 
 
-def check_strategy(name: object) -> str:
-    if name not in STRATEGY_FUNCTIONS:
-        raise InvalidConfig(f"invalid strategy {name!r}: use one of {', '.join(STRATEGIES)}")
-    return name
+def check_strategy(name: object) -> StrategyName:
+    for known in STRATEGIES:
+        if name == known:
+            return known
+    raise InvalidConfig(f"invalid strategy {name!r}: use one of {', '.join(STRATEGIES)}")

@@ -2,8 +2,8 @@
 
 An independent second implementation (it imports nothing from `broker` or `sim`), written for
 clarity, not speed. States are immutable and hashable; `step(state, action)` is the semantics,
-`apply` also returns the operation's result and its events, and `enabled(state, bounds)` is the
-finite menu of actions a model checker explores.
+`apply` also returns the operation's result and its events; `model.checker` explores the finite
+menu of actions that its `CheckBounds` allow.
 
 >>> s = step(State(), Register("worker"))
 >>> s = step(s, Tell(None, Addr("name", "worker")))
@@ -39,7 +39,6 @@ from model._actions import (
     as_event,
 )
 from model._conform import Illegal, TraceUnreadable, Verdict, check_trace
-from model._enabled import Bounds, enabled
 from model._semantics import Effect, apply, step
 from model._state import (
     ANY_KEY,
@@ -81,7 +80,6 @@ __all__ = [
     "Arrive",
     "Ask",
     "Backpressure",
-    "Bounds",
     "Cancel",
     "CreatePool",
     "DeadLetter",
@@ -123,6 +121,5 @@ __all__ = [
     "apply",
     "as_event",
     "check_trace",
-    "enabled",
     "step",
 ]

@@ -71,9 +71,10 @@ class Retry:
     """A retry policy (spec 6.2). With `jitter = 0` the model's waits are exact; with jitter the
     retry time is the action's nondeterministic input (`retry_at`), checked against the bounds."""
 
+    # The same defaults as the broker's RetryPolicy and the scenario format's `retry` table.
     max_attempts: int = 3
-    backoff: float = 1.0
-    multiplier: float = 1.0
+    backoff: float = 0.1
+    multiplier: float = 2.0
     max_backoff: float = 5.0
     jitter: float = 0.0
 

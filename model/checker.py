@@ -11,7 +11,8 @@ obligation's discharging action is not enabled everywhere lets a weakly fair run
 obligation open forever (Lamport, "The temporal logic of actions", 1994, section 8.1).
 
 `on_transition` lets a caller check something else on every explored transition, e.g. an
-implementation replayed along the path (sim/_exhaustive.py); its first complaint stops the search.
+implementation replayed along the path (sim/checking/exhaustive.py); its first complaint
+stops the search.
 
 >>> report = check(CheckBounds(clients=1, members=1, faults=()))
 >>> report.ok, report.states > 10
@@ -59,7 +60,6 @@ __all__ = [
     "PropertyResult",
     "Report",
     "Step",
-    "bench_rows",
     "check",
     "concrete",
     "step_text",
@@ -343,23 +343,3 @@ def check(
     """
     b = (bounds or CheckBounds()).validate()
     return _Search(b, symmetry, labels, clock or (lambda: 0.0)).run(on_transition, progress)
-
-
-def bench_rows(
-    progress: Callable[[str], None], clock: Clock, full: bool = True
-) -> list[dict[str, Any]]:
-    """sim/bench.py's rows: states per second of the default check, with and without symmetry
-    (`clock` is bench's wall clock); not `full`: on tiny bounds, for a smoke test."""
-    bounds = CheckBounds() if full else CheckBounds(clients=1, members=2, faults=("crash",))
-    where = "default bounds" if full else "tiny bounds"
-    rows = []
-    for symmetry in (True, False):
-        progress(f"model checker, symmetry {'on' if symmetry else 'off'}")
-        r = check(bounds, symmetry=symmetry, clock=clock)
-        rows.append({
-            "row": f"model checker states/s (symmetry {'on' if symmetry else 'off'})",
-            "brokerlab": r.states_per_second, "peer": None, "ratio": None, "target": "",
-            "note": f"{r.states} states, {r.transitions} transitions, depth {r.depth}, "
-            f"{r.seconds:.1f} s, {where}",
-        })  # fmt: skip
-    return rows

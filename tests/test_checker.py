@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from model.checker import BoundsError, CheckBounds, check
-from sim._exhaustive import broker_factory, check_broker, scenario_toml
-from sim._runner import simulate
+from sim.checking.exhaustive import broker_factory, check_broker, scenario_toml
+from sim.checking.mutants import MUTANT_CLASSES, MUTANTS
 from sim.cli import main
-from sim.mutants import MUTANT_CLASSES, MUTANTS
+from sim.run._runner import simulate
 from sim.scenario import load_scenario
 
 SMALL = CheckBounds(clients=2, members=2, requests=1, faults=("crash", "duplicate"))

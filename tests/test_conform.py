@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from model import TraceUnreadable, Verdict, check_trace
-from sim._runner import simulate
+from sim.checking.mutants import MUTANTS, conform_result, trace_scenario
 from sim.cli import main
-from sim.mutants import MUTANTS, conform_result, trace_scenario
+from sim.run._runner import simulate
 from sim.scenario import Scenario, parse_scenario
 
 STRATEGIES = (

@@ -1,4 +1,4 @@
-"""Service-time distributions and key samplers (sim/_dists.py)."""
+"""Service-time distributions and key samplers (sim/scenario/_dists.py)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from sim.lockstep import LockstepMachine
+from sim.checking.lockstep import LockstepMachine
 
 TestLockstep = LockstepMachine.TestCase

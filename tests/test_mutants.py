@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import Phase, settings
 
-from sim.lockstep import default_factory, run_lockstep
-from sim.mutants import (
+from sim.checking.lockstep import default_factory, run_lockstep
+from sim.checking.mutants import (
     DIRECTED,
     MUTANTS,
     TRACE_SCENARIOS,

@@ -1,4 +1,4 @@
-"""Scenario files (sim/scenario.py, docs/scenario-format.md)."""
+"""Scenario files (sim/scenario/_load.py, docs/scenario-format.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The discrete-event scheduler: ordering, cancellation, run bounds (sim/_scheduler.py)."""
+"""The discrete-event scheduler: ordering, cancellation, run bounds (sim/run/_scheduler.py)."""
 
 from __future__ import annotations
 

@@ -13,9 +13,9 @@ import pytest
 
 from broker import Broker
 from sim import parse_scenario
-from sim._runner import Simulation, simulate
+from sim.checking.mutants import LateReplyDelivered, LeakPendingOnStop
 from sim.cli import main
-from sim.mutants import LateReplyDelivered, LeakPendingOnStop
+from sim.run._runner import Simulation, simulate
 from sim.scenario import Scenario, ScenarioError
 
 LATE_REPLY = """

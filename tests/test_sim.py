@@ -16,7 +16,7 @@ import pytest
 
 from broker import Broker
 from sim import default_scenario, parse_scenario
-from sim._runner import latency_summary, simulate
+from sim.run._runner import latency_summary, simulate
 from sim.scenario import Scenario
 
 BASE = """

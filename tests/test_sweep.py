@@ -1,4 +1,4 @@
-"""Sweeps (sim.sweep), probes (sim.probes), plots (sim.plots) and the `sweep`/`plot` commands."""
+"""Sweeps, probes and plots (sim.lab) and the `sweep`/`plot` commands."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from sim import parse_scenario, plots, probes
-from sim._runner import simulate
 from sim.cli import main
-from sim.scenario import Scenario
-from sim.sweep import (
+from sim.lab._sweep import (
     ROW_FIELDS,
     SweepError,
     parse_value,
@@ -23,6 +21,8 @@ from sim.sweep import (
     set_path,
     sweep,
 )
+from sim.run._runner import simulate
+from sim.scenario import Scenario
 
 TOML = """
 seed = 5

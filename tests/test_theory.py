@@ -1,4 +1,5 @@
-"""The simulator against queueing theory (sim.theory), with batch-means 95% confidence intervals.
+"""The simulator against queueing theory (sim.lab.theory), with batch-means 95% confidence
+intervals.
 
 Every run: Poisson arrivals, exponential service of mean 1 (mu = 1), the request pattern with a
 timeout no request reaches, no faults. A 95% interval misses the truth in one run out of twenty
@@ -15,12 +16,10 @@ from typing import Any
 
 import pytest
 
-import sim.theory
+import sim.lab.theory
 from sim import parse_scenario
-from sim._runner import Simulation
-from sim.probes import wait_times
-from sim.scenario import Scenario
-from sim.theory import (
+from sim.lab._probes import wait_times
+from sim.lab.theory import (
     batch_means,
     erlang_c,
     mm1_response,
@@ -30,6 +29,8 @@ from sim.theory import (
     random_pool_response,
     round_robin_response,
 )
+from sim.run._runner import Simulation
+from sim.scenario import Scenario
 
 
 def pool(strategy: str, size: int, rate: float, until: float, seed: int = 0) -> Scenario:
@@ -74,7 +75,7 @@ def assert_covers(samples: list[float], truth: float, max_rel_width: float) -> N
 
 
 def test_doctests() -> None:
-    failures, tried = doctest.testmod(sim.theory)
+    failures, tried = doctest.testmod(sim.lab.theory)
     assert tried > 10 and failures == 0
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim._trace import TraceError, canonical, encode_event, read_events
+from sim.run._trace import TraceError, canonical, encode_event, read_events
 
 scalars = st.one_of(
     st.none(),

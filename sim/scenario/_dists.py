@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
-from sim._tables import ScenarioError, Table
+from sim.scenario._tables import ScenarioError, Table
 
 __all__ = [
     "Constant",

@@ -13,7 +13,10 @@ reads the broker's choice from its `route` event and hands it to the model as pa
 member; for power_of_two, one that wins some pair). `consistent_hash` is computed by both from the
 message key (spec 3.6); `broadcast` and `shared` are deterministic (spec 3.7, 3.8).
 
-Run it as a test with `TestLockstep = LockstepMachine.TestCase`, or against another broker with
+Every operation goes through sim/checking/bridge.py (`perform`, `disagreement`), and the machine
+reads the broker only through `broker.MessageBroker`, so any broker behind that protocol (a
+mutant, a port's adapter) is tested the same way. Run it as a test with
+`TestLockstep = LockstepMachine.TestCase`, or against another broker with
 `run_lockstep(factory, settings)`, which returns the failure instead of raising it.
 """
 
@@ -22,7 +25,6 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -39,10 +41,9 @@ from hypothesis.stateful import (
 )
 
 import model as m
-from broker import BACKPRESSURES, Broker, BrokerError, Listener, RetryPolicy, Timers
-from sim._scheduler import Scheduler
-
-BrokerFactory = Callable[[Timers, random.Random, Listener], Broker[Any]]
+from broker import BACKPRESSURES, Broker, BrokerError, BrokerFactory, MessageBroker
+from sim.checking.bridge import model_addr, perform, refusal_disagreement, value_disagreement
+from sim.run import Scheduler
 
 # "a"/"i" and "ab"/"ba" collide under a lossy hash such as sum(map(ord, name)) % 8.
 NAMES = ("a", "i", "ab", "ba")
@@ -55,10 +56,6 @@ RETRIES: tuple[tuple[int, float, float, float] | None, ...] = (
     (2, 0.5, 2.0, 1.0),
     (4, 0.5, 2.0, 1.5),
 )
-
-
-def default_factory(timers: Timers, rng: random.Random, listener: Listener) -> Broker[Any]:
-    return Broker(timers, rng, listener=listener)
 
 
 class Divergence(AssertionError):
@@ -74,19 +71,8 @@ def _expect(check: str, ok: bool, detail: str) -> None:
         raise Divergence(check, detail)
 
 
-def _addr(text: str) -> m.Addr:
-    kind, _, value = text.partition(":")
-    assert kind in ("id", "name", "service", "pool")
-    return m.Addr(kind, value)  # type: ignore[arg-type]
-
-
-def _retry(
-    spec: tuple[int, float, float, float] | None,
-) -> tuple[RetryPolicy | None, m.Retry | None]:
-    if spec is None:
-        return None, None
-    n, backoff, mult, cap = spec
-    return RetryPolicy(n, backoff, mult, cap, 0.0), m.Retry(n, backoff, mult, cap)
+def _retry(spec: tuple[int, float, float, float] | None) -> m.Retry | None:
+    return None if spec is None else m.Retry(*spec)
 
 
 _TARGETS = st.sampled_from(
@@ -106,7 +92,7 @@ _STRATEGY_MIX: tuple[m.StrategyName, ...] = (
 class LockstepMachine(RuleBasedStateMachine):
     """Broker and model in lockstep; subclass with another `factory` to test another broker."""
 
-    factory: ClassVar[BrokerFactory] = staticmethod(default_factory)
+    factory: ClassVar[BrokerFactory] = Broker
 
     actors = Bundle("actors")
     requests = Bundle("requests")
@@ -120,7 +106,9 @@ class LockstepMachine(RuleBasedStateMachine):
         self.msg_corr: dict[int, int | None] = {}
         self.msg_to: dict[int, str | None] = {}
         self.eager = False
-        self.broker = type(self).factory(self.clock, random.Random(0), self._listen)
+        self.broker: MessageBroker[Any] = type(self).factory(
+            self.clock, random.Random(0), listener=self._listen
+        )
         self.model = m.State()
 
     # -- the broker's events, in the model's vocabulary --------------------------------------
@@ -147,9 +135,9 @@ class LockstepMachine(RuleBasedStateMachine):
         if label.startswith("pool:"):  # a shared queue: no one takes it from inside enqueue
             return
         actor = self._id_of(label)
-        env = self.broker.dequeue(actor)
+        env = perform(self.broker, m.Dequeue(actor))
         if env is not None and env.kind == "request" and env.corr is not None:
-            self.broker.reply(actor, env.corr, "at once")
+            perform(self.broker, m.Reply(actor, env.corr), "at once")
 
     def _alive(self, actor: int) -> bool:
         found = self.model.actor(actor)
@@ -176,11 +164,15 @@ class LockstepMachine(RuleBasedStateMachine):
 
     # -- one operation on both ---------------------------------------------------------------
 
-    def _both(self, call: Callable[[], Any], action: m.Action) -> tuple[Any, m.Result]:
+    def _both(self, action: m.Action, payload: Any = None) -> tuple[Any, m.Result]:
+        """Perform `action` on the broker (through the bridge) and on the model; compare."""
         before = self.model
         self.seen = []
         try:
-            value, error = call(), None
+            if isinstance(action, m.Advance):
+                value, error = self.clock.advance_to(action.to), None
+            else:
+                value, error = perform(self.broker, action, payload), None
         except BrokerError as e:
             value, error = None, e.code
         if isinstance(action, m.Tell | m.Ask | m.Advance):
@@ -190,16 +182,15 @@ class LockstepMachine(RuleBasedStateMachine):
         expected = list(effect.events)
         if self.pending_eager is not None:
             expected += self._eager_model_steps(effect)
-        _expect(
-            "result",
-            (error is None) == (not isinstance(effect.result, m.Refused))
-            and (error is None or error == getattr(effect.result, "code", None)),
-            f"{action}: broker {'raised ' + error if error else 'succeeded'}, "
-            f"model {effect.result}",
-        )
+        refused = refusal_disagreement(action, error, effect.result)
+        _expect("result", refused is None, f"{action}: {refused}")
         _expect(
             "events", self.seen == expected, f"{action}:\n broker {self.seen}\n model  {expected}"
         )
+        if error is None and not isinstance(action, m.Advance):
+            wrong = value_disagreement(action, value, effect.result)
+            check = "routing" if isinstance(action, m.Dequeue) else "result"
+            _expect(check, wrong is None, f"{action}: {wrong}")
         return value, effect.result
 
     pending_eager: tuple[int, ...] | None = None
@@ -271,48 +262,37 @@ class LockstepMachine(RuleBasedStateMachine):
         pools: list[str],
     ) -> Any:
         value, result = self._both(
-            lambda: self.broker.register(
-                name,
-                capacity=capacity,
-                backpressure=backpressure,
-                send_timeout=send_timeout,
-                services=services,
-                pools=pools,
-            ),
-            m.Register(name, capacity, backpressure, send_timeout, tuple(services), tuple(pools)),
+            m.Register(name, capacity, backpressure, send_timeout, tuple(services), tuple(pools))
         )
-        if isinstance(result, m.Refused):
-            return multiple()
-        _expect("result", value == result, f"register: broker id {value}, model {result}")
-        return value
+        return multiple() if isinstance(result, m.Refused) else value
 
     @rule(actor=actors)
     def unregister(self, actor: int) -> None:
-        self._both(lambda: self.broker.unregister(actor), m.Unregister(actor))
+        self._both(m.Unregister(actor))
 
     @rule(actor=actors)
     def crash(self, actor: int) -> None:
-        self._both(lambda: self.broker.stop(actor), m.Stop(actor))
+        self._both(m.Stop(actor))
 
     @rule(actor=actors)
     def restart(self, actor: int) -> None:
-        self._both(lambda: self.broker.restart(actor), m.Restart(actor))
+        self._both(m.Restart(actor))
 
     @rule(pool=st.sampled_from(POOLS), strategy=st.sampled_from(m.STRATEGIES))
     def create_pool(self, pool: str, strategy: m.StrategyName) -> None:
-        self._both(lambda: self.broker.create_pool(pool, strategy), m.CreatePool(pool, strategy))
+        self._both(m.CreatePool(pool, strategy))
 
     @rule(pool=st.sampled_from(POOLS), actor=actors)
     def join(self, pool: str, actor: int) -> None:
-        self._both(lambda: self.broker.join_pool(pool, actor), m.Join(pool, actor))
+        self._both(m.Join(pool, actor))
 
     @rule(pool=st.sampled_from(POOLS), actor=actors)
     def leave(self, pool: str, actor: int) -> None:
-        self._both(lambda: self.broker.leave_pool(pool, actor), m.Leave(pool, actor))
+        self._both(m.Leave(pool, actor))
 
     @rule(service=st.sampled_from(SERVICES), actor=actors)
     def provide(self, service: str, actor: int) -> None:
-        self._both(lambda: self.broker.provide(service, actor), m.Provide(service, actor))
+        self._both(m.Provide(service, actor))
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -338,27 +318,15 @@ class LockstepMachine(RuleBasedStateMachine):
         key: str | None = None,
     ) -> None:
         timestamp = None if stamp is None or ttl is None else self.clock.now + stamp
-        policy, model_policy = _retry(retry)
+        policy = _retry(retry)
         if policy is not None:
             # The broker forgets a send's own send timeout when it retries (see the report),
             # so the machine does not combine the two.
             send_timeout = None
-        value, result = self._both(
-            lambda: self.broker.send(
-                sender,
-                to,
-                "tell",
-                priority="high" if high else "normal",
-                ttl=ttl,
-                timestamp=timestamp,
-                retry=policy,
-                send_timeout=send_timeout,
-                key=key,
-            ),
-            m.Tell(sender, _addr(to), high, ttl, timestamp, model_policy, send_timeout, key=key),
+        self._both(
+            m.Tell(sender, model_addr(to), high, ttl, timestamp, policy, send_timeout, key=key),
+            "tell",
         )
-        if not isinstance(result, m.Refused):
-            _expect("result", value == result, f"send: broker msg {value}, model {result}")
 
     @rule(
         to=_TARGETS | actors.map(lambda a: f"id:{a}"),
@@ -398,23 +366,10 @@ class LockstepMachine(RuleBasedStateMachine):
         retry: tuple[int, float, float, float] | None,
         key: str | None = None,
     ) -> Any:
-        policy, model_policy = _retry(retry)
         value, result = self._both(
-            lambda: self.broker.request(
-                sender,
-                to,
-                "ask",
-                timeout=timeout,
-                priority="high" if high else "normal",
-                retry=policy,
-                key=key,
-            ),
-            m.Ask(sender, _addr(to), timeout, high, model_policy, key=key),
+            m.Ask(sender, model_addr(to), timeout, high, _retry(retry), key=key), "ask"
         )
-        if isinstance(result, m.Refused):
-            return multiple()
-        _expect("result", value == result, f"request: broker corr {value}, model {result}")
-        return value
+        return multiple() if isinstance(result, m.Refused) else value
 
     @rule(
         target=requests,
@@ -459,11 +414,7 @@ class LockstepMachine(RuleBasedStateMachine):
 
     @rule(sender=st.none() | actors, corr=requests)
     def reply(self, sender: int | None, corr: int) -> None:
-        value, result = self._both(
-            lambda: self.broker.reply(sender, corr, "re"), m.Reply(sender, corr)
-        )
-        if not isinstance(result, m.Refused):
-            _expect("result", value == result, f"reply: broker msg {value}, model {result}")
+        self._both(m.Reply(sender, corr), "re")
 
     @rule(sender=actors, corr=requests)
     def reply_twice(self, sender: int, corr: int) -> None:
@@ -476,28 +427,20 @@ class LockstepMachine(RuleBasedStateMachine):
 
     @rule(corr=requests)
     def cancel(self, corr: int) -> None:
-        value, result = self._both(lambda: self.broker.cancel(corr), m.Cancel(corr))
-        _expect("result", value == result, f"cancel: broker {value}, model {result}")
+        self._both(m.Cancel(corr))
 
     # -- the actor's side --------------------------------------------------------------------
 
     @rule(actor=actors, done=st.booleans())
     def deliver(self, actor: int, done: bool) -> None:
-        value, result = self._both(lambda: self.broker.dequeue(actor), m.Dequeue(actor))
-        got = None if value is None else value.msg
-        want = result.id if isinstance(result, m.Msg) else None
-        _expect("routing", got == want, f"dequeue({actor}): broker {got}, model {want}")
+        _, result = self._both(m.Dequeue(actor))
         if done and not isinstance(result, m.Refused):
-            self._both(lambda: self.broker.done(actor), m.Done(actor))
+            self._both(m.Done(actor))
 
     # -- time --------------------------------------------------------------------------------
 
     def _advance(self, to: float) -> None:
-        def run() -> None:
-            self.clock.run(until=to)
-            self.clock.now = max(self.clock.now, to)
-
-        self._both(run, m.Advance(to))
+        self._both(m.Advance(to))
 
     @rule(dt=st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0]))
     def advance(self, dt: float) -> None:
@@ -514,14 +457,15 @@ class LockstepMachine(RuleBasedStateMachine):
     @invariant()
     def same_observable_state(self) -> None:
         b, s = self.broker, self.model
-        counters = (b.sent, b.rejected, b.delivered, b.dead_lettered, b.retries)
+        stats = b.stats()
+        counters = stats.counters()
         model_counters = (s.sent, s.rejected, s.delivered, s.dead_lettered, s.retries)
         _expect("counters", counters == model_counters, f"{counters} != {model_counters}")
         reasons = Counter(d.reason for d in s.dead_letters)
         _expect(
             "dead_letters",
-            {k: v for k, v in b.dead_letters.items() if v} == dict(reasons),
-            f"{b.dead_letters} != {dict(reasons)}",
+            dict(stats.dead_letters) == dict(reasons),
+            f"{dict(stats.dead_letters)} != {dict(reasons)}",
         )
         _expect(
             "pending",
@@ -537,8 +481,8 @@ class LockstepMachine(RuleBasedStateMachine):
         outcomes = Counter(r.outcome for r in s.requests if r.outcome is not None)
         _expect(
             "outcomes",
-            {k: v for k, v in b.outcomes.items() if v} == dict(outcomes),
-            f"{b.outcomes} != {dict(outcomes)}",
+            {k: v for k, v in stats.outcomes.items() if v} == dict(outcomes),
+            f"{dict(stats.outcomes)} != {dict(outcomes)}",
         )
         for a in s.actors:
             got = (b.depth(a.id), b.load(a.id))
@@ -548,7 +492,7 @@ class LockstepMachine(RuleBasedStateMachine):
     @invariant()
     def conservation(self) -> None:
         """Spec 7.2: accepted = delivered + dead-lettered + in flight (counted where they are)."""
-        b = self.broker
+        b = self.broker.stats()
         _expect(
             "conservation",
             b.accepted == b.delivered + b.dead_lettered + self.model.in_flight and b.in_flight >= 0,

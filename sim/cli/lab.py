@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from sim._cli_common import (
+from sim.cli._common import (
     EXIT_OK,
     EXIT_VIOLATION,
     UsageError,
@@ -16,8 +16,15 @@ from sim._cli_common import (
     _positive_int,
     _Progress,
 )
+from sim.lab import parse_vary, rows_to_csv, rows_to_json, sweep
 from sim.scenario import load_scenario
-from sim.sweep import parse_vary, rows_to_csv, rows_to_json, sweep
+
+
+def add_parsers(sub: Any) -> None:
+    """The `sweep` and `plot` subcommands."""
+    _add_sweep_parser(sub)
+    _add_plot_parser(sub)
+
 
 # -- sweep -----------------------------------------------------------------------------------
 
@@ -30,6 +37,7 @@ def _add_sweep_parser(sub: Any) -> None:
         "pool.workers.strategy, client.load.arrivals.rate, faults.drop, until "
         "(docs/scenario-format.md, Sweeps).",
     )
+    sw.set_defaults(func=_sweep)
     sw.add_argument("scenario", help="scenario TOML file (docs/scenario-format.md)")
     sw.add_argument(
         "--vary", action="append", default=[], metavar="KEY=V1,V2,...",
@@ -99,6 +107,7 @@ def _add_plot_parser(sub: Any) -> None:
         "utilization: per member and strategy; sequence: a trace as a sequence diagram. "
         "Default: sequence for a trace, latency when the rows vary the load, else utilization.",
     )
+    pl.set_defaults(func=_plot)
     pl.add_argument("input", help="rows from `brokerlab sweep --out x.json`, or a trace")
     pl.add_argument("-o", "--output", required=True, metavar="FILE.png", help="image to write")
     pl.add_argument("--kind", choices=PLOT_KINDS, help="what to draw (default: inferred)")
@@ -137,7 +146,7 @@ def _plot(args: argparse.Namespace) -> int:
     if not args.output.lower().endswith(".png"):
         raise UsageError(f"-o {args.output!r}: the file name must end in .png")
     what, data = _read_plot_input(args.input)
-    from sim import plots  # matplotlib is slow to import: only when plotting
+    from sim.lab import plots  # matplotlib is slow to import: only when plotting
 
     kind = args.kind
     if kind is None:

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from broker import Broker
-from sim._runner import BrokerFactory, Simulation
-from sim._trace import TraceError, read_header
+from broker import Broker, BrokerFactory
+from sim.run._runner import Simulation
+from sim.run._trace import TraceError, read_header
 from sim.scenario import ScenarioError, parse_scenario
 
 

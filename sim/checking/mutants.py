@@ -1,9 +1,10 @@
 """The mutation catalogue: deliberately broken brokers, one per known failure mode (BRIEF.md).
 
 Each mutant is a subclass of `broker.Broker` that reintroduces one bug of the Rust original or
-one classic off-by-one, without touching the real code. `catalogue_results` runs the lockstep
-machine against each and reports which check caught it and how short the shrunk failing example
-is; every mutant must be caught, and the real broker must pass.
+one classic off-by-one, without touching the real code. Each class is a `broker.BrokerFactory`,
+so any driver builds one exactly as it builds the reference; this module needs no Hypothesis.
+`sim.checking.hunt` runs the lockstep machine against each and reports which check caught it and
+how short the shrunk failing example is; every mutant must be caught, and the real broker pass.
 
 `TRACE_SCENARIOS` gives each mutant a directed simulator scenario whose trace shows the bug, so
 the trace checker (`model.check_trace`) catches it too; `conform_result` runs it. Three mutants
@@ -17,24 +18,12 @@ from __future__ import annotations
 import io
 import math
 import random
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import settings as Settings
-
-from broker import Address, Broker, Envelope, Listener, RetryPolicy, Timers
+from broker import Address, Broker, Envelope, RetryPolicy, Timers
 from broker._registry import Actor, Registry
 from model import Verdict, check_trace
-from sim._runner import simulate
-from sim.lockstep import (
-    BrokerFactory,
-    Divergence,
-    LockstepMachine,
-    default_factory,
-    machine_for,
-    run_lockstep,
-)
+from sim.run import simulate
 from sim.scenario import Scenario, parse_scenario
 
 
@@ -190,26 +179,28 @@ class InclusiveDeadline(Broker[Any]):
         super()._arrive_reply(env)
 
 
-def _factory(cls: type[Broker[Any]]) -> BrokerFactory:
-    def make(timers: Timers, rng: random.Random, listener: Listener) -> Broker[Any]:
-        return cls(timers, rng, listener=listener)
-
-    make.__name__ = cls.__name__
-    return make
-
-
-MUTANTS: dict[str, BrokerFactory] = {
-    "reply_before_pending": _factory(ReplyBeforePending),
-    "leak_pending_on_stop": _factory(LeakPendingOnStop),
-    "late_reply_delivered": _factory(LateReplyDelivered),
-    "duplicate_reply_delivered": _factory(DuplicateReplyDelivered),
-    "round_robin_no_adjust_on_leave": _factory(RoundRobinNoAdjustOnLeave),
-    "route_collision": _factory(RouteCollision),
-    "dropped_counted_delivered": _factory(DroppedCountedDelivered),
-    "future_timestamp_expired": _factory(FutureTimestampExpired),
-    "capacity_off_by_one": _factory(CapacityOffByOne),
-    "inclusive_deadline": _factory(InclusiveDeadline),
+# The catalogue, by name. Each class is a `broker.BrokerFactory`, like `broker.Broker` itself.
+MUTANTS: dict[str, type[Broker[Any]]] = {
+    "reply_before_pending": ReplyBeforePending,
+    "leak_pending_on_stop": LeakPendingOnStop,
+    "late_reply_delivered": LateReplyDelivered,
+    "duplicate_reply_delivered": DuplicateReplyDelivered,
+    "round_robin_no_adjust_on_leave": RoundRobinNoAdjustOnLeave,
+    "route_collision": RouteCollision,
+    "dropped_counted_delivered": DroppedCountedDelivered,
+    "future_timestamp_expired": FutureTimestampExpired,
+    "capacity_off_by_one": CapacityOffByOne,
+    "inclusive_deadline": InclusiveDeadline,
 }
+
+
+def broker_class(name: str) -> type[Broker[Any]]:
+    """`reference` (the real `Broker`) or a name of `MUTANTS`; KeyError naming the choices."""
+    if name == "reference":
+        return Broker
+    if name not in MUTANTS:
+        raise KeyError(f"no broker {name!r}: expected reference or one of {', '.join(MUTANTS)}")
+    return MUTANTS[name]
 
 
 _CONST = {"dist": "constant", "value": 1.0}
@@ -286,106 +277,5 @@ def conform_result(name: str) -> Verdict | None:
     if scenario is None:
         return None
     out = io.StringIO()
-    simulate(scenario, trace=out, monitors=False, broker_factory=MUTANT_CLASSES[name])
+    simulate(scenario, trace=out, monitors=False, broker_factory=MUTANTS[name])
     return check_trace(io.StringIO(out.getvalue()), f"mutant {name}")
-
-
-# The mutants as classes, for drivers that build a broker with keyword arguments (the
-# simulator: `cls(clock, rng, listener=..., network=..., wake=...)`).
-MUTANT_CLASSES: dict[str, type[Broker[Any]]] = {
-    "reply_before_pending": ReplyBeforePending,
-    "leak_pending_on_stop": LeakPendingOnStop,
-    "late_reply_delivered": LateReplyDelivered,
-    "duplicate_reply_delivered": DuplicateReplyDelivered,
-    "round_robin_no_adjust_on_leave": RoundRobinNoAdjustOnLeave,
-    "route_collision": RouteCollision,
-    "dropped_counted_delivered": DroppedCountedDelivered,
-    "future_timestamp_expired": FutureTimestampExpired,
-    "capacity_off_by_one": CapacityOffByOne,
-    "inclusive_deadline": InclusiveDeadline,
-}
-
-
-def _leak(mc: LockstepMachine) -> None:
-    server = mc.register("a", None, "reject", None, [], [])
-    client = mc.register(None, None, "reject", None, [], [])
-    mc.request(client, f"id:{server}", 2.0, False, None, None)
-    mc.crash(client)  # the mutant forgets to cancel the request
-
-
-def _round_robin(mc: LockstepMachine) -> None:
-    mc.create_pool("p", "round_robin")
-    first = mc.register(None, None, "reject", None, [], ["p"])
-    for _ in range(2):
-        mc.register(None, None, "reject", None, [], ["p"])
-    mc.burst("pool:p", 2, False, None)  # the cursor now points at the third member
-    mc.leave("p", first)
-    mc.tell(None, "pool:p", False, None, None, None, None)  # the mutant serves the second
-
-
-def _future_stamp(mc: LockstepMachine) -> None:
-    actor = mc.register("a", None, "reject", None, [], [])
-    mc.tell(None, "name:a", False, 1.0, 3.0, None, None)  # stamped 3 ahead, ttl 1
-    mc.advance(1.0)
-    mc.deliver(actor, False)  # the mutant has expired it
-
-
-# Directed lockstep examples for the mutants no simulator trace can show: a few fixed rules.
-DIRECTED: dict[str, Callable[[LockstepMachine], None]] = {
-    "leak_pending_on_stop": _leak,
-    "round_robin_no_adjust_on_leave": _round_robin,
-    "future_timestamp_expired": _future_stamp,
-}
-
-
-def directed_result(name: str, factory: BrokerFactory | None = None) -> Divergence | None:
-    """Run mutant `name`'s directed example (if it has one) in the lockstep machine; the
-    divergence it shows, or None."""
-    example = DIRECTED.get(name)
-    if example is None:
-        return None
-    machine = machine_for(factory or MUTANTS[name])()
-    try:
-        example(machine)
-    except Divergence as divergence:
-        return divergence
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One line of `brokerlab mutants`: `caught_by` is None for a surviving mutant."""
-
-    mutant: str
-    caught_by: str | None
-    steps: int | None
-    message: str = ""
-
-
-def catalogue_results(
-    names: Iterable[str] | None = None,
-    settings: Settings | None = None,
-    on_row: Callable[[Row], None] | None = None,
-) -> list[Row]:
-    """Run the lockstep machine against each mutant (all by default), in catalogue order.
-
-    Returns one `Row` per mutant: the check that caught it and the number of steps of the
-    shrunk failing example, or `caught_by=None` if it survived.
-    """
-    rows = []
-    for name in MUTANTS if names is None else names:
-        failure = run_lockstep(MUTANTS[name], settings)
-        row = (
-            Row(name, None, None)
-            if failure is None
-            else Row(name, failure.check, failure.steps, failure.message)
-        )
-        if on_row is not None:
-            on_row(row)
-        rows.append(row)
-    return rows
-
-
-def reference_passes(settings: Settings | None = None) -> bool:
-    """The real broker under the same machine: no failure."""
-    return run_lockstep(default_factory, settings) is None

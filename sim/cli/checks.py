@@ -10,13 +10,21 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
-from sim._cli_common import (
+from sim.cli._common import (
     EXIT_OK,
     EXIT_VIOLATION,
     UsageError,
     _open_out,
     _positive_int,
 )
+
+
+def add_parsers(sub: Any) -> None:
+    """The `conform`, `mutants` and `check` subcommands."""
+    _add_conform_parser(sub)
+    _add_mutants_parser(sub)
+    _add_check_parser(sub)
+
 
 # -- conform ---------------------------------------------------------------------------------
 
@@ -29,6 +37,7 @@ def _add_conform_parser(sub: Any) -> None:
         "and checks it event by event against the model (docs/spec.md section 10). Exit 0: "
         "every event conforms; 1: the first illegal event is named; 2: unreadable input.",
     )
+    co.set_defaults(func=_conform)
     co.add_argument("trace", help="trace file (JSON Lines, docs/trace-format.md)")
     co.add_argument(
         "--partial", action="store_true",
@@ -72,24 +81,32 @@ def _add_mutants_parser(sub: Any) -> None:
     mu = sub.add_parser(
         "mutants",
         help="run the lockstep test and the trace checker against every mutant broker",
-        description="Each deliberately broken broker of sim.mutants must be caught. The lockstep "
-        "hunt shrinks its failure to the shortest example (slow: seconds to minutes each); "
-        "--quick skips shrinking. Exit 0 if every mutant is caught, 1 if any survives.",
+        description="Each deliberately broken broker of sim.checking.mutants must be caught. "
+        "The lockstep hunt shrinks its failure to the shortest example (slow: seconds to "
+        "minutes each); --quick skips shrinking. Exit 0 if every mutant is caught, 1 if any "
+        "survives.",
     )
     mu.add_argument(
         "--examples", type=_positive_int, default=1000, metavar="N",
         help="lockstep examples per mutant (default 1000)",
     )  # fmt: skip
+    mu.set_defaults(func=_mutants)
     mu.add_argument("--quick", action="store_true", help="do not shrink lockstep failures")
     mu.add_argument("--json", action="store_true", help="print the table as JSON")
 
 
 def _mutants(args: argparse.Namespace) -> int:
-    from hypothesis import Phase
-    from hypothesis import settings as hsettings
+    try:
+        from hypothesis import Phase
+        from hypothesis import settings as hsettings
+    except ImportError:
+        raise UsageError(
+            "the lockstep hunt needs Hypothesis, a dev extra: pip install 'brokerlab[dev]'"
+        ) from None
 
-    from sim.lockstep import run_lockstep
-    from sim.mutants import MUTANTS, conform_result, directed_result
+    from sim.checking.hunt import directed_result
+    from sim.checking.lockstep import run_lockstep
+    from sim.checking.mutants import MUTANTS, conform_result
 
     phases = [Phase.explicit, Phase.reuse, Phase.generate]
     if not args.quick:
@@ -155,6 +172,7 @@ def _add_check_parser(sub: Any) -> None:
         "with its verdict. Exit 0: all hold; 1: a violation (its shortest counterexample can be "
         "written with --out and replayed by `brokerlab run`); 2: bad bounds.",
     )
+    ch.set_defaults(func=_check)
     ch.add_argument("--clients", type=int, default=d.clients, help=f"default {d.clients}")
     ch.add_argument("--members", type=int, default=d.members, help=f"pool members ({d.members})")
     ch.add_argument("--requests", type=int, default=d.requests, help="requests per client")
@@ -203,7 +221,9 @@ def _check_bounds(args: argparse.Namespace) -> Any:
 
 def _check(args: argparse.Namespace) -> int:
     from model.checker import check
-    from sim._exhaustive import Unscriptable, broker_factory, check_broker, scenario_toml
+    from sim.checking.bridge import Unscriptable
+    from sim.checking.exhaustive import check_broker, scenario_toml
+    from sim.checking.mutants import broker_class
 
     bounds = _check_bounds(args)
     if args.graph and not args.graph.endswith((".graphml", ".dot")):
@@ -212,7 +232,7 @@ def _check(args: argparse.Namespace) -> int:
     symmetry = not args.no_symmetry
     if args.broker is not None:
         try:
-            factory = broker_factory(args.broker)
+            factory = broker_class(args.broker)
         except KeyError as err:
             raise UsageError(f"--broker: {err.args[0]}") from None
         report = check_broker(

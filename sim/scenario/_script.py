@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from broker import BACKPRESSURES, PRIORITIES, STRATEGIES
-from sim._tables import ScenarioError, Table, describe
+from broker import ADDRESS_KINDS, BACKPRESSURES, PRIORITIES, STRATEGIES
+from sim.scenario._tables import ScenarioError, Table, describe
 
 # Per action: its keys, each with a kind: "actor" (a name or an id), "actor?" (optional),
 # "name", "text", "address", "int", "number", "positive", "payload", "names", "retry", or a
@@ -39,7 +39,6 @@ ACTIONS: dict[str, dict[str, Any]] = {
     "reply": {"from": "actor", "corr!": "int", "payload": "payload"},
     "cancel": {"corr!": "int"},
 }  # fmt: skip
-_ADDRESS_KINDS = ("id", "name", "service", "pool")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +102,7 @@ def _value(t: Table, key: str, kind: Any) -> Any:
     if kind == "address":
         text = t.text(key)
         prefix, colon, rest = text.partition(":")
-        if not colon or prefix not in _ADDRESS_KINDS or not rest:
+        if not colon or prefix not in ADDRESS_KINDS or not rest:
             raise t.error(key, f"{text!r} is not an address (id:N, name:X, service:X, pool:X)")
         return text
     if kind == "actor":

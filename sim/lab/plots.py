@@ -1,4 +1,4 @@
-"""Figures for load-balancing studies, from sweep rows (`sim.sweep`), probes (`sim.probes`) and
+"""Figures for load-balancing studies, from sweep rows (`sim.lab.sweep`), probes (`sim.lab`) and
 trace events. Every function returns a `matplotlib.figure.Figure` and never shows it. Each figure
 gets its own Agg canvas, so nothing needs a display and the global pyplot backend (a notebook's
 inline one, say) is left alone. Save one with `fig.savefig("x.png")`.
@@ -13,8 +13,8 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from sim import theory
-from sim.probes import DepthSeries, WindowSeries
+from sim.lab import theory
+from sim.lab._probes import DepthSeries, WindowSeries
 
 __all__ = [
     "crash_effect",

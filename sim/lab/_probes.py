@@ -18,8 +18,8 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from broker import Broker
-from sim._runner import Result, Simulation, simulate
+from broker import Broker, BrokerFactory, Listener, Network, Timers
+from sim.run._runner import Result, Simulation, simulate
 from sim.scenario import Scenario
 
 __all__ = [
@@ -32,22 +32,26 @@ __all__ = [
     "window_series",
 ]
 
-Listener = Callable[[str, dict[str, Any]], None]
 Sink = Callable[[float, str, dict[str, Any]], None]
 
 
-def _tapped(sink: Sink) -> Callable[..., Broker[Any]]:
+def _tapped(sink: Sink) -> BrokerFactory:
     """A broker factory whose broker also reports every event, with its time, to `sink`."""
 
     def factory(
-        clock: Any, rng: random.Random, *, listener: Listener | None = None, **kw: Any
+        timers: Timers,
+        rng: random.Random,
+        *,
+        listener: Listener | None = None,
+        network: Network | None = None,
+        wake: Callable[[int], None] | None = None,
     ) -> Broker[Any]:
         def tee(ev: str, fields: dict[str, Any]) -> None:
-            sink(clock.now, ev, fields)
+            sink(timers.now, ev, fields)
             if listener is not None:
                 listener(ev, fields)
 
-        return Broker(clock, rng, listener=tee, **kw)
+        return Broker(timers, rng, listener=tee, network=network, wake=wake)
 
     return factory
 

@@ -7,7 +7,8 @@ Rules, in the style of SimPy's core:
 - Cancellation is lazy: `Timer.cancel()` marks the timer and the entry is dropped when it reaches
   the top of the heap. When dead entries outnumber live ones (and there are many), the heap is
   compacted in place, so a workload that cancels most of its timeouts cannot grow it without bound.
-- `now` only moves forward: to the time of each event as it runs, and (see `run`) to `until`.
+- `now` is read-only and only moves forward: to the time of each event as it runs, to `until`
+  (see `run`), or to the time given to `advance_to`.
 """
 
 from __future__ import annotations
@@ -89,11 +90,13 @@ class Scheduler:
     2
     >>> out, s.now
     (['a', 'b'], 2.0)
+    >>> s.advance_to(5.0), s.now
+    (0, 5.0)
     """
 
-    __slots__ = ("_heap", "_live", "_seq", "now")
+    __slots__ = ("_heap", "_live", "_now", "_seq")
 
-    now: float
+    _now: float
     _heap: list[tuple[float, int, Timer]]
     _live: int
     _seq: itertools.count[int]
@@ -101,16 +104,21 @@ class Scheduler:
     def __init__(self, now: float = 0.0) -> None:
         if not 0.0 <= now < math.inf:
             raise SchedulerError(f"start time must be finite and >= 0, got {now!r}")
-        self.now = now
+        self._now = now
         self._heap = []
         self._live = 0
         self._seq = itertools.count()
 
+    @property
+    def now(self) -> float:
+        """The current virtual time; it never goes backwards."""
+        return self._now
+
     def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
         """Run `callback()` at virtual time `when`, which must be finite and >= `now`."""
-        if not self.now <= when < _INF:  # also rejects NaN: every comparison with it is False
+        if not self._now <= when < _INF:  # also rejects NaN: every comparison with it is False
             raise SchedulerError(
-                f"cannot schedule at {when!r}: time must be finite and >= now ({self.now!r})"
+                f"cannot schedule at {when!r}: time must be finite and >= now ({self._now!r})"
             )
         timer = Timer(when, callback, self)
         _heappush(self._heap, (when, next(self._seq), timer))
@@ -120,7 +128,7 @@ class Scheduler:
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
         """Run `callback()` after `delay` (finite, >= 0) units of virtual time."""
         # call_at inlined: this is the simulator's most frequent call.
-        when = self.now + delay
+        when = self._now + delay
         if not (0.0 <= delay < _INF and when < _INF):
             raise SchedulerError(f"cannot schedule after delay {delay!r}: must be finite and >= 0")
         timer = Timer(when, callback, self)
@@ -141,9 +149,9 @@ class Scheduler:
         the queue ran dry, `now` stays at the time of the last event, so a drained run reports when
         its last event happened. A callback's exception propagates; its event counts as consumed.
         """
-        if until is not None and not self.now <= until < math.inf:
+        if until is not None and not self._now <= until < math.inf:
             raise SchedulerError(
-                f"cannot run until {until!r}: must be finite and >= now ({self.now!r})"
+                f"cannot run until {until!r}: must be finite and >= now ({self._now!r})"
             )
         if max_events is not None and max_events < 0:
             raise SchedulerError(f"max_events must be >= 0, got {max_events!r}")
@@ -161,11 +169,22 @@ class Scheduler:
                 break
             timer._scheduler = None
             self._live -= 1
-            self.now = when
+            self._now = when
             timer._callback()
             count += 1
         if until is not None and count != budget and self._live:
-            self.now = until
+            self._now = until
+        return count
+
+    def advance_to(self, when: float) -> int:
+        """Run every event due at or before `when`, then set `now` to `when`; return how many ran.
+
+        Unlike `run(until=...)`, which leaves a drained clock at its last event, this always ends
+        at `when` (a driver stepping time by hand, like trio's `MockClock.jump`). `when` must be
+        finite and >= `now`: time never goes backwards.
+        """
+        count = self.run(until=when)
+        self._now = when
         return count
 
     @property
@@ -181,4 +200,4 @@ class Scheduler:
         return heap[0][0] if heap else None
 
     def __repr__(self) -> str:
-        return f"<Scheduler now={self.now!r} pending={self._live}>"
+        return f"<Scheduler now={self._now!r} pending={self._live}>"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker import Stats
+
 
 class InvariantViolation(Exception):
     """An invariant broke at a given event."""
@@ -105,16 +107,16 @@ class Monitor:
         if self.live.pop(msg, None) is None:
             self._fail(t, "conservation", f"{ev} of message {msg}, which is not in flight")
 
-    def settled(self, t: float, counters: dict[str, int]) -> None:
+    def settled(self, t: float, stats: Stats) -> None:
         """After an operation and everything it caused: no request is left pending for a
         requester that stopped or went away (spec 2.7, 5.8), and the broker's counts agree with
         its events (spec 7.2)."""
         for corr, requester in self.requester.items():
             if requester in self.stopped:
                 self._fail(t, "no_leak", f"request {corr} pending for stopped {requester}")
-        self._agree(t, counters)
+        self._agree(t, stats)
 
-    def finish(self, t: float, counters: dict[str, int], queued_ok: bool = False) -> None:
+    def finish(self, t: float, stats: Stats, queued_ok: bool = False) -> None:
         """End-of-run checks: nothing in flight or pending, and the broker's counts agree.
 
         With `queued_ok` (scripted runs, whose actors have no worker), messages still queued
@@ -126,9 +128,15 @@ class Monitor:
         if self.pending:
             first = min(self.pending)
             self._fail(t, "no_leak", f"{len(self.pending)} requests still pending (first: {first})")
-        self._agree(t, counters)
+        self._agree(t, stats)
 
-    def _agree(self, t: float, counters: dict[str, int]) -> None:
+    def _agree(self, t: float, stats: Stats) -> None:
+        counters = {
+            "sent": stats.sent,
+            "rejected": stats.rejected,
+            "delivered": stats.delivered,
+            "dead_lettered": stats.dead_lettered,
+        }
         mine = {
             "sent": self.sent,
             "rejected": self.rejected,

@@ -2,7 +2,7 @@
 
 Every message has the form `{where}: {detail}`, where `where` is the file and the table
 (`scenario.toml: [[pool]] #1 "workers"`) and `detail` names the key, dotted for inline sub-tables
-(`key "service.mean": must be > 0, got 0.0`). Shared by `sim.scenario` and `sim._dists`.
+(`key "service.mean": must be > 0, got 0.0`). Shared by `sim.scenario` and `sim.scenario._dists`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ import difflib
 import json
 import math
 from collections.abc import Collection, Mapping, Sequence
+from typing import TypeVar
+
+S = TypeVar("S", bound=str)
 
 __all__ = ["ScenarioError", "Table", "describe"]
 
@@ -155,13 +158,13 @@ class Table:
             raise self.error(key, f"expected a string, got {describe(value)}")
         return value
 
-    def choice(self, key: str, choices: Sequence[str], default: str | None = None) -> str:
+    def choice(self, key: str, choices: Sequence[S], default: S | None = None) -> S:
         value = self.text(key, default)
         if value not in choices:
             close = difflib.get_close_matches(value, choices, n=1)
             hint = f' (did you mean "{close[0]}"?)' if close else ""
             raise self.error(key, f"{json.dumps(value)} is not one of {', '.join(choices)}{hint}")
-        return value
+        return choices[choices.index(value)]  # typed as the choice, not as any text
 
     def table(self, key: str) -> Table:
         """A required inline sub-table; its keys are reported dotted (`service.mean`)."""

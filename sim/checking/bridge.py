@@ -1,0 +1,336 @@
+"""The one bridge between the model's actions, the broker's calls and `[[script]]` steps.
+
+Three vocabularies name the same operations: the model's actions (model/_actions.py), the calls
+of `broker.MessageBroker`, and scenario script steps (docs/scenario-format.md, "Scripts"). This
+module is the only place that maps one onto another; the lockstep test, the checker's broker
+replay, the simulator's script interpreter and the mutation catalogue all go through it.
+
+- `perform(broker, action, payload)`: the broker call of a model action, and its return value;
+- `action_of(step, actor_id)`: a script step as a model action (plus the payload to send);
+- `script_step(at, action)`: a model action as a script step (a counterexample's replay);
+- `policy(retry)`: a retry policy of the model or of a scenario as the broker's `RetryPolicy`;
+- `disagreement(action, value, error, result)`: how a broker call's outcome differs from the
+  model's `Effect.result`, or None.
+
+Time is not an operation here: drivers move it with `Scheduler.advance_to`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import model as m
+from broker import Envelope, MessageBroker, RetryPolicy
+from sim.scenario import ScriptStep
+
+__all__ = [
+    "Unscriptable",
+    "action_of",
+    "disagreement",
+    "model_addr",
+    "perform",
+    "policy",
+    "refusal_disagreement",
+    "script_step",
+    "value_disagreement",
+]
+
+
+class Unscriptable(ValueError):
+    """The action has no broker call or script step: a message lost in transit, or time."""
+
+
+class RetryFields(Protocol):
+    """What `model.Retry`, `sim.scenario.RetrySpec` and `broker.RetryPolicy` share."""
+
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def backoff(self) -> float: ...
+    @property
+    def multiplier(self) -> float: ...
+    @property
+    def max_backoff(self) -> float: ...
+    @property
+    def jitter(self) -> float: ...
+
+
+def policy(retry: RetryFields | None) -> RetryPolicy | None:
+    """The broker's policy with the same five numbers (None stays None)."""
+    if retry is None or isinstance(retry, RetryPolicy):
+        return retry
+    return RetryPolicy(
+        retry.max_attempts, retry.backoff, retry.multiplier, retry.max_backoff, retry.jitter
+    )
+
+
+def _priority(high: bool) -> Any:
+    return "high" if high else "normal"
+
+
+# -- model action -> broker call -------------------------------------------------------------
+
+
+def _no_loss(a: m.Tell | m.Ask | m.Reply) -> None:
+    if a.drop:
+        raise Unscriptable(f"{type(a).__name__} loses its message in transit: no call does that")
+
+
+def _tell(b: MessageBroker[Any], a: m.Tell, payload: Any) -> int:
+    _no_loss(a)
+    return b.send(
+        a.sender,
+        str(a.to),
+        payload,
+        priority=_priority(a.high),
+        key=a.key if isinstance(a.key, str) or a.key is None else None,
+        ttl=a.ttl,
+        timestamp=a.timestamp,
+        retry=policy(a.retry),
+        send_timeout=a.send_timeout,
+    )
+
+
+def _ask(b: MessageBroker[Any], a: m.Ask, payload: Any) -> int:
+    _no_loss(a)
+    return b.request(
+        a.sender,
+        str(a.to),
+        payload,
+        timeout=a.timeout,
+        priority=_priority(a.high),
+        key=a.key if isinstance(a.key, str) or a.key is None else None,
+        retry=policy(a.retry),
+        send_timeout=a.send_timeout,
+    )
+
+
+def _reply(b: MessageBroker[Any], a: m.Reply, payload: Any) -> int:
+    _no_loss(a)
+    return b.reply(a.sender, a.corr, payload)
+
+
+_CALLS: dict[type, Callable[[MessageBroker[Any], Any, Any], Any]] = {
+    m.Register: lambda b, a, _: b.register(
+        a.name,
+        capacity=a.capacity,
+        backpressure=a.backpressure,
+        send_timeout=a.send_timeout,
+        services=a.services,
+        pools=a.pools,
+    ),
+    m.Unregister: lambda b, a, _: b.unregister(a.actor),
+    m.Stop: lambda b, a, _: b.stop(a.actor),
+    m.Restart: lambda b, a, _: b.restart(a.actor),
+    m.CreatePool: lambda b, a, _: b.create_pool(a.name, a.strategy),
+    m.Join: lambda b, a, _: b.join_pool(a.pool, a.actor),
+    m.Leave: lambda b, a, _: b.leave_pool(a.pool, a.actor),
+    m.Provide: lambda b, a, _: b.provide(a.service, a.actor),
+    m.Tell: _tell,
+    m.Ask: _ask,
+    m.Reply: _reply,
+    m.Cancel: lambda b, a, _: b.cancel(a.corr),
+    m.Dequeue: lambda b, a, _: b.dequeue(a.actor),
+    m.Done: lambda b, a, _: b.done(a.actor),
+}
+
+
+def perform(broker: MessageBroker[Any], action: m.Action, payload: Any = None) -> Any:
+    """Call `broker` as `action` says; return what the call returned (a `BrokerError` propagates).
+
+    `payload` is what a send, request or reply carries (the model does not track payloads).
+    Raises `Unscriptable` for time (`Advance`, `Fire`, `Tick`, `Arrive`) and for a message the
+    action loses in transit.
+    """
+    call = _CALLS.get(type(action))
+    if call is None:
+        raise Unscriptable(f"{type(action).__name__} is not a broker call (move time instead)")
+    return call(broker, action, payload)
+
+
+def refusal_disagreement(action: m.Action, error: str | None, result: m.Result) -> str | None:
+    """How a broker call's error code (None: it succeeded) differs from the model's `result`."""
+    refused = result.code if isinstance(result, m.Refused) else None
+    if error == refused:
+        return None
+    return f"{type(action).__name__}: broker {'raised ' + error if error else 'succeeded'}, " + (
+        f"model refused {refused}" if refused else "model succeeded"
+    )
+
+
+def value_disagreement(action: m.Action, value: Any, result: m.Result) -> str | None:
+    """How a successful broker call's return value differs from the model's `result` (a
+    dequeued envelope is compared by its message id)."""
+    got = value.msg if isinstance(value, Envelope) else value
+    want = result.id if isinstance(result, m.Msg) else result
+    if got == want:
+        return None
+    return f"{type(action).__name__}: broker returned {got!r}, model {want!r}"
+
+
+def disagreement(action: m.Action, value: Any, error: str | None, result: m.Result) -> str | None:
+    """How a broker call's outcome (`value` returned, or the `error` code raised) differs from
+    the model's `result` for the same action; None if they agree."""
+    problem = refusal_disagreement(action, error, result)
+    if problem is None and error is None:
+        problem = value_disagreement(action, value, result)
+    return problem
+
+
+# -- script step <-> model action ------------------------------------------------------------
+
+
+def model_addr(text: str) -> m.Addr:
+    """Split, not parsed: the broker call validates the text (str(result) == text)."""
+    kind, _, value = text.partition(":")
+    return m.Addr(kind, value)  # type: ignore[arg-type]  # the broker rejects a bad kind
+
+
+def _retry(step: ScriptStep) -> m.Retry | None:
+    fields = step.get("retry")
+    return None if fields is None else m.Retry(**dict(fields))
+
+
+def action_of(step: ScriptStep, actor_id: Callable[[int | str], int]) -> tuple[m.Action, Any]:
+    """The model action a script step performs, and the payload it sends (the step's
+    `payload`, or None to let the caller choose). `actor_id` turns a step's actor reference
+    (a name or an id) into an id; it raises for an unknown name."""
+    get, do = step.get, step.do
+
+    def actor(key: str = "actor") -> int:
+        return actor_id(get(key))
+
+    def sender() -> int | None:
+        ref = get("from")
+        return None if ref is None else actor_id(ref)
+
+    high = get("priority", "normal") == "high"
+    payload = get("payload")
+    if do == "register":
+        action: m.Action = m.Register(
+            get("name"),
+            get("capacity"),
+            get("backpressure", "reject"),
+            get("send_timeout"),
+            tuple(get("services", ())),
+            tuple(get("pools", ())),
+        )
+    elif do == "send":
+        action = m.Tell(
+            sender(),
+            model_addr(get("to")),
+            high,
+            get("ttl"),
+            get("timestamp"),
+            _retry(step),
+            get("send_timeout"),
+            key=get("key"),
+        )
+    elif do == "request":
+        action = m.Ask(
+            actor("from"),
+            model_addr(get("to")),
+            get("timeout"),
+            high,
+            _retry(step),
+            get("send_timeout"),
+            key=get("key"),
+        )
+    elif do == "reply":
+        action = m.Reply(sender(), get("corr"))
+    elif do == "cancel":
+        action = m.Cancel(get("corr"))
+    elif do == "create_pool":
+        action = m.CreatePool(get("pool"), get("strategy", "round_robin"))
+    elif do in ("join", "leave"):
+        action = (m.Join if do == "join" else m.Leave)(get("pool"), actor())
+    elif do == "provide":
+        action = m.Provide(get("service"), actor())
+    else:
+        action = _BY_ACTOR[do](actor())
+    return action, payload
+
+
+# Steps that name one actor and nothing else.
+_BY_ACTOR: dict[str, Callable[[int], m.Action]] = {
+    "unregister": m.Unregister,
+    "stop": m.Stop,
+    "restart": m.Restart,
+    "deliver": m.Dequeue,
+    "done": m.Done,
+}
+_BY_ACTOR_NAME = {kind: do for do, kind in _BY_ACTOR.items()}
+
+
+def _retry_table(r: m.Retry) -> dict[str, Any]:
+    return {
+        "max_attempts": r.max_attempts,
+        "backoff": r.backoff,
+        "multiplier": r.multiplier,
+        "max_backoff": r.max_backoff,
+        "jitter": r.jitter,
+    }
+
+
+def script_step(at: float, a: m.Action) -> dict[str, Any]:
+    """`a` as a `[[script]]` table at time `at` (the inverse of `action_of`, ids for actors).
+
+    Raises `Unscriptable` for time and for a message lost in transit.
+    """
+    out: dict[str, Any] = {"at": at}
+    if isinstance(a, m.CreatePool):
+        out |= {"do": "create_pool", "pool": a.name, "strategy": a.strategy}
+    elif isinstance(a, m.Register):
+        out["do"] = "register"
+        if a.name is not None:
+            out["name"] = a.name
+        if a.capacity is not None:
+            out |= {"capacity": a.capacity, "backpressure": a.backpressure}
+        if a.send_timeout is not None:
+            out["send_timeout"] = a.send_timeout
+        if a.services:
+            out["services"] = list(a.services)
+        if a.pools:
+            out["pools"] = list(a.pools)
+    elif isinstance(a, m.Join | m.Leave):
+        out |= {"do": "join" if isinstance(a, m.Join) else "leave", "pool": a.pool}
+        out["actor"] = a.actor
+    elif isinstance(a, m.Provide):
+        out |= {"do": "provide", "service": a.service, "actor": a.actor}
+    elif type(a) in _BY_ACTOR_NAME:
+        out |= {"do": _BY_ACTOR_NAME[type(a)], "actor": a.actor}  # type: ignore[union-attr]
+    elif isinstance(a, m.Tell | m.Ask):
+        _no_loss(a)
+        if isinstance(a, m.Tell):
+            out["do"] = "send"
+            if a.sender is not None:
+                out["from"] = a.sender
+        else:
+            out |= {"do": "request", "from": a.sender}
+        out["to"] = str(a.to)
+        if isinstance(a, m.Ask):
+            out["timeout"] = a.timeout
+        if a.high:
+            out["priority"] = "high"
+        if isinstance(a.key, str):
+            out["key"] = a.key
+        if isinstance(a, m.Tell):
+            if a.ttl is not None:
+                out["ttl"] = a.ttl
+            if a.timestamp is not None:
+                out["timestamp"] = a.timestamp
+        if a.send_timeout is not None:
+            out["send_timeout"] = a.send_timeout
+        if a.retry is not None:
+            out["retry"] = _retry_table(a.retry)
+    elif isinstance(a, m.Reply):
+        _no_loss(a)
+        out |= {"do": "reply", "corr": a.corr}
+        if a.sender is not None:
+            out["from"] = a.sender
+    elif isinstance(a, m.Cancel):
+        out |= {"do": "cancel", "corr": a.corr}
+    else:
+        raise Unscriptable(f"{type(a).__name__} is not a script step (time moves by `at`)")
+    return out

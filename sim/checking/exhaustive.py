@@ -1,0 +1,148 @@
+"""The model checker pointed at a broker: every explored transition replayed on the real thing.
+
+`check_broker(bounds, factory)` runs the model checker (model/checker.py) and, on every transition
+it explores, replays the shortest path to it and then the step on a fresh broker (from `factory`,
+e.g. a mutant of sim/checking/mutants.py) on a virtual clock, through sim/checking/bridge.py,
+and compares the broker's result, events and counters with the model's `Effect`, as
+sim/checking/lockstep.py does for random runs. The first disagreement is a violation whose
+counterexample is that path: shortest, by breadth-first search.
+
+`scenario_toml(counterexample)` writes a counterexample as a scenario file whose `[[script]]`
+performs the path's actions at their model times, so `brokerlab run FILE --broker NAME`
+reproduces the violation in the simulator.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import model as m
+from broker import Broker, BrokerError, BrokerFactory
+from model.checker import CheckBounds, Clock, Counterexample, Progress, Report, Step, check
+from sim.checking.bridge import (
+    Unscriptable,
+    perform,
+    refusal_disagreement,
+    script_step,
+    value_disagreement,
+)
+from sim.run import Scheduler
+
+__all__ = ["check_broker", "scenario_toml"]
+
+
+class _Driver:
+    """One broker on a virtual clock, driven by the checker's steps (whose `Advance` is
+    relative: the checker abstracts absolute time away, spec 11)."""
+
+    def __init__(self, factory: BrokerFactory) -> None:
+        self.clock = Scheduler()
+        self.seen: list[m.Event] = []
+        self.broker = factory(self.clock, random.Random(0), listener=self._listen)
+
+    def _listen(self, name: str, f: dict[str, Any]) -> None:
+        self.seen.append(m.as_event(name, f))
+
+    def do(self, a: m.Action) -> tuple[Any, str | None]:
+        """Perform `a`; (value, None) or (None, error code)."""
+        try:
+            if isinstance(a, m.Advance):
+                return self.clock.advance_to(self.clock.now + a.to), None
+            return perform(self.broker, a, "re" if isinstance(a, m.Reply) else "ask"), None
+        except BrokerError as e:
+            return None, e.code
+
+
+def _compare(
+    factory: BrokerFactory, path: tuple[Step, ...], step: Step, effect: m.Effect
+) -> str | None:
+    driver = _Driver(factory)
+    try:
+        for earlier in path:
+            for action in earlier:
+                driver.do(action)
+        before = driver.broker.stats().counters()
+        driver.seen = []
+        value: Any = None
+        error: str | None = None
+        for action in step:
+            value, error = driver.do(action)
+    except Unscriptable:
+        return None  # a drop: the broker cannot be told to lose a message
+    except Exception as crash:  # a broker that crashes disagrees with any model
+        return f"crash: {type(crash).__name__}: {crash}"
+    last = step[-1]
+    problem = refusal_disagreement(last, error, effect.result)
+    if problem is not None:
+        return f"result: {problem}"
+    if error is None and not isinstance(last, m.Advance):
+        problem = value_disagreement(last, value, effect.result)
+        if problem is not None:
+            return f"result: {problem}"
+    label = ", ".join(f"{type(a).__name__}" for a in step)
+    if driver.seen != list(effect.events):
+        return f"events: {label}:\n broker {driver.seen}\n model  {list(effect.events)}"
+    s = effect.state
+    after = driver.broker.stats().counters()
+    moved = tuple(x - y for x, y in zip(after, before, strict=True))
+    model_moved = (s.sent, s.rejected, s.delivered, s.dead_lettered, s.retries)
+    if moved != model_moved:
+        return f"counters: {label}: broker moved {moved}, model {model_moved}"
+    return None
+
+
+def check_broker(
+    bounds: CheckBounds | None = None,
+    factory: BrokerFactory = Broker,
+    *,
+    symmetry: bool = True,
+    progress: Progress | None = None,
+    clock: Clock | None = None,
+) -> Report:
+    """`model.checker.check`, with every transition also replayed on `factory`'s broker."""
+
+    def on_transition(path: tuple[Step, ...], step: Step, effect: m.Effect) -> str | None:
+        return _compare(factory, path, step, effect)
+
+    return check(
+        bounds, symmetry=symmetry, on_transition=on_transition, progress=progress, clock=clock
+    )
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return json.dumps(value)
+
+
+def scenario_toml(
+    ce: Counterexample, broker: str = "reference", bounds: CheckBounds | None = None
+) -> str:
+    """`ce` as a scenario file: a `[[script]]` of its actions at their model times.
+
+    Raises `Unscriptable` if the path drops a message in transit (a script cannot).
+    """
+    timed = ce.actions()
+    end = timed[-1][0] if timed else 0.0
+    lines = [
+        "# A counterexample found by `brokerlab check` (docs/spec.md section 11).",
+        f"# property: {ce.violated}",
+        *(f"# {line}" for line in ce.detail.splitlines()),
+        f"# broker: {broker}; the violation is at t={end!r}, step {len(timed)} of the path.",
+        f"# replay: brokerlab run THIS_FILE --broker {broker}",
+    ]
+    if bounds is not None:
+        lines.append(f"# bounds: {json.dumps(bounds.to_dict(), sort_keys=True)}")
+    lines += ["", f"until = {_toml(end + 1.0)}", "seed = 1"]
+    for at, action in timed:
+        if isinstance(action, m.Advance):
+            continue  # time moves by the steps' `at`
+        lines += ["", "[[script]]"]
+        lines += [f"{k} = {_toml(v)}" for k, v in script_step(at, action).items()]
+    return "\n".join(lines) + "\n"

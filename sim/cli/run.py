@@ -1,0 +1,101 @@
+"""`brokerlab run` and `brokerlab replay` (docs/scenario-format.md, docs/trace-format.md)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from typing import Any
+
+from broker import BrokerFactory
+from sim.checking.mutants import MUTANTS, broker_class
+from sim.cli._common import (
+    EXIT_OK,
+    EXIT_VIOLATION,
+    UsageError,
+    _open_out,
+    _positive_float,
+    _Progress,
+    _seed,
+)
+from sim.run import format_summary, replay, simulate
+from sim.scenario import Scenario, default_scenario, load_scenario
+
+
+def add_parsers(sub: Any) -> None:
+    """The `run` and `replay` subcommands."""
+    run = sub.add_parser("run", help="simulate a scenario (the built-in default without a file)")
+    run.set_defaults(func=_run)
+    run.add_argument("scenario", nargs="?", help="scenario TOML file (docs/scenario-format.md)")
+    run.add_argument("--seed", type=_seed, help="override the scenario's seed")
+    run.add_argument("--until", type=_positive_float, help="override when arrivals stop")
+    run.add_argument("--trace", metavar="PATH", help="write the JSON Lines trace here")
+    run.add_argument("--summary", metavar="PATH", help="write the summary JSON here")
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    run.add_argument(
+        "--broker", default="reference", metavar="NAME",
+        help="the broker to simulate: reference (default) or a mutant of `brokerlab mutants`",
+    )  # fmt: skip
+
+    rep = sub.add_parser("replay", help="re-run a trace and report the first divergence")
+    rep.set_defaults(func=_replay)
+    rep.add_argument("trace", help="trace file written by `brokerlab run --trace`")
+
+
+def _scenario(args: argparse.Namespace) -> Scenario:
+    scenario = default_scenario() if args.scenario is None else load_scenario(args.scenario)
+    if args.seed is not None:
+        scenario = dataclasses.replace(scenario, seed=args.seed)
+    if args.until is not None:
+        scenario = dataclasses.replace(scenario, until=args.until)
+    return scenario
+
+
+def _run(args: argparse.Namespace) -> int:
+    scenario = _scenario(args)
+    trace = _open_out(args.trace, "trace") if args.trace else None
+    progress = _Progress(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
+    try:
+        result = simulate(
+            scenario, trace=trace, progress=progress, broker_factory=_broker_class(args)
+        )
+    finally:
+        if trace is not None:
+            trace.close()
+        if progress is not None:
+            progress.close()
+    if args.summary:
+        with _open_out(args.summary, "summary") as out:
+            json.dump(result.summary, out, indent=2, sort_keys=True)
+            out.write("\n")
+    if not args.quiet:
+        print(format_summary(result, args.scenario or "built-in default scenario"))
+    if result.violation is not None:
+        print(f"brokerlab run: invariant violated at {result.violation}", file=sys.stderr)
+        return EXIT_VIOLATION
+    return EXIT_OK
+
+
+def _replay(args: argparse.Namespace) -> int:
+    try:
+        with open(args.trace, encoding="utf-8") as stream:
+            divergence = replay(stream, args.trace)
+    except OSError as err:
+        raise UsageError(f"cannot read {args.trace!r}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read {args.trace!r}: not UTF-8 text") from None
+    if divergence is None:
+        print(f"{args.trace}: replay identical")
+        return EXIT_OK
+    print(f"{args.trace}: replay diverged at {divergence}")
+    return EXIT_VIOLATION
+
+
+def _broker_class(args: argparse.Namespace) -> BrokerFactory:
+    try:
+        return broker_class(args.broker)
+    except KeyError:
+        raise UsageError(
+            f"--broker {args.broker!r}: expected reference or one of {', '.join(MUTANTS)}"
+        ) from None

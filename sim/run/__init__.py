@@ -1,0 +1,33 @@
+"""The simulator itself: a scenario's world driving a broker in virtual time.
+
+The deterministic scheduler and named random streams, the world (network faults, workers,
+clients), the runner, online invariant monitors, the JSON Lines trace (docs/trace-format.md),
+replay with the first divergence, and the run's summary.
+"""
+
+from sim.run._monitors import InvariantViolation
+from sim.run._replay import Divergence, replay
+from sim.run._rng import Streams, stream
+from sim.run._runner import Progress, Result, Simulation, hard_stop, simulate
+from sim.run._scheduler import Scheduler, SchedulerError, Timer
+from sim.run._summary import format_summary, latency_summary
+from sim.run._trace import TraceError
+
+__all__ = [
+    "Divergence",
+    "InvariantViolation",
+    "Progress",
+    "Result",
+    "Scheduler",
+    "SchedulerError",
+    "Simulation",
+    "Streams",
+    "Timer",
+    "TraceError",
+    "format_summary",
+    "hard_stop",
+    "latency_summary",
+    "replay",
+    "simulate",
+    "stream",
+]

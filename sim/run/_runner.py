@@ -1,0 +1,273 @@
+"""The simulator: a scenario's pools, actors, clients and faults driving a broker in virtual time.
+
+One run: register everything at t = 0, start arrivals and faults, run until `until` (arrivals
+stop there), then drain until no event is left, with a hard stop at `hard_stop(until)` for work
+that never ends. Every draw comes from a named stream of the scenario's seed, so a run is a pure
+function of its scenario: the same scenario gives the same trace, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import IO, Any
+
+import model as m
+from broker import ActorNotFound, Broker, BrokerError, BrokerFactory, MessageBroker, Stats
+from sim.checking.bridge import action_of, perform
+from sim.run._monitors import InvariantViolation, Monitor
+from sim.run._rng import Streams
+from sim.run._scheduler import Scheduler
+from sim.run._summary import summary
+from sim.run._trace import TraceWriter, header
+from sim.run._world import Client, Network, Worker
+from sim.scenario import Scenario, ScriptStep
+
+Progress = Callable[[float, float], None]
+
+
+def hard_stop(until: float) -> float:
+    """When a drain that has not finished is cut off: ten times the arrival window plus 1000."""
+    return 10.0 * until + 1000.0
+
+
+@dataclass(slots=True)
+class Result:
+    """What a run produced: its summary and, if one broke, the invariant violation."""
+
+    summary: dict[str, Any]
+    violation: InvariantViolation | None = None
+    events: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.violation is None
+
+
+class Simulation:
+    """One run of one scenario. Use `simulate(scenario)` unless you need the parts."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        trace: IO[str] | None = None,
+        monitors: bool = True,
+        broker_factory: BrokerFactory = Broker,
+    ) -> None:
+        self.scenario = scenario
+        self.until = scenario.until
+        self.clock = Scheduler()
+        self.streams = Streams(scenario.seed)
+        capacity: dict[str, int | None] = {}
+        for pool in scenario.pools:
+            for i in range(1, pool.size + 1):
+                capacity[f"{pool.name}-{i}"] = pool.capacity
+        for actor in scenario.actors:
+            capacity[actor.name] = actor.capacity
+        self.monitor = Monitor(capacity) if monitors else None
+        self.writer = (
+            TraceWriter(trace, header(scenario.seed, scenario.to_dict())) if trace else None
+        )
+        f = scenario.faults
+        transit = f.drop or f.duplicate or f.delay.to_dict() != {"dist": "constant", "value": 0.0}
+        self.broker: MessageBroker[Any] = broker_factory(
+            self.clock,
+            self.streams.get("broker"),
+            listener=self.observe if (self.monitor or self.writer) else None,
+            network=Network(f, self.streams) if transit else None,
+            wake=self._wake,
+        )
+        self.workers: dict[int, Worker] = {}
+        self.by_label: dict[str, Worker] = {}
+        self.clients: list[Client] = []
+        self.actor_ids: dict[str, int] = {}  # every actor by label, for scripts
+        self.script_errors: list[str] = []
+        self._build()
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        b, s = self.broker, self.scenario
+        for pool in s.pools:
+            b.create_pool(pool.name, pool.strategy)
+            for i in range(1, pool.size + 1):
+                label = f"{pool.name}-{i}"
+                actor = b.register(
+                    label,
+                    capacity=pool.capacity,
+                    backpressure=pool.backpressure,
+                    send_timeout=pool.send_timeout,
+                    pools=[pool.name],
+                )
+                speed = pool.speeds[i - 1] if pool.speeds else 1.0
+                self._add_worker(Worker(self, actor, label, pool.service, speed))
+        for spec in s.actors:
+            actor = b.register(
+                spec.name,
+                capacity=spec.capacity,
+                backpressure=spec.backpressure,
+                send_timeout=spec.send_timeout,
+                services=spec.services,
+            )
+            self._add_worker(Worker(self, actor, spec.name, spec.service, 1.0))
+        for spec_c in s.clients:
+            actor = b.register(spec_c.name)
+            self.actor_ids[spec_c.name] = actor
+            self.clients.append(Client(self, spec_c, actor))
+
+    def _add_worker(self, worker: Worker) -> None:
+        self.workers[worker.id] = worker
+        self.by_label[worker.label] = worker
+        self.actor_ids[worker.label] = worker.id
+
+    def _wake(self, actor: int) -> None:
+        worker = self.workers.get(actor)
+        if worker is not None:
+            worker.kick()
+
+    def _schedule_faults(self) -> None:
+        f, clock = self.scenario.faults, self.clock
+        for crash in f.crash:
+            w = self.by_label[crash.actor]
+            clock.call_at(crash.at, partial(self._crash, w))
+            if crash.restart_after is not None:
+                at = crash.at + crash.restart_after
+                clock.call_at(at, partial(self._restart, w))
+        for slow in f.slow:
+            w = self.by_label[slow.actor]
+            clock.call_at(slow.at, partial(self._slow, w, slow.speed))
+            clock.call_at(slow.until, partial(self._slow, w, 1.0))
+        for hang in f.hang:
+            w = self.by_label[hang.actor]
+            clock.call_at(hang.at, partial(self._hang, w, True))
+            clock.call_at(hang.until, partial(self._hang, w, False))
+
+    def _fault(self, kind: str, **fields: Any) -> None:
+        if self.monitor or self.writer:
+            self.observe("fault", {"kind": kind, **fields})
+
+    def _crash(self, w: Worker) -> None:
+        self._fault("crash", actor=w.label)
+        w.crash()
+        self.broker.stop(w.id, "crashed")
+        if self.monitor is not None:
+            self.monitor.settled(self.clock.now, self._counters())
+
+    # -- scripts (sim/scenario/_script.py, through sim/checking/bridge.py) -----------------------
+
+    def _schedule_script(self, n: int = 1) -> None:
+        """Steps are scheduled one at a time, each when the previous one has run: so a timer
+        that an earlier step set for time t fires before a step at t, as in the model, where
+        time advances (firing timers) before the next action."""
+        script = self.scenario.script
+        if n <= len(script):
+            step = script[n - 1]
+            at = max(step.at, self.clock.now)
+            self.clock.call_at(at, lambda: self._script_step(n, step))
+
+    def _script_step(self, n: int, step: ScriptStep) -> None:
+        try:
+            self._do(n, step)
+        except BrokerError as err:
+            self.script_errors.append(f"step {n} ({step.do} at t={step.at!r}): {err.code}: {err}")
+        if self.monitor is not None:
+            self.monitor.settled(self.clock.now, self._counters())
+        self._schedule_script(n + 1)
+
+    def _actor(self, ref: int | str) -> int:
+        if isinstance(ref, int):
+            return ref
+        found = self.actor_ids.get(ref)
+        if found is None:
+            raise ActorNotFound(f"the script names no actor {ref!r}")
+        return found
+
+    def _do(self, n: int, step: ScriptStep) -> None:
+        action, payload = action_of(step, self._actor)
+        value = perform(self.broker, action, n if payload is None else payload)
+        if isinstance(action, m.Register):
+            label = action.name or f"id:{value}"
+            self.actor_ids[label] = value
+            if self.monitor is not None:  # the capacity monitor covers scripted actors too
+                self.monitor.capacity[label] = action.capacity
+
+    def _restart(self, w: Worker) -> None:
+        self._fault("restart", actor=w.label)
+        self.broker.restart(w.id)
+        w.kick()
+
+    def _slow(self, w: Worker, factor: float) -> None:
+        self._fault("slow", actor=w.label, speed=factor)
+        w.speed = w.base_speed * factor
+
+    def _hang(self, w: Worker, hung: bool) -> None:
+        self._fault("hang" if hung else "unhang", actor=w.label)
+        w.hung = hung
+        if not hung:
+            w.kick()
+
+    # -- running -----------------------------------------------------------------------------
+
+    def observe(self, ev: str, fields: dict[str, Any]) -> None:
+        t = self.clock.now
+        if self.writer is not None:
+            self.writer.write(t, ev, fields)
+        if self.monitor is not None:
+            self.monitor.observe(t, ev, fields)
+
+    def run(self, progress: Progress | None = None) -> Result:
+        clock = self.clock
+        for client in self.clients:
+            client.start()
+        self._schedule_faults()
+        self._schedule_script()
+        violation = None
+        try:
+            if progress is None:
+                clock.run(until=self.until)
+            else:
+                for k in range(1, 101):
+                    clock.run(until=self.until * k / 100)
+                    progress(clock.now, self.until)
+            stop = hard_stop(self.until)
+            clock.run(until=stop)
+            if clock.pending:
+                raise InvariantViolation(
+                    self.monitor.seq if self.monitor else 0,
+                    clock.now,
+                    "drained",
+                    f"{clock.pending} events still scheduled at the hard stop t={stop!r}",
+                )
+            if self.monitor is not None:
+                self.monitor.finish(clock.now, self._counters(), bool(self.scenario.script))
+        except InvariantViolation as err:
+            violation = err
+        return Result(self.summary(violation), violation, self.events())
+
+    def events(self) -> int:
+        """Events observed so far (written to the trace, or seen by the monitors)."""
+        if self.writer is not None:
+            return self.writer.seq
+        return self.monitor.seq if self.monitor is not None else 0
+
+    def _counters(self) -> Stats:
+        return self.broker.stats()
+
+    def summary(self, violation: InvariantViolation | None = None) -> dict[str, Any]:
+        """The run's figures (the `--summary` JSON); see docs/trace-format.md."""
+        return summary(self, violation)
+
+
+def simulate(
+    scenario: Scenario,
+    *,
+    trace: IO[str] | None = None,
+    monitors: bool = True,
+    progress: Progress | None = None,
+    broker_factory: BrokerFactory = Broker,
+) -> Result:
+    """Run `scenario` once and return its summary (and violation, if any)."""
+    sim = Simulation(scenario, trace=trace, monitors=monitors, broker_factory=broker_factory)
+    return sim.run(progress)

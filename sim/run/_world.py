@@ -1,0 +1,184 @@
+"""The simulated world around the broker: the network's transit faults, the workers that serve
+pool members and named actors, and the clients that issue arrivals."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from broker import IMMEDIATE, Address, BrokerError, Envelope, Outcome, Transit
+from sim.checking.bridge import policy
+from sim.run._rng import Streams
+from sim.run._scheduler import Timer
+from sim.scenario import ClientSpec, Closed, ConstantArrivals, Dist, Faults, Poisson
+
+if TYPE_CHECKING:
+    from sim.run._runner import Simulation
+
+
+class Network:
+    """Transit faults (spec 7.4): drop, duplicate and delay, each drawn from the fault stream."""
+
+    __slots__ = ("delay", "drop", "duplicate", "rng")
+
+    def __init__(self, faults: Faults, streams: Streams) -> None:
+        self.drop, self.duplicate, self.delay = faults.drop, faults.duplicate, faults.delay
+        self.rng = streams.get("faults/transit")
+
+    def transit(self, env: Envelope[Any]) -> Transit:
+        rng = self.rng
+        if self.drop and rng.random() < self.drop:
+            return Transit(drop=True)
+        delay = self.delay.sample(rng)
+        copy = self.delay.sample(rng) if self.duplicate and rng.random() < self.duplicate else None
+        if copy is None and delay == 0.0:
+            return IMMEDIATE
+        return Transit(delay=delay, duplicate=copy)
+
+
+class Worker:
+    """A pool member or a named actor: takes one message at a time, serves it, replies."""
+
+    __slots__ = (
+        "base_speed", "broker", "busy", "busy_time", "clock", "current", "dist", "hung", "id",
+        "label", "rng", "served", "speed", "started", "timer",
+    )  # fmt: skip
+
+    def __init__(self, sim: Simulation, actor: int, label: str, dist: Dist, speed: float) -> None:
+        self.broker, self.clock = sim.broker, sim.clock
+        self.id, self.label, self.dist = actor, label, dist
+        self.rng = sim.streams.get(f"service/{label}")
+        self.base_speed = self.speed = speed
+        self.busy = self.hung = False
+        self.busy_time = 0.0
+        self.served = 0
+        self.started = 0.0
+        self.timer: Timer | None = None
+        self.current: Envelope[Any] | None = None
+
+    def kick(self) -> None:
+        if self.busy or self.hung:
+            return
+        env = self.broker.dequeue(self.id)
+        if env is None:
+            return
+        self.busy = True
+        self.current = env
+        self.started = now = self.clock.now
+        duration = self.dist.sample(self.rng) / self.speed
+        self.timer = self.clock.call_at(now + duration, self.finish)
+
+    def finish(self) -> None:
+        env = self.current
+        assert env is not None, "finish() without a message in service"
+        self.busy = False
+        self.timer = None
+        self.busy_time += self.clock.now - self.started
+        self.served += 1
+        if env.kind == "request" and env.corr is not None:
+            self.broker.reply(self.id, env.corr, env.payload)
+        if self.hung:
+            self.broker.done(self.id)
+        else:
+            self.kick()
+
+    def crash(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+            self.busy_time += self.clock.now - self.started
+        self.busy = False
+
+
+class Client:
+    """Arrivals of one `[[client]]`: open loop (Poisson, constant) or closed loop."""
+
+    __slots__ = (
+        "broker",
+        "clock",
+        "id",
+        "issued",
+        "keys",
+        "on",
+        "retry",
+        "rng",
+        "sim",
+        "spec",
+        "think_mean",
+        "timeout",
+        "to",
+    )
+
+    def __init__(self, sim: Simulation, spec: ClientSpec, actor: int) -> None:
+        self.sim, self.broker, self.clock = sim, sim.broker, sim.clock
+        self.spec, self.id = spec, actor
+        self.rng = sim.streams.get(f"client/{spec.name}")
+        self.to = Address.parse(spec.target)
+        self.keys = spec.keys
+        self.retry = policy(spec.retry)
+        # The loader gives every request client a timeout; a tell client has none and never uses it.
+        self.timeout = 0.0 if spec.timeout is None else spec.timeout
+        arrivals = spec.arrivals
+        self.think_mean = arrivals.think if isinstance(arrivals, Closed) else 0.0
+        self.issued = 0
+        self.on = self.closed_done if isinstance(spec.arrivals, Closed) else None
+
+    def start(self) -> None:
+        arrivals = self.spec.arrivals
+        if isinstance(arrivals, Closed):
+            for _ in range(arrivals.concurrency):
+                self.clock.call_at(0.0, self.issue)
+        else:
+            self.clock.call_at(self.gap(), self.open_arrival)
+
+    def gap(self) -> float:
+        arrivals = self.spec.arrivals
+        if isinstance(arrivals, ConstantArrivals):
+            return self.clock.now + arrivals.interval
+        assert isinstance(arrivals, Poisson), "closed-loop clients have no gaps"
+        return self.clock.now + self.rng.expovariate(arrivals.rate)
+
+    def more(self) -> bool:
+        count = self.spec.count
+        return self.clock.now < self.sim.until and (count is None or self.issued < count)
+
+    def open_arrival(self) -> None:
+        self.issue()
+        nxt = self.gap()
+        count = self.spec.count
+        if nxt < self.sim.until and (count is None or self.issued < count):
+            self.clock.call_at(nxt, self.open_arrival)
+
+    def issue(self) -> None:
+        if not self.more():
+            return
+        self.issued += 1
+        spec = self.spec
+        key = None if self.keys is None else str(self.keys.sample_key(self.rng))
+        if spec.pattern == "request":
+            self.broker.request(
+                self.id,
+                self.to,
+                self.issued,
+                timeout=self.timeout,
+                priority=spec.priority,
+                key=key,
+                retry=self.retry,
+                on_outcome=self.on,
+            )
+            return
+        # A refused tell is reported by the broker as a `reject`; the client moves on.
+        with contextlib.suppress(BrokerError):
+            self.broker.send(
+                self.id, self.to, self.issued, priority=spec.priority, key=key, retry=self.retry
+            )
+        if self.on is not None:
+            self.think()
+
+    def closed_done(self, outcome: Outcome[Any]) -> None:
+        self.think()
+
+    def think(self) -> None:
+        think = self.think_mean
+        wait = self.rng.expovariate(1.0 / think) if think > 0 else 0.0
+        self.clock.call_at(self.clock.now + wait, self.issue)

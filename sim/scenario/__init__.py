@@ -1,0 +1,72 @@
+"""Scenarios: what to simulate (docs/scenario-format.md).
+
+Frozen records (`Scenario` and its parts), the TOML loader that validates them with messages
+naming the file, table and key (`load_scenario`, `parse_scenario`), service-time and key
+distributions, and `[[script]]` steps (exact, timed broker operations).
+"""
+
+from sim.scenario._dists import (
+    Constant,
+    Dist,
+    Exponential,
+    KeySpec,
+    LogNormal,
+    Uniform,
+    UniformKeys,
+    Zipf,
+    parse_dist,
+    parse_keys,
+)
+from sim.scenario._load import load_scenario, parse_scenario
+from sim.scenario._records import (
+    VERSION,
+    ActorSpec,
+    Arrivals,
+    ClientSpec,
+    Closed,
+    ConstantArrivals,
+    Crash,
+    Faults,
+    Hang,
+    Poisson,
+    PoolSpec,
+    RetrySpec,
+    Scenario,
+    Slow,
+    default_scenario,
+)
+from sim.scenario._script import ACTIONS, ScriptStep
+from sim.scenario._tables import ScenarioError
+
+__all__ = [
+    "ACTIONS",
+    "VERSION",
+    "ActorSpec",
+    "Arrivals",
+    "ClientSpec",
+    "Closed",
+    "Constant",
+    "ConstantArrivals",
+    "Crash",
+    "Dist",
+    "Exponential",
+    "Faults",
+    "Hang",
+    "KeySpec",
+    "LogNormal",
+    "Poisson",
+    "PoolSpec",
+    "RetrySpec",
+    "Scenario",
+    "ScenarioError",
+    "ScriptStep",
+    "Slow",
+    "Uniform",
+    "UniformKeys",
+    "Zipf",
+    "default_scenario",
+    "load_scenario",
+    "parse_dist",
+    "parse_keys",
+    "parse_scenario",
+]
