@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 from model.checker import BoundsError, CheckBounds, check
-from sim.checking.exhaustive import broker_factory, check_broker, scenario_toml
-from sim.checking.mutants import MUTANT_CLASSES, MUTANTS
+from sim import load_scenario, simulate
+from sim.checking.exhaustive import check_broker, scenario_toml
+from sim.checking.mutants import MUTANTS, broker_class
 from sim.cli import main
-from sim.run._runner import simulate
-from sim.scenario import load_scenario
 
 SMALL = CheckBounds(clients=2, members=2, requests=1, faults=("crash", "duplicate"))
 # Small enough to explore fully with every transition replayed on a broker, twice.
@@ -70,8 +69,8 @@ def test_spec_11_symmetry_cuts_by_the_factorials_and_keeps_verdicts() -> None:
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_spec_11_symmetry_never_hides_a_mutant(name: str) -> None:
     bounds = CATCH.get(name, TINY)
-    on = check_broker(bounds, broker_factory(name))
-    off = check_broker(bounds, broker_factory(name), symmetry=False)
+    on = check_broker(bounds, broker_class(name))
+    off = check_broker(bounds, broker_class(name), symmetry=False)
     assert on.ok == off.ok
     assert on.ok == off.ok
     if name in CATCH:
@@ -81,7 +80,7 @@ def test_spec_11_symmetry_never_hides_a_mutant(name: str) -> None:
 def _replay(path: Path, name: str) -> tuple[float | None, str]:
     scenario = load_scenario(str(path))
     trace = io.StringIO()
-    result = simulate(scenario, trace=trace, broker_factory=MUTANT_CLASSES[name])
+    result = simulate(scenario, trace=trace, broker_factory=MUTANTS[name])
     return (None if result.violation is None else result.violation.t), trace.getvalue()
 
 
@@ -89,7 +88,7 @@ def _replay(path: Path, name: str) -> tuple[float | None, str]:
 def test_spec_11_counterexamples_replay_in_the_simulator(name: str, tmp_path: Path) -> None:
     """Checker finds it, writes the file, the simulator reproduces it at the same time: by an
     online monitor, or (where no monitor can see the bug) by the trace failing conformance."""
-    report = check_broker(CATCH[name], broker_factory(name))
+    report = check_broker(CATCH[name], broker_class(name))
     assert not report.ok
     ce = next(p.counterexample for p in report.violations() if p.counterexample is not None)
     assert ce is not None
@@ -109,7 +108,7 @@ def test_spec_11_counterexamples_replay_in_the_simulator(name: str, tmp_path: Pa
 
 
 def test_the_reference_broker_agrees_with_the_model_on_small_bounds() -> None:
-    assert check_broker(TINY, broker_factory("reference")).ok
+    assert check_broker(TINY, broker_class("reference")).ok
 
 
 def test_cli_check_json_and_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

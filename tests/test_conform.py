@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 from model import TraceUnreadable, Verdict, check_trace
+from sim import Scenario, parse_scenario, simulate
 from sim.checking.mutants import MUTANTS, conform_result, trace_scenario
 from sim.cli import main
-from sim.run._runner import simulate
-from sim.scenario import Scenario, parse_scenario
 
 STRATEGIES = (
     "round_robin", "random", "least_loaded", "power_of_two", "consistent_hash", "broadcast",
@@ -122,7 +121,7 @@ def test_random_simulator_traces_conform() -> None:
 
 
 def test_default_scenario_conforms() -> None:
-    from sim.scenario import default_scenario
+    from sim import default_scenario
 
     scenario = default_scenario()
     text = trace_of(parse_scenario(scenario.to_dict() | {"until": 100.0}, "default"))

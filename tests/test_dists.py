@@ -8,7 +8,8 @@ from collections import Counter
 
 import pytest
 
-from sim import (
+from sim.run import stream
+from sim.scenario import (
     Constant,
     Dist,
     Exponential,
@@ -19,7 +20,6 @@ from sim import (
     Zipf,
     parse_dist,
     parse_keys,
-    stream,
 )
 
 N = 40_000

@@ -9,15 +9,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import Phase, settings
 
-from sim.checking.lockstep import default_factory, run_lockstep
-from sim.checking.mutants import (
-    DIRECTED,
-    MUTANTS,
-    TRACE_SCENARIOS,
-    catalogue_results,
-    conform_result,
-    directed_result,
-)
+from broker import Broker
+from sim.checking.hunt import DIRECTED, catalogue_results, directed_result
+from sim.checking.lockstep import run_lockstep
+from sim.checking.mutants import MUTANTS, TRACE_SCENARIOS, conform_result
 
 # Mutants are usually caught in a few dozen examples; the cap keeps a survivor from running long.
 HUNT = settings(settings.default, max_examples=1000, stateful_step_count=30, print_blob=False)
@@ -48,7 +43,7 @@ def test_mutant_is_caught_fast(name: str) -> None:
     else:
         assert name in DIRECTED
         assert directed_result(name) is not None, f"{name} survived its directed example"
-        assert directed_result(name, default_factory) is None
+        assert directed_result(name, Broker) is None
 
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
@@ -59,7 +54,7 @@ def test_mutant_is_caught_by_an_unshrunk_hunt(name: str) -> None:
 
 
 def test_reference_broker_passes() -> None:
-    assert run_lockstep(default_factory) is None
+    assert run_lockstep(Broker) is None
 
 
 def test_catalogue_results_rows() -> None:

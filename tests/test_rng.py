@@ -1,4 +1,4 @@
-"""Named random streams (sim/_rng.py): stable, independent, pinned."""
+"""Named random streams (sim/run/_rng.py): stable, independent, pinned."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from sim import Streams, stream
+from sim.run import Streams, stream
 
 
 def test_derivation_is_sha256_of_seed_slash_name() -> None:

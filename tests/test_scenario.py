@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from broker import BACKPRESSURES, STRATEGIES
-from sim import (
+from sim.scenario import (
     ActorSpec,
     ClientSpec,
     Closed,

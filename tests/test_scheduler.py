@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from broker import Timers
-from sim import Scheduler, SchedulerError, Timer
+from sim.run import Scheduler, SchedulerError, Timer
 
 
 def recorder(log: list[object], item: object) -> Callable[[], None]:

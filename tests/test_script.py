@@ -12,11 +12,9 @@ from typing import Any
 import pytest
 
 from broker import Broker
-from sim import parse_scenario
+from sim import Scenario, ScenarioError, Simulation, parse_scenario, simulate
 from sim.checking.mutants import LateReplyDelivered, LeakPendingOnStop
 from sim.cli import main
-from sim.run._runner import Simulation, simulate
-from sim.scenario import Scenario, ScenarioError
 
 LATE_REPLY = """
 until = 10.0

@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 
 from broker import Broker
-from sim import default_scenario, parse_scenario
-from sim.run._runner import latency_summary, simulate
-from sim.scenario import Scenario
+from sim import Scenario, default_scenario, parse_scenario, simulate
+from sim.run import latency_summary
 
 BASE = """
 seed = 3
@@ -222,7 +221,7 @@ def test_progress_is_reported_through_the_arrival_window() -> None:
 
 
 def test_progress_bar_draws_only_after_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sim import _cli_common
+    from sim.cli import _common as _cli_common
 
     clock = iter([0.0, 0.5, 2.0, 2.5])
     monkeypatch.setattr(_cli_common.time, "monotonic", lambda: next(clock))

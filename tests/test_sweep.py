@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from matplotlib.figure import Figure
 
-from sim import parse_scenario, plots, probes
+from sim import Scenario, parse_scenario, simulate
+from sim import lab as probes  # the probes are in sim.lab
 from sim.cli import main
+from sim.lab import plots
 from sim.lab._sweep import (
     ROW_FIELDS,
     SweepError,
@@ -21,8 +23,6 @@ from sim.lab._sweep import (
     set_path,
     sweep,
 )
-from sim.run._runner import simulate
-from sim.scenario import Scenario
 
 TOML = """
 seed = 5

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 import sim.lab.theory
-from sim import parse_scenario
-from sim.lab._probes import wait_times
+from sim import Scenario, Simulation, parse_scenario
+from sim.lab import wait_times
 from sim.lab.theory import (
     batch_means,
     erlang_c,
@@ -29,8 +29,6 @@ from sim.lab.theory import (
     random_pool_response,
     round_robin_response,
 )
-from sim.run._runner import Simulation
-from sim.scenario import Scenario
 
 
 def pool(strategy: str, size: int, rate: float, until: float, seed: int = 0) -> Scenario:

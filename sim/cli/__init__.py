@@ -43,7 +43,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"brokerlab {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     return code
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

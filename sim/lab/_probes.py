@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker import Broker, BrokerFactory, Listener, Network, Timers
-from sim.run._runner import Result, Simulation, simulate
+from sim.run import Result, Simulation, simulate
 from sim.scenario import Scenario
 
 __all__ = [

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
-from sim.run._runner import simulate
+from sim.run import simulate
 from sim.scenario import Poisson, Scenario, ScenarioError, parse_scenario
 
 __all__ = [
