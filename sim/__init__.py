@@ -18,7 +18,7 @@ from sim.lab._sweep import SweepError, rows_to_csv, rows_to_json, sweep
 from sim.run import (
     Divergence,
     InvariantViolation,
-    Result,
+    RunResult,
     Scheduler,
     SchedulerError,
     Simulation,
@@ -37,7 +37,7 @@ from sim.scenario import (
 __all__ = [
     "Divergence",
     "InvariantViolation",
-    "Result",
+    "RunResult",
     "Scenario",
     "ScenarioError",
     "Scheduler",

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from broker import Timers
-from sim.run import Scheduler, SchedulerError, Timer
+from sim.run import ScheduledCall, Scheduler, SchedulerError
 
 
 def recorder(log: list[object], item: object) -> Callable[[], None]:
@@ -19,7 +19,7 @@ def test_satisfies_the_broker_timers_protocol() -> None:
     timers: Timers = Scheduler()  # checked statically by mypy when tests are type-checked
     log: list[object] = []
     handle = timers.call_at(1.5, recorder(log, "x"))
-    assert isinstance(handle, Timer)
+    assert isinstance(handle, ScheduledCall)
     assert timers.now == 0.0
 
 
@@ -133,7 +133,7 @@ def test_cancel_after_the_timer_ran_changes_nothing() -> None:
 def test_callback_can_cancel_a_later_event_at_the_same_time() -> None:
     s = Scheduler()
     log: list[object] = []
-    victim: list[Timer] = []
+    victim: list[ScheduledCall] = []
     s.call_at(1.0, lambda: victim[0].cancel())
     victim.append(s.call_at(1.0, recorder(log, "victim")))
     s.call_at(1.0, recorder(log, "survivor"))
@@ -273,10 +273,10 @@ def test_same_schedule_same_trace() -> None:
 def test_repr_says_the_state() -> None:
     s = Scheduler()
     t = s.call_at(1.0, lambda: None)
-    assert repr(t) == "<Timer at 1.0 queued>"
+    assert repr(t) == "<ScheduledCall at 1.0 queued>"
     assert repr(s) == "<Scheduler now=0.0 pending=1>"
     t.cancel()
-    assert repr(t) == "<Timer at 1.0 cancelled>"
+    assert repr(t) == "<ScheduledCall at 1.0 cancelled>"
     u = s.call_at(2.0, lambda: None)
     s.run()
-    assert repr(u) == "<Timer at 2.0 done>"
+    assert repr(u) == "<ScheduledCall at 2.0 done>"

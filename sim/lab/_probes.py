@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker import Broker, BrokerFactory, Listener, Network, Timers
-from sim.run import Result, Simulation, simulate
+from sim.run import RunResult, Simulation, simulate
 from sim.scenario import Scenario
 
 __all__ = [
@@ -58,7 +58,7 @@ def _tapped(sink: Sink) -> BrokerFactory:
 
 def record_events(
     scenario: Scenario, kinds: Collection[str] | None = None
-) -> tuple[Result, list[dict[str, Any]]]:
+) -> tuple[RunResult, list[dict[str, Any]]]:
     """Run `scenario` and return its result and the broker's events (`{"t", "ev", **fields}`),
     only those of `kinds` if given. No fault events (see the module docstring); in memory."""
     events: list[dict[str, Any]] = []
@@ -79,7 +79,7 @@ def trace_events(scenario: Scenario) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.getvalue().splitlines()[1:]]
 
 
-def wait_times(scenario: Scenario) -> tuple[Result, list[float]]:
+def wait_times(scenario: Scenario) -> tuple[RunResult, list[float]]:
     """Per request, the time from its send to its dequeue by a worker (the wait before service),
     in dequeue order. A request answered at once waits exactly 0.0: equal times do not drift."""
     sent: dict[int, float] = {}
@@ -104,7 +104,7 @@ class DepthSeries:
 
     times: tuple[float, ...]
     depths: dict[str, tuple[int, ...]]
-    result: Result
+    result: RunResult
 
 
 def depth_series(scenario: Scenario, interval: float) -> DepthSeries:
@@ -143,7 +143,7 @@ class WindowSeries:
     replied: tuple[int, ...]
     timed_out: tuple[int, ...]
     mean_latency: tuple[float | None, ...]  # of the replied ones; None for an empty window
-    result: Result
+    result: RunResult
 
     @property
     def throughput(self) -> tuple[float, ...]:

@@ -8,8 +8,8 @@ replay with the first divergence, and the run's summary.
 from sim.run._monitors import InvariantViolation
 from sim.run._replay import Divergence, replay
 from sim.run._rng import Streams, stream
-from sim.run._runner import Progress, Result, Simulation, hard_stop, simulate
-from sim.run._scheduler import Scheduler, SchedulerError, Timer
+from sim.run._runner import Progress, RunResult, Simulation, hard_stop, simulate
+from sim.run._scheduler import ScheduledCall, Scheduler, SchedulerError
 from sim.run._summary import format_summary, latency_summary
 from sim.run._trace import TraceError
 
@@ -17,12 +17,12 @@ __all__ = [
     "Divergence",
     "InvariantViolation",
     "Progress",
-    "Result",
+    "RunResult",
+    "ScheduledCall",
     "Scheduler",
     "SchedulerError",
     "Simulation",
     "Streams",
-    "Timer",
     "TraceError",
     "format_summary",
     "hard_stop",

@@ -33,7 +33,7 @@ def hard_stop(until: float) -> float:
 
 
 @dataclass(slots=True)
-class Result:
+class RunResult:
     """What a run produced: its summary and, if one broke, the invariant violation."""
 
     summary: dict[str, Any]
@@ -217,7 +217,7 @@ class Simulation:
         if self.monitor is not None:
             self.monitor.observe(t, ev, fields)
 
-    def run(self, progress: Progress | None = None) -> Result:
+    def run(self, progress: Progress | None = None) -> RunResult:
         clock = self.clock
         for client in self.clients:
             client.start()
@@ -244,7 +244,7 @@ class Simulation:
                 self.monitor.finish(clock.now, self._counters(), bool(self.scenario.script))
         except InvariantViolation as err:
             violation = err
-        return Result(self.summary(violation), violation, self.events())
+        return RunResult(self.summary(violation), violation, self.events())
 
     def events(self) -> int:
         """Events observed so far (written to the trace, or seen by the monitors)."""
@@ -267,7 +267,7 @@ def simulate(
     monitors: bool = True,
     progress: Progress | None = None,
     broker_factory: BrokerFactory = Broker,
-) -> Result:
+) -> RunResult:
     """Run `scenario` once and return its summary (and violation, if any)."""
     sim = Simulation(scenario, trace=trace, monitors=monitors, broker_factory=broker_factory)
     return sim.run(progress)

@@ -4,9 +4,10 @@ Rules, in the style of SimPy's core:
 - The heap holds `(time, seq, timer)`; `seq` grows by one per `call_at`, so events at equal times
   run in scheduling order and the third element is never compared. Nothing depends on `hash()` or
   a clock.
-- Cancellation is lazy: `Timer.cancel()` marks the timer and the entry is dropped when it reaches
-  the top of the heap. When dead entries outnumber live ones (and there are many), the heap is
-  compacted in place, so a workload that cancels most of its timeouts cannot grow it without bound.
+- Cancellation is lazy: `ScheduledCall.cancel()` marks the call and the entry is dropped when it
+  reaches the top of the heap. When dead entries outnumber live ones (and there are many), the
+  heap is compacted in place, so a workload that cancels most of its timeouts cannot grow it
+  without bound.
 - `now` is read-only and only moves forward: to the time of each event as it runs, to `until`
   (see `run`), or to the time given to `advance_to`.
 """
@@ -18,7 +19,7 @@ import itertools
 import math
 from collections.abc import Callable
 
-__all__ = ["Scheduler", "SchedulerError", "Timer"]
+__all__ = ["ScheduledCall", "Scheduler", "SchedulerError"]
 
 # Dead heap entries tolerated before compaction is considered; keeps small heaps compaction-free.
 _COMPACT_MIN_DEAD = 256
@@ -36,7 +37,7 @@ def _released() -> None:
     """Stands in for the callback of a cancelled timer, so its closure can be freed early."""
 
 
-class Timer:
+class ScheduledCall:
     """A scheduled callback; returned by `Scheduler.call_at`. Build one only through the scheduler.
 
     `cancel()` is idempotent and O(1) (amortized); cancelling a timer that already ran does nothing.
@@ -76,7 +77,7 @@ class Timer:
 
     def __repr__(self) -> str:
         state = "cancelled" if self.cancelled else "queued" if self._scheduler else "done"
-        return f"<Timer at {self.when!r} {state}>"
+        return f"<ScheduledCall at {self.when!r} {state}>"
 
 
 class Scheduler:
@@ -97,7 +98,7 @@ class Scheduler:
     __slots__ = ("_heap", "_live", "_now", "_seq")
 
     _now: float
-    _heap: list[tuple[float, int, Timer]]
+    _heap: list[tuple[float, int, ScheduledCall]]
     _live: int
     _seq: itertools.count[int]
 
@@ -114,24 +115,24 @@ class Scheduler:
         """The current virtual time; it never goes backwards."""
         return self._now
 
-    def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
+    def call_at(self, when: float, callback: Callable[[], None]) -> ScheduledCall:
         """Run `callback()` at virtual time `when`, which must be finite and >= `now`."""
         if not self._now <= when < _INF:  # also rejects NaN: every comparison with it is False
             raise SchedulerError(
                 f"cannot schedule at {when!r}: time must be finite and >= now ({self._now!r})"
             )
-        timer = Timer(when, callback, self)
+        timer = ScheduledCall(when, callback, self)
         _heappush(self._heap, (when, next(self._seq), timer))
         self._live += 1
         return timer
 
-    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+    def call_later(self, delay: float, callback: Callable[[], None]) -> ScheduledCall:
         """Run `callback()` after `delay` (finite, >= 0) units of virtual time."""
         # call_at inlined: this is the simulator's most frequent call.
         when = self._now + delay
         if not (0.0 <= delay < _INF and when < _INF):
             raise SchedulerError(f"cannot schedule after delay {delay!r}: must be finite and >= 0")
-        timer = Timer(when, callback, self)
+        timer = ScheduledCall(when, callback, self)
         _heappush(self._heap, (when, next(self._seq), timer))
         self._live += 1
         return timer

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sim.run._monitors import InvariantViolation
-    from sim.run._runner import Result, Simulation
+    from sim.run._runner import RunResult, Simulation
 
 
 def summary(sim: Simulation, violation: InvariantViolation | None = None) -> dict[str, Any]:
@@ -65,7 +65,7 @@ def latency_summary(ordered: list[float]) -> dict[str, float | int | None]:
     }
 
 
-def format_summary(result: Result, name: str) -> str:
+def format_summary(result: RunResult, name: str) -> str:
     """The human-readable report of a run."""
     s: dict[str, Any] = result.summary
     m, r, lat = s["messages"], s["requests"], s["latency"]

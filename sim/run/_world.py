@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from broker import IMMEDIATE, Address, BrokerError, Envelope, Outcome, Transit
 from sim.checking.bridge import policy
 from sim.run._rng import Streams
-from sim.run._scheduler import Timer
+from sim.run._scheduler import ScheduledCall
 from sim.scenario import ClientSpec, Closed, ConstantArrivals, Dist, Faults, Poisson
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class Worker:
         self.busy_time = 0.0
         self.served = 0
         self.started = 0.0
-        self.timer: Timer | None = None
+        self.timer: ScheduledCall | None = None
         self.current: Envelope[Any] | None = None
 
     def kick(self) -> None:
