@@ -280,3 +280,33 @@ def test_repr_says_the_state() -> None:
     u = s.call_at(2.0, lambda: None)
     s.run()
     assert repr(u) == "<ScheduledCall at 2.0 done>"
+
+
+def test_now_is_read_only() -> None:
+    s = Scheduler()
+    with pytest.raises(AttributeError):
+        s.now = 5.0  # type: ignore[misc]
+    assert s.now == 0.0
+
+
+def test_advance_to_runs_what_is_due_then_stands_at_the_time() -> None:
+    s = Scheduler()
+    seen: list[float] = []
+    s.call_at(1.0, lambda: seen.append(s.now))
+    s.call_at(2.0, lambda: seen.append(s.now))
+    s.call_at(3.5, lambda: seen.append(s.now))
+    assert s.advance_to(2.0) == 2  # an event exactly at the time runs
+    assert (seen, s.now) == ([1.0, 2.0], 2.0)
+    assert s.advance_to(10.0) == 1
+    assert s.now == 10.0  # not 3.5: the queue ran dry, the clock still moves to the time
+    assert s.advance_to(10.0) == 0  # standing still is allowed
+
+
+def test_advance_to_never_goes_backwards() -> None:
+    s = Scheduler()
+    s.advance_to(4.0)
+    with pytest.raises(SchedulerError, match="must be finite and >= now"):
+        s.advance_to(3.0)
+    with pytest.raises(SchedulerError):
+        s.advance_to(math.inf)
+    assert s.now == 4.0

@@ -3,7 +3,7 @@
 Three vocabularies name the same operations: the model's actions (model/_actions.py), the calls
 of `broker.MessageBroker`, and scenario script steps (docs/scenario-format.md, "Scripts"). This
 module is the only place that maps one onto another; the lockstep test, the checker's broker
-replay, the simulator's script interpreter and the mutation catalogue all go through it.
+replay and the simulator's script interpreter all go through it, and so does every mutant hunt.
 
 - `perform(broker, action, payload)`: the broker call of a model action, and its return value;
 - `action_of(step, actor_id)`: a script step as a model action (plus the payload to send);
@@ -298,8 +298,8 @@ def script_step(at: float, a: m.Action) -> dict[str, Any]:
         out["actor"] = a.actor
     elif isinstance(a, m.Provide):
         out |= {"do": "provide", "service": a.service, "actor": a.actor}
-    elif type(a) in _BY_ACTOR_NAME:
-        out |= {"do": _BY_ACTOR_NAME[type(a)], "actor": a.actor}  # type: ignore[union-attr]
+    elif isinstance(a, m.Unregister | m.Stop | m.Restart | m.Dequeue | m.Done):
+        out |= {"do": _BY_ACTOR_NAME[type(a)], "actor": a.actor}
     elif isinstance(a, m.Tell | m.Ask):
         _no_loss(a)
         if isinstance(a, m.Tell):

@@ -251,10 +251,10 @@ def _check(args: argparse.Namespace) -> int:
         print(format_check(report, args.broker))
     if args.graph:
         _write_graph(report.graph, args.graph)
-    bad = [p for p in report.violations() if p.counterexample is not None]
+    bad = [p.counterexample for p in report.violations() if p.counterexample is not None]
     if args.out and bad:
         try:
-            text = scenario_toml(bad[0].counterexample, args.broker or "reference", bounds)  # type: ignore[arg-type]
+            text = scenario_toml(bad[0], args.broker or "reference", bounds)
         except Unscriptable as err:
             print(f"brokerlab check: cannot write {args.out}: {err}", file=sys.stderr)
         else:

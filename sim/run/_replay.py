@@ -70,7 +70,7 @@ def replay(
     recorded = iter([first, *()])
     comparer = _Comparer(_chain(recorded, stream))
     try:
-        Simulation(scenario, trace=comparer, broker_factory=broker_factory).run()  # type: ignore[arg-type]
+        Simulation(scenario, trace=comparer, broker_factory=broker_factory).run()
     except _Diverged as err:
         return err.divergence
     rest = stream.readline()

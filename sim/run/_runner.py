@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import IO, Any
+from typing import Any
 
 import model as m
 from broker import ActorNotFound, Broker, BrokerError, BrokerFactory, MessageBroker, Stats
@@ -20,7 +20,7 @@ from sim.run._monitors import InvariantViolation, Monitor
 from sim.run._rng import Streams
 from sim.run._scheduler import Scheduler
 from sim.run._summary import summary
-from sim.run._trace import TraceWriter, header
+from sim.run._trace import TextSink, TraceWriter, header
 from sim.run._world import Client, Network, Worker
 from sim.scenario import Scenario, ScriptStep
 
@@ -52,7 +52,7 @@ class Simulation:
         self,
         scenario: Scenario,
         *,
-        trace: IO[str] | None = None,
+        trace: TextSink | None = None,
         monitors: bool = True,
         broker_factory: BrokerFactory = Broker,
     ) -> None:
@@ -263,7 +263,7 @@ class Simulation:
 def simulate(
     scenario: Scenario,
     *,
-    trace: IO[str] | None = None,
+    trace: TextSink | None = None,
     monitors: bool = True,
     progress: Progress | None = None,
     broker_factory: BrokerFactory = Broker,

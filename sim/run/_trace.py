@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any, Protocol
 
 FORMAT = "brokerlab-trace"
 VERSION = 1
@@ -71,12 +71,18 @@ def encode_event(t: float, seq: int, ev: str, fields: dict[str, Any]) -> str:
 _ORDER: dict[tuple[str, ...], list[tuple[str, str]]] = {}
 
 
+class TextSink(Protocol):
+    """Where a trace goes: any text stream, or replay's line-by-line comparer."""
+
+    def write(self, text: str, /) -> int: ...
+
+
 class TraceWriter:
     """Numbers events and writes one canonical line each to a text stream."""
 
     __slots__ = ("out", "seq")
 
-    def __init__(self, out: IO[str], head: dict[str, Any]) -> None:
+    def __init__(self, out: TextSink, head: dict[str, Any]) -> None:
         self.out = out
         self.seq = 0
         out.write(canonical(head) + "\n")
