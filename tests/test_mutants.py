@@ -10,8 +10,7 @@ import pytest
 from hypothesis import Phase, settings
 
 from broker import Broker
-from sim.checking.hunt import DIRECTED, catalogue_results, directed_result
-from sim.checking.lockstep import run_lockstep
+from sim.checking.hunt import DIRECTED, catalogue_results, directed_result, run_lockstep
 from sim.checking.mutants import MUTANTS, TRACE_SCENARIOS, conform_result
 
 # Mutants are usually caught in a few dozen examples; the cap keeps a survivor from running long.

@@ -1,5 +1,6 @@
 """The catalogue hunt: the lockstep machine (Hypothesis) against every mutant of the catalogue.
 
+`run_lockstep(factory)` runs the machine against one broker and returns the shrunk failure;
 `catalogue_results` runs the machine against each mutant and reports which check caught it and
 how short the shrunk failing example is; every mutant must be caught, and the real broker must
 pass (`reference_passes`). `DIRECTED` holds a few fixed lockstep examples for the mutants that no
@@ -8,14 +9,59 @@ simulator trace can show (sim/checking/mutants.py, `TRACE_SCENARIOS`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from hypothesis import settings as Settings
+from hypothesis.stateful import run_state_machine_as_test
 
 from broker import Broker, BrokerFactory
-from sim.checking.lockstep import Divergence, LockstepMachine, machine_for, run_lockstep
+from sim.checking.lockstep import Divergence, LockstepMachine
 from sim.checking.mutants import MUTANTS
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """How a lockstep run failed: the check that caught it and the shrunk example's length."""
+
+    check: str
+    steps: int
+    message: str
+
+
+def machine_for(factory: BrokerFactory, name: str = "Lockstep") -> type[LockstepMachine]:
+    """A `LockstepMachine` whose broker comes from `factory`."""
+    return type(name, (LockstepMachine,), {"factory": staticmethod(factory)})
+
+
+def run_lockstep(factory: BrokerFactory, settings: Settings | None = None) -> Failure | None:
+    """Run the lockstep machine against `factory`'s broker; the (shrunk) failure, or None.
+
+    The failure's `steps` counts the rules of the minimal failing example Hypothesis reports
+    (invariant checks and teardown are not steps).
+    """
+    machine = machine_for(factory)
+    try:
+        run_state_machine_as_test(machine, settings=settings)
+    except Exception as error:  # any failure of the broker counts, not only a Divergence
+        check = error.check if isinstance(error, Divergence) else type(error).__name__
+        return Failure(check, _count_steps(getattr(error, "__notes__", [])), str(error))
+    return None
+
+
+_STEP = re.compile(r"^(?:.* = )?state\.(\w+)\(")
+_NOT_STEPS = frozenset({"teardown"}) | {
+    name
+    for name, value in vars(LockstepMachine).items()
+    if hasattr(value, "hypothesis_stateful_invariant")
+}
+
+
+def _count_steps(notes: list[str]) -> int:
+    """Rules in Hypothesis's printout of a failing example."""
+    found = (_STEP.match(line) for line in notes)
+    return sum(1 for f in found if f is not None and f.group(1) not in _NOT_STEPS)
 
 
 def _leak(mc: LockstepMachine) -> None:

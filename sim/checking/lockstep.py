@@ -17,18 +17,17 @@ Every operation goes through sim/checking/bridge.py (`perform`, `disagreement`),
 reads the broker only through `broker.MessageBroker`, so any broker behind that protocol (a
 mutant, a port's adapter) is tested the same way. Run it as a test with
 `TestLockstep = LockstepMachine.TestCase`, or against another broker with
-`run_lockstep(factory, settings)`, which returns the failure instead of raising it.
+`sim.checking.hunt.run_lockstep(factory, settings)`, which returns the failure instead of
+raising it.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, ClassVar
 
-from hypothesis import settings as Settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -37,7 +36,6 @@ from hypothesis.stateful import (
     invariant,
     multiple,
     rule,
-    run_state_machine_as_test,
 )
 
 import model as m
@@ -533,46 +531,3 @@ class LockstepMachine(RuleBasedStateMachine):
             depth = self.broker.depth(a.id)
             ok = a.capacity is None or depth <= a.capacity
             _expect("capacity", ok, f"actor {a.id}: {depth} > {a.capacity}")
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """How a lockstep run failed: the check that caught it and the shrunk example's length."""
-
-    check: str
-    steps: int
-    message: str
-
-
-def machine_for(factory: BrokerFactory, name: str = "Lockstep") -> type[LockstepMachine]:
-    """A `LockstepMachine` whose broker comes from `factory`."""
-    return type(name, (LockstepMachine,), {"factory": staticmethod(factory)})
-
-
-def run_lockstep(factory: BrokerFactory, settings: Settings | None = None) -> Failure | None:
-    """Run the lockstep machine against `factory`'s broker; the (shrunk) failure, or None.
-
-    The failure's `steps` counts the rules of the minimal failing example Hypothesis reports
-    (invariant checks and teardown are not steps).
-    """
-    machine = machine_for(factory)
-    try:
-        run_state_machine_as_test(machine, settings=settings)
-    except Exception as error:  # any failure of the broker counts, not only a Divergence
-        check = error.check if isinstance(error, Divergence) else type(error).__name__
-        return Failure(check, _count_steps(getattr(error, "__notes__", [])), str(error))
-    return None
-
-
-_STEP = re.compile(r"^(?:.* = )?state\.(\w+)\(")
-_NOT_STEPS = frozenset({"teardown"}) | {
-    name
-    for name, value in vars(LockstepMachine).items()
-    if hasattr(value, "hypothesis_stateful_invariant")
-}
-
-
-def _count_steps(notes: list[str]) -> int:
-    """Rules in Hypothesis's printout of a failing example."""
-    found = (_STEP.match(line) for line in notes)
-    return sum(1 for f in found if f is not None and f.group(1) not in _NOT_STEPS)

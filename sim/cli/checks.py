@@ -104,8 +104,7 @@ def _mutants(args: argparse.Namespace) -> int:
             "the lockstep hunt needs Hypothesis, a dev extra: pip install 'brokerlab[dev]'"
         ) from None
 
-    from sim.checking.hunt import directed_result
-    from sim.checking.lockstep import run_lockstep
+    from sim.checking.hunt import directed_result, run_lockstep
     from sim.checking.mutants import MUTANTS, conform_result
 
     phases = [Phase.explicit, Phase.reuse, Phase.generate]
