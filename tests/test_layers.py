@@ -9,7 +9,9 @@ one documented case: `brokerlab mutants` imports Hypothesis when it runs.
 from __future__ import annotations
 
 import ast
+import json
 import pathlib
+import re
 
 import pytest
 
@@ -99,3 +101,25 @@ def test_the_rule_catches_an_upward_import(module: str, source: str) -> None:
     allowed = ALLOWED[room(module)]
     names = [n for n, _ in imports(source)]
     assert not all(any(n == a or n.startswith(a + ".") for a in allowed) for n in names)
+
+
+PRIVATE = re.compile(r"\bsim(?:\.[A-Za-z]\w*)*\._\w+")
+
+
+def test_notebooks_and_docs_use_public_names_only() -> None:
+    """Notebooks and docs show users the public API: no `sim._x` or `sim.run._x` names."""
+    found = []
+    for path in [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("notebooks/*.ipynb")]:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".ipynb":
+            cells = json.loads(text)["cells"]
+            text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        found += [f"{path.name}: {m.group(0)}" for m in PRIVATE.finditer(text)]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "text", ["from sim._runner import x", "import sim.run._trace", "sim.lab._sweep"]
+)
+def test_the_private_name_pattern_matches(text: str) -> None:
+    assert PRIVATE.search(text)
