@@ -86,10 +86,16 @@ class Effect:
     events: tuple[Event, ...]
 
 
-class _Refuse(Exception):
+class _Coded(Exception):
+    """A failure named by its error code (broker/errors.py `code`)."""
+
     def __init__(self, code: str) -> None:
         super().__init__(code)
         self.code = code
+
+
+class _Refuse(_Coded):
+    """The operation is refused and changes nothing (spec 2.6, 8): `apply` returns `Refused`."""
 
 
 class _Step:
@@ -331,10 +337,9 @@ def _provide(st: _Step, a: Provide) -> Result:
 # -- resolution (spec 2.5, 3) ----------------------------------------------------------------
 
 
-class _RouteFailed(Exception):
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+class _RouteFailed(_Coded):
+    """Routing an accepted message failed (spec 3, 6): retried if transient, else rejected or
+    dead-lettered by the caller. Kept apart from `_Refuse` so one is never caught as the other."""
 
 
 def _resolve_address(st: _Step, msg: Msg) -> ActorState | PoolState:
