@@ -77,6 +77,12 @@ def _no_loss(a: m.Tell | m.Ask | m.Reply) -> None:
         raise Unscriptable(f"{type(a).__name__} loses its message in transit: no call does that")
 
 
+def _key(a: m.Tell | m.Ask) -> str | None:
+    if isinstance(a.key, m.AnyKey):
+        raise Unscriptable(f"{type(a).__name__} has a key nobody knows (ANY_KEY): no call sends it")
+    return a.key
+
+
 def _tell(b: MessageBroker[Any], a: m.Tell, payload: Any) -> int:
     _no_loss(a)
     return b.send(
@@ -84,7 +90,7 @@ def _tell(b: MessageBroker[Any], a: m.Tell, payload: Any) -> int:
         str(a.to),
         payload,
         priority=_priority(a.high),
-        key=a.key if isinstance(a.key, str) or a.key is None else None,
+        key=_key(a),
         ttl=a.ttl,
         timestamp=a.timestamp,
         retry=policy(a.retry),
@@ -100,7 +106,7 @@ def _ask(b: MessageBroker[Any], a: m.Ask, payload: Any) -> int:
         payload,
         timeout=a.timeout,
         priority=_priority(a.high),
-        key=a.key if isinstance(a.key, str) or a.key is None else None,
+        key=_key(a),
         retry=policy(a.retry),
         send_timeout=a.send_timeout,
     )
@@ -313,7 +319,7 @@ def script_step(at: float, a: m.Action) -> dict[str, Any]:
             out["timeout"] = a.timeout
         if a.high:
             out["priority"] = "high"
-        if isinstance(a.key, str):
+        if _key(a) is not None:
             out["key"] = a.key
         if isinstance(a, m.Tell):
             if a.ttl is not None:
