@@ -383,7 +383,7 @@ class Broker(Generic[P]):
             self.delivered,
             self.dead_lettered,
             self.retries,
-            {reason: n for reason, n in self.dead_letters.items() if n},
+            dict(self.dead_letters),  # a reason is counted when it first happens: never 0
             dict(self.outcomes),
         )
 

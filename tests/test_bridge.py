@@ -108,6 +108,8 @@ def test_every_script_step_kind_has_a_model_action() -> None:
         m.Tick(1.0),
         m.Arrive(1),
         m.Tell(None, m.Addr("name", "a"), drop=True),
+        m.Tell(None, m.Addr("name", "a"), delay=True),
+        m.Reply(None, 1, duplicate=True),
     ],
 )
 def test_time_and_losses_are_not_broker_calls(action: m.Action) -> None:
@@ -130,3 +132,13 @@ def test_perform_returns_what_the_broker_returns() -> None:
 def test_the_three_retry_policies_share_their_defaults() -> None:
     assert policy(m.Retry()) == RetryPolicy() == policy(RetrySpec())
     assert policy(None) is None
+
+
+def test_advance_moves_the_clock_it_is_given() -> None:
+    clock = Scheduler()
+    broker: Broker[Any] = Broker(clock, random.Random(0))
+    client, server = perform(broker, m.Register()), perform(broker, m.Register("s"))
+    perform(broker, m.Ask(client, m.Addr("name", "s"), 2.0))
+    assert perform(broker, m.Advance(2.0), clock=clock) is None  # the model's result too
+    assert (clock.now, broker.outcome(1)) == (2.0, "timed_out")
+    assert server == 2

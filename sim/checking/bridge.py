@@ -5,23 +5,25 @@ of `broker.MessageBroker`, and scenario script steps (docs/scenario-format.md, "
 module is the only place that maps one onto another; the lockstep test, the checker's broker
 replay and the simulator's script interpreter all go through it, and so does every mutant hunt.
 
-- `perform(broker, action, payload)`: the broker call of a model action, and its return value;
+- `perform(broker, action, payload, clock)`: the broker call of a model action and its return
+  value, or, given a clock, time moved by `Advance`;
 - `action_of(step, actor_id)`: a script step as a model action (plus the payload to send);
 - `script_step(at, action)`: a model action as a script step (a counterexample's replay);
 - `policy(retry)`: a retry policy of the model or of a scenario as the broker's `RetryPolicy`;
 - `disagreement(action, value, error, result)`: how a broker call's outcome differs from the
-  model's `Effect.result`, or None.
-
-Time is not an operation here: drivers move it with `Scheduler.advance_to`.
+  model's `Effect.result`, or None (`refusal_disagreement` and `value_disagreement` are its two
+  halves, for a driver that compares events in between);
+- `model_counters(state)`: the model's side of `broker.Stats.counters()`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import model as m
-from broker import Envelope, MessageBroker, RetryPolicy
+from broker import Envelope, MessageBroker, Priority, RetryPolicy
 from sim.scenario import ScriptStep
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "action_of",
     "disagreement",
     "model_addr",
+    "model_counters",
     "perform",
     "policy",
     "refusal_disagreement",
@@ -39,6 +42,14 @@ __all__ = [
 
 class Unscriptable(ValueError):
     """The action has no broker call or script step: a message lost in transit, or time."""
+
+
+class Clock(Protocol):
+    """What `perform` needs to move time: `sim.run.Scheduler` is one."""
+
+    @property
+    def now(self) -> float: ...
+    def advance_to(self, when: float) -> int: ...
 
 
 class RetryFields(Protocol):
@@ -65,7 +76,7 @@ def policy(retry: RetryFields | None) -> RetryPolicy | None:
     )
 
 
-def _priority(high: bool) -> Any:
+def _priority(high: bool) -> Priority:
     return "high" if high else "normal"
 
 
@@ -73,8 +84,12 @@ def _priority(high: bool) -> Any:
 
 
 def _no_loss(a: m.Tell | m.Ask | m.Reply) -> None:
-    if a.drop:
-        raise Unscriptable(f"{type(a).__name__} loses its message in transit: no call does that")
+    """A call cannot tell the network what to do: that is the simulator's `Network`."""
+    if a.drop or a.delay or a.duplicate:
+        raise Unscriptable(
+            f"{type(a).__name__} has its message dropped, delayed or copied in transit: "
+            "no broker call does that"
+        )
 
 
 def _key(a: m.Tell | m.Ask) -> str | None:
@@ -142,13 +157,20 @@ _CALLS: dict[type, Callable[[MessageBroker[Any], Any, Any], Any]] = {
 }
 
 
-def perform(broker: MessageBroker[Any], action: m.Action, payload: Any = None) -> Any:
+def perform(
+    broker: MessageBroker[Any], action: m.Action, payload: Any = None, clock: Clock | None = None
+) -> Any:
     """Call `broker` as `action` says; return what the call returned (a `BrokerError` propagates).
 
     `payload` is what a send, request or reply carries (the model does not track payloads).
-    Raises `Unscriptable` for time (`Advance`, `Fire`, `Tick`, `Arrive`) and for a message the
-    action loses in transit.
+    `Advance(to)` moves `clock` to `to`, running every timer due by then, and returns None, as
+    the model does. Raises `Unscriptable` for `Advance` without a clock, for `Fire`, `Tick` and
+    `Arrive` (the simulator's network, not a call, does those), and for a message the action
+    drops, delays or copies in transit.
     """
+    if isinstance(action, m.Advance) and clock is not None:
+        clock.advance_to(action.to)
+        return None
     call = _CALLS.get(type(action))
     if call is None:
         raise Unscriptable(f"{type(action).__name__} is not a broker call (move time instead)")
@@ -182,6 +204,11 @@ def disagreement(action: m.Action, value: Any, error: str | None, result: m.Resu
     if problem is None and error is None:
         problem = value_disagreement(action, value, result)
     return problem
+
+
+def model_counters(s: m.State) -> tuple[int, int, int, int, int]:
+    """(sent, rejected, delivered, dead_lettered, retries): `broker.Stats.counters()`'s order."""
+    return (s.sent, s.rejected, s.delivered, s.dead_lettered, s.retries)
 
 
 # -- script step <-> model action ------------------------------------------------------------
@@ -269,16 +296,6 @@ _BY_ACTOR: dict[str, Callable[[int], m.Action]] = {
 _BY_ACTOR_NAME = {kind: do for do, kind in _BY_ACTOR.items()}
 
 
-def _retry_table(r: m.Retry) -> dict[str, Any]:
-    return {
-        "max_attempts": r.max_attempts,
-        "backoff": r.backoff,
-        "multiplier": r.multiplier,
-        "max_backoff": r.max_backoff,
-        "jitter": r.jitter,
-    }
-
-
 def script_step(at: float, a: m.Action) -> dict[str, Any]:
     """`a` as a `[[script]]` table at time `at` (the inverse of `action_of`, ids for actors).
 
@@ -329,7 +346,7 @@ def script_step(at: float, a: m.Action) -> dict[str, Any]:
         if a.send_timeout is not None:
             out["send_timeout"] = a.send_timeout
         if a.retry is not None:
-            out["retry"] = _retry_table(a.retry)
+            out["retry"] = dataclasses.asdict(a.retry)  # the script's `retry` keys, all five
     elif isinstance(a, m.Reply):
         _no_loss(a)
         out |= {"do": "reply", "corr": a.corr}

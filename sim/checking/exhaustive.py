@@ -21,13 +21,7 @@ from typing import Any
 import model as m
 from broker import Broker, BrokerError, BrokerFactory
 from model.checker import CheckBounds, Clock, Counterexample, Progress, Report, Step, check
-from sim.checking.bridge import (
-    Unscriptable,
-    perform,
-    refusal_disagreement,
-    script_step,
-    value_disagreement,
-)
+from sim.checking.bridge import Unscriptable, disagreement, model_counters, perform, script_step
 from sim.run import Scheduler
 
 __all__ = ["check_broker", "scenario_toml"]
@@ -47,10 +41,10 @@ class _Driver:
 
     def do(self, a: m.Action) -> tuple[Any, str | None]:
         """Perform `a`; (value, None) or (None, error code)."""
+        if isinstance(a, m.Advance):
+            a = m.Advance(self.clock.now + a.to)
         try:
-            if isinstance(a, m.Advance):
-                return self.clock.advance_to(self.clock.now + a.to), None
-            return perform(self.broker, a, "re" if isinstance(a, m.Reply) else "ask"), None
+            return perform(self.broker, a, type(a).__name__.lower(), self.clock), None
         except BrokerError as e:
             return None, e.code
 
@@ -73,21 +67,15 @@ def _compare(
         return None  # a drop: the broker cannot be told to lose a message
     except Exception as crash:  # a broker that crashes disagrees with any model
         return f"crash: {type(crash).__name__}: {crash}"
-    last = step[-1]
-    problem = refusal_disagreement(last, error, effect.result)
+    problem = disagreement(step[-1], value, error, effect.result)
     if problem is not None:
         return f"result: {problem}"
-    if error is None and not isinstance(last, m.Advance):
-        problem = value_disagreement(last, value, effect.result)
-        if problem is not None:
-            return f"result: {problem}"
     label = ", ".join(f"{type(a).__name__}" for a in step)
     if driver.seen != list(effect.events):
         return f"events: {label}:\n broker {driver.seen}\n model  {list(effect.events)}"
-    s = effect.state
     after = driver.broker.stats().counters()
     moved = tuple(x - y for x, y in zip(after, before, strict=True))
-    model_moved = (s.sent, s.rejected, s.delivered, s.dead_lettered, s.retries)
+    model_moved = model_counters(effect.state)
     if moved != model_moved:
         return f"counters: {label}: broker moved {moved}, model {model_moved}"
     return None

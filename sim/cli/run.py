@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from broker import BrokerFactory
-from sim.checking.mutants import MUTANTS, broker_class
+from sim.checking.mutants import broker_class
 from sim.cli._common import (
     EXIT_OK,
     EXIT_VIOLATION,
@@ -95,7 +95,5 @@ def _replay(args: argparse.Namespace) -> int:
 def _broker_class(args: argparse.Namespace) -> BrokerFactory:
     try:
         return broker_class(args.broker)
-    except KeyError:
-        raise UsageError(
-            f"--broker {args.broker!r}: expected reference or one of {', '.join(MUTANTS)}"
-        ) from None
+    except KeyError as err:
+        raise UsageError(f"--broker: {err.args[0]}") from None

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 import model as m
-from broker import ActorNotFound, Broker, BrokerError, BrokerFactory, MessageBroker, Stats
+from broker import ActorNotFound, Broker, BrokerError, BrokerFactory, MessageBroker
 from sim.checking.bridge import action_of, perform
 from sim.run._monitors import InvariantViolation, Monitor
 from sim.run._rng import Streams
@@ -153,7 +153,7 @@ class Simulation:
         w.crash()
         self.broker.stop(w.id, "crashed")
         if self.monitor is not None:
-            self.monitor.settled(self.clock.now, self._counters())
+            self.monitor.settled(self.clock.now, self.broker.stats())
 
     # -- scripts (sim/scenario/_script.py, through sim/checking/bridge.py) -----------------------
 
@@ -173,7 +173,7 @@ class Simulation:
         except BrokerError as err:
             self.script_errors.append(f"step {n} ({step.do} at t={step.at!r}): {err.code}: {err}")
         if self.monitor is not None:
-            self.monitor.settled(self.clock.now, self._counters())
+            self.monitor.settled(self.clock.now, self.broker.stats())
         self._schedule_script(n + 1)
 
     def _actor(self, ref: int | str) -> int:
@@ -241,7 +241,7 @@ class Simulation:
                     f"{clock.pending} events still scheduled at the hard stop t={stop!r}",
                 )
             if self.monitor is not None:
-                self.monitor.finish(clock.now, self._counters(), bool(self.scenario.script))
+                self.monitor.finish(clock.now, self.broker.stats(), bool(self.scenario.script))
         except InvariantViolation as err:
             violation = err
         return RunResult(self.summary(violation), violation, self.events())
@@ -251,9 +251,6 @@ class Simulation:
         if self.writer is not None:
             return self.writer.seq
         return self.monitor.seq if self.monitor is not None else 0
-
-    def _counters(self) -> Stats:
-        return self.broker.stats()
 
     def summary(self, violation: InvariantViolation | None = None) -> dict[str, Any]:
         """The run's figures (the `--summary` JSON); see docs/trace-format.md."""
