@@ -156,11 +156,11 @@ class Broker(Generic[P]):
     def unregister(self, actor_id: int, reason: str = "unregistered") -> None:
         """Remove an actor for good: its mail is dead-lettered, its requests cancelled (2.7)."""
         actor = self.registry.actor(actor_id)
+        if self._emit:
+            self._emit("unregister", {"actor": actor.label, "reason": reason})
         if actor.alive:
             self._shut(actor)
         self.registry.remove(actor)
-        if self._emit:
-            self._emit("unregister", {"actor": actor.label, "reason": reason})
 
     def stop(self, actor_id: int, reason: str = "crashed") -> None:
         """Stop an actor but keep its registrations, so it can `restart` (spec 2.8)."""

@@ -3,7 +3,9 @@
 Actions carry everything a step needs, including its nondeterminism: the chosen members of
 `random`, `power_of_two` and key-less `consistent_hash` pools (`choices`, actor ids, consumed in
 routing order, spec 3.3, 3.5, 3.6), the times of jittered retries (`retry_at`, spec 6.2), and what
-the network does to a message (`drop`, `delay`, `duplicate`, spec 7.4). Time only moves through
+the network does to a message (`drop`, `delay`, `duplicate`, spec 7.4: `True` leaves the message
+or its copy in transit until `Arrive`; a number of seconds schedules its arrival, as a logged run
+records it). Time only moves through
 `Advance`, or, finer grained, `Fire` (the next timer) and `Tick` (spec 1.1).
 """
 
@@ -86,7 +88,7 @@ class Tell:
     """A one-way send (spec 4, 6, 7). `timestamp` defaults to now (spec 4.7)."""
 
     sender: int | None
-    to: Addr
+    to: Addr | str  # text is parsed by the step (spec 2.3): an invalid one is refused
     high: bool = False
     ttl: float | None = None
     timestamp: float | None = None
@@ -95,8 +97,8 @@ class Tell:
     choices: tuple[int, ...] = ()
     drop: bool = False
     key: str | AnyKey | None = None
-    delay: bool = False
-    duplicate: bool = False
+    delay: bool | float = False
+    duplicate: bool | float = False
     retry_at: tuple[float, ...] = ()
 
 
@@ -105,7 +107,7 @@ class Ask:
     """Issue a request (spec 5.1, 5.10)."""
 
     sender: int
-    to: Addr
+    to: Addr | str  # as Tell's
     timeout: float
     high: bool = False
     retry: Retry | None = None
@@ -113,8 +115,8 @@ class Ask:
     choices: tuple[int, ...] = ()
     drop: bool = False
     key: str | AnyKey | None = None
-    delay: bool = False
-    duplicate: bool = False
+    delay: bool | float = False
+    duplicate: bool | float = False
     retry_at: tuple[float, ...] = ()
 
 
@@ -125,8 +127,8 @@ class Reply:
     sender: int | None
     corr: int
     drop: bool = False
-    delay: bool = False
-    duplicate: bool = False
+    delay: bool | float = False
+    duplicate: bool | float = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,32 +1,21 @@
-"""The trace checker: is every event of a trace a legal step of the model? (docs/spec.md 10).
+"""The trace checker: replay a trace's operations on the model and compare (docs/spec.md 10).
 
 It imports nothing from `broker` or `sim`: it is how a port in another language is checked.
 
-How it reads a trace: the header's scenario says which pools exist (created first, in order)
-and what each registered actor's mailbox is, which clients send with which priority, timeout and
-retry policy. Then, event by event, it infers the model action that starts with that event:
+A trace (docs/trace-format.md, version 2) is an operation/effect log. Each `op` line is one call
+into the broker (or `fire`: one broker timer running), with its arguments and its result or
+error code; the `choice` and `ev` lines after it, up to the next `op`, are what the environment
+chose during it (what the network did to the operation's message) and the events the broker
+emitted for it. The checker turns each `op` into the model action it names, moves the model's
+clock to the line's time (illegal if a model timer fell due before it), applies the action and
+requires the result and the events to be the logged ones, in order. No inference, no search.
 
-    register / unregister / stop / start    Register / Unregister / Stop / Restart
-    send (a fresh one)                      Tell / Ask / Reply, with the network's doing read off
-                                            the next events: a `send` with `dup_of` (duplicate),
-                                            `dead_letter dropped_in_transit` (drop), an event
-                                            about the message at the same time (arrives now),
-                                            anything else (delayed: in transit)
-    dequeue / expired / an unpark enqueue   Dequeue by that actor (or a shared pool's member)
-    anything at a timer's time              Fire (timeouts, send timeouts, retries)
-    anything about a message in transit     Arrive
-    time moving on                          Tick (illegal if a timer fell due in between)
-    fault                                   nothing: the simulator's own business
+The only values read from the log rather than computed are the broker's random draws: the member
+a `random` or `power_of_two` pool chose (its `route` event, checked to be one the strategy may
+choose) and the time of a jittered retry (its `retry` event's `at`, checked against spec 6.2's
+bounds); and what the network did (the `choice` line: the environment's, not the broker's).
 
-It applies the action with `apply` and requires the model's events to be the trace's next
-events, in order. Nondeterminism is read from the trace and checked by the model: the member a
-`random` / `power_of_two` / key-less `consistent_hash` pool chose (its `route`), and the time of a
-jittered retry (its `retry` event's `at`). A member's end of service is not in a trace when it
-served a one-way message, so such a member's load is uncertain until it dequeues again; a route
-to it by a load-based strategy is read as "it had finished" (`Done`), the only reading that can
-make the route legal.
-
-Memory follows what is open, not the trace's length: ended requests leave the model's state (one
+Memory follows what is open, not the trace's length: ended requests leave the model's state (a
 byte per correlation id keeps how each ended), dead letters are counted, not kept.
 """
 
@@ -34,15 +23,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections import deque
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 from model._actions import (
     Action,
-    Arrive,
     Ask,
+    Cancel,
     CreatePool,
     Dequeue,
     Done,
@@ -53,9 +42,11 @@ from model._actions import (
     NeedChoice,
     NeedRetryAt,
     Provide,
+    Refused,
     Register,
     Reply,
     Restart,
+    Result,
     Stop,
     Tell,
     Tick,
@@ -63,11 +54,13 @@ from model._actions import (
     as_event,
 )
 from model._semantics import Effect, apply
-from model._state import ANY_KEY, STRATEGIES, Addr, Msg, OutcomeKind, Request, Retry, State
+from model._state import Msg, OutcomeKind, Request, Retry, State
 
-FORMAT, VERSION = "brokerlab-trace", 1
+FORMAT, VERSION, SPEC_VERSION = "brokerlab-trace", 2, "1.1"
 _OUTCOMES: tuple[OutcomeKind, ...] = ("replied", "timed_out", "cancelled", "failed")
-_RECENT = 1 << 16  # how many ended messages / requests remember the seq they ended at
+_TAGS = ("op", "choice", "ev", "end")
+_ENDS = ("drained", "hard_stop", "violation")
+_MAX_DEPTH = 16  # JSON nesting a trace line may have (the header's scenario is the deepest)
 
 
 class TraceUnreadable(ValueError):
@@ -75,7 +68,7 @@ class TraceUnreadable(ValueError):
 
 
 class Illegal(Exception):
-    """An event that is not a legal model step; `seq` is the event's."""
+    """A line where the log and the model part ways; `seq` is the line's."""
 
     def __init__(self, seq: int, t: float, why: str) -> None:
         super().__init__(f"seq {seq} (t={t!r}): {why}")
@@ -84,10 +77,13 @@ class Illegal(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The outcome of `check_trace`: `events` checked, and the first illegal one if any."""
+    """The outcome of `check_trace`: `events` and `ops` checked, the first illegal line if any,
+    and how the run ended (the `end` line's kind; None if the trace has none)."""
 
     events: int
     illegal: Illegal | None = None
+    ops: int = 0
+    end: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -101,513 +97,583 @@ def check_trace(
     complete: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> Verdict:
-    """Check every event of a trace against the model (see the module docstring).
+    """Replay every operation of a trace on the model and compare (see the module docstring).
 
-    With `complete`, the trace must end with nothing in flight and no request pending (a
-    complete simulator run drains). Raises `TraceUnreadable` for input that is not a trace.
+    With `complete`, the trace must end with its `end` line (one cut short is refused), and
+    the broker's counters and pending requests written there must be the model's. Raises
+    `TraceUnreadable` for input that is not a trace.
     """
     stream = _Stream(iter(lines), source)
-    checker = _Checker(stream.header())
+    stream.header()
+    checker = _Checker(source)
     try:
         checker.run(stream, progress)
-        if complete:
-            checker.finish()
+        if complete and checker.end is None:
+            raise Illegal(
+                checker.last_seq,
+                checker.state.now,
+                "the trace ends without its `end` line: the run was cut short "
+                "(check it with --partial)",
+            )
     except Illegal as illegal:
-        return Verdict(stream.count, illegal)
-    return Verdict(stream.count)
+        return Verdict(checker.events, illegal, checker.ops, checker.end)
+    return Verdict(checker.events, None, checker.ops, checker.end)
 
 
 # -- reading ----------------------------------------------------------------------------------
 
 
-def _parse(line: str, source: str, number: int) -> dict[str, Any]:
-    try:
-        obj = json.loads(line, parse_constant=_no_constant)
-    except ValueError as err:
-        raise TraceUnreadable(f"{source}:{number}: not valid JSON ({err})") from None
-    if not isinstance(obj, dict):
-        raise TraceUnreadable(f"{source}:{number}: expected a JSON object")
-    return obj
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not allowed")
-
-
 class _Stream:
-    """The events after the header, parsed lazily, with a look-ahead buffer."""
+    """Numbered, parsed lines; checks what every line has (`t`, `seq`, one tag)."""
 
     def __init__(self, lines: Iterator[str], source: str) -> None:
         self.lines, self.source = lines, source
-        self.buf: deque[dict[str, Any]] = deque()
-        self.number = 1
-        self.count = 0
-        self.last_t, self.last_seq = -math.inf, 0
+        self.number = 0
+        self.last_t = -math.inf
+        self.last_seq = 0
+
+    def _parse(self, line: str) -> dict[str, Any]:
+        self.number += 1
+        where = f"{self.source}:{self.number}"
+        if line.count("[") + line.count("{") > _MAX_DEPTH and _depth(line) > _MAX_DEPTH:
+            raise TraceUnreadable(f"{where}: JSON nested deeper than {_MAX_DEPTH} levels")
+        try:
+            obj = json.loads(line, parse_constant=_no_constants)
+        except (json.JSONDecodeError, ValueError) as err:
+            raise TraceUnreadable(f"{where}: not valid JSON ({err})") from None
+        if not isinstance(obj, dict):
+            raise TraceUnreadable(f"{where}: expected a JSON object")
+        return obj
 
     def header(self) -> dict[str, Any]:
         first = next(self.lines, None)
         if first is None:
-            raise TraceUnreadable(f"{self.source}: empty file, no header")
-        head = _parse(first, self.source, 1)
+            raise TraceUnreadable(f"{self.source}: empty file, not a trace")
+        head = self._parse(first)
+        where = f"{self.source}:1"
         if head.get("format") != FORMAT:
-            raise TraceUnreadable(f"{self.source}:1: not a brokerlab trace header")
+            raise TraceUnreadable(
+                f"{where}: not a brokerlab trace (format is {head.get('format')!r})"
+            )
         version = head.get("version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise TraceUnreadable(f"{self.source}:1: header has no valid 'version'")
+        if not _is_int(version):
+            raise TraceUnreadable(f"{where}: header has no integer 'version'")
         if version > VERSION:
             raise TraceUnreadable(
-                f"{self.source}:1: trace format version {version} is newer than this checker "
-                f"understands ({VERSION})"
+                f"{where}: trace format version {version} is newer than this checker "
+                f"understands (version {VERSION}); upgrade brokerlab to read it"
             )
-        if not isinstance(head.get("scenario"), dict):
-            raise TraceUnreadable(f"{self.source}:1: header has no 'scenario' object")
+        if version < VERSION:
+            raise TraceUnreadable(
+                f"{where}: trace format version {version} records effects only and cannot be "
+                f"checked by replay; record the run again (format version {VERSION})"
+            )
+        for key, kind in (("spec_version", str), ("broker", str), ("scenario", dict)):
+            if not isinstance(head.get(key), kind):
+                raise TraceUnreadable(f"{where}: header lacks {key!r} ({kind.__name__})")
+        if not _is_int(head.get("seed")):
+            raise TraceUnreadable(f"{where}: header lacks 'seed' (an integer)")
         return head
 
-    def peek(self, i: int) -> dict[str, Any] | None:
-        while len(self.buf) <= i:
-            line = next(self.lines, None)
-            if line is None:
-                return None
-            if not line.strip():
-                continue
-            self.number += 1
-            self.buf.append(self._check(_parse(line, self.source, self.number)))
-        return self.buf[i]
-
-    def _check(self, e: dict[str, Any]) -> dict[str, Any]:
-        t, seq, ev = e.get("t"), e.get("seq"), e.get("ev")
-        where = f"{self.source}:{self.number}"
-        if not isinstance(seq, int) or isinstance(seq, bool):
-            raise TraceUnreadable(f"{where}: 'seq' must be an integer")
-        if not isinstance(t, int | float) or isinstance(t, bool) or not isinstance(ev, str):
-            raise TraceUnreadable(f"{where}: an event needs a number 't' and a string 'ev'")
-        if seq <= self.last_seq:
-            raise Illegal(seq, t, f"seq does not increase (after seq {self.last_seq})")
-        if t < self.last_t:
-            raise Illegal(seq, t, f"time goes back (from t={self.last_t!r})")
-        self.last_t, self.last_seq = t, seq
-        return e
-
-    def take(self, indices: list[int]) -> None:
-        for i in sorted(indices, reverse=True):
-            del self.buf[i]
-        self.count += len(indices)
+    def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for line in self.lines:
+            obj = self._parse(line)
+            where = f"{self.source}:{self.number}"
+            t, seq = obj.get("t"), obj.get("seq")
+            if not _is_number(t) or not math.isfinite(t) or t < self.last_t:
+                raise TraceUnreadable(f"{where}: 't' must be a finite number, non-decreasing")
+            if not _is_int(seq) or seq != self.last_seq + 1:
+                raise TraceUnreadable(
+                    f"{where}: 'seq' must be {self.last_seq + 1} (seq counts lines from 1)"
+                )
+            tags = [tag for tag in _TAGS if tag in obj]
+            if len(tags) != 1 or not isinstance(obj[tags[0]], str):
+                raise TraceUnreadable(
+                    f"{where}: a line has exactly one of 'op', 'choice', 'ev', 'end' (a string)"
+                )
+            self.last_t, self.last_seq = t, seq
+            yield tags[0], obj
 
 
-# -- the trace's vocabulary and the model's ---------------------------------------------------
+def _depth(line: str) -> int:
+    """How deep the line's brackets nest (strings skipped), before `json` recurses into it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
 
-def _event(e: dict[str, Any]) -> Event:
-    """A trace event as the model's `Event` (the fields the model determines)."""
-    try:
-        return as_event(e["ev"], e)
-    except KeyError as missing:
-        raise Illegal(e["seq"], e["t"], f"a {e['ev']!r} event lacks {missing}") from None
-    except ValueError as unknown:
-        raise Illegal(e["seq"], e["t"], str(unknown)) from None
+def _no_constants(name: str) -> float:
+    raise ValueError(f"{name} is not allowed in a trace")
 
 
-def describe(e: Event) -> str:
-    """An event in words: `resolve c917 replied by m5120`, `dequeue m12 by workers-1`."""
-    n, m = e.name, f"m{e.msg}"
-    if n == "send":
-        corr = f" c{e.corr}" if e.corr is not None else ""
-        return f"send {m} ({e.detail}{corr})"
-    if n == "resolve":
-        by = f" by m{e.msg}" if e.msg is not None else ""
-        return f"resolve c{e.corr} {e.detail}{by} (requester {e.actor})"
-    if n == "enqueue":
-        return f"enqueue {m} at {e.actor} (depth {e.detail})"
-    if n in ("route", "park"):
-        return f"{n} {m} to {e.actor}"
-    if n == "dequeue":
-        return f"dequeue {m} by {e.actor}"
-    if n in ("dead_letter", "reject"):
-        return f"{n} {m} ({e.detail})"
-    if n == "retry":
-        return f"retry {m} (attempt {e.detail})"
-    return f"{n} {e.actor}"
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _about(e: dict[str, Any], msg: int, corr: int | None) -> bool:
-    """Does trace event `e` belong to the arrival of message `msg`?"""
-    if e.get("msg") == msg and e["ev"] != "send":
-        return True
-    return e["ev"] == "resolve" and corr is not None and e.get("corr") == corr and not e["msg"]
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-# -- the checker ------------------------------------------------------------------------------
+# -- one operation ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Client:
-    high: bool
-    timeout: float | None
-    retry: Retry | None
+@dataclass(slots=True)
+class _Group:
+    """An `op` line and the lines it caused."""
+
+    op: dict[str, Any]
+    where: str
+    choices: list[dict[str, Any]]
+    events: list[dict[str, Any]]
 
 
 class _Checker:
-    def __init__(self, head: dict[str, Any]) -> None:
-        scenario = head["scenario"]
+    def __init__(self, source: str) -> None:
+        self.source = source
         self.state = State()
-        self.ids: dict[str, int] = {}
-        self.mailbox: dict[str, tuple[int | None, Any, float | None]] = {}
-        self.clients: dict[str, _Client] = {}
-        self.uncertain: set[int] = set()  # members whose end of service the trace hides
         self.fates = bytearray(1)  # corr -> 0 pending / unknown, 1 + outcome index once ended
-        self.ended_at: dict[int, int] = {}  # recent corr -> seq of its resolve
-        self.open: dict[int, tuple[int, str]] = {}  # msg in flight -> (seq of its send, kind)
-        self.closed_at: dict[int, tuple[int, str]] = {}  # recent msg -> (seq, how it ended)
-        self.scripted = bool(scenario.get("script")) if isinstance(scenario, dict) else False
-        try:
-            self._read_scenario(scenario)
-        except (KeyError, TypeError, ValueError) as err:
-            raise TraceUnreadable(f"header scenario: {err!r}") from None
-
-    def _read_scenario(self, sc: dict[str, Any]) -> None:
-        for pool in sc.get("pool", []):  # pools themselves come with `create_pool` events
-            if pool.get("strategy", "round_robin") not in STRATEGIES:
-                raise ValueError(f"unknown strategy {pool.get('strategy')!r}")
-            for i in range(1, int(pool["size"]) + 1):
-                self.mailbox[f"{pool['name']}-{i}"] = _box(pool)
-        for actor in sc.get("actor", []):
-            self.mailbox[actor["name"]] = _box(actor)
-        for c in sc.get("client", []):
-            r = c.get("retry")
-            retry = None
-            if r is not None:
-                retry = Retry(
-                    r.get("max_attempts", 3),
-                    r.get("backoff", 0.1),
-                    r.get("multiplier", 2.0),
-                    r.get("max_backoff", 5.0),
-                    r.get("jitter", 0.0),
-                )
-            self.clients[c["name"]] = _Client(c.get("priority") == "high", c.get("timeout"), retry)
-
-    # -- the loop -----------------------------------------------------------------------------
+        self.requesters = array("q", [0])  # corr -> requester id
+        self.events = self.ops = 0
+        self.last_seq = 0
+        self.end: str | None = None
+        self.interrupted = False
 
     def run(self, stream: _Stream, progress: Callable[[int], None] | None) -> None:
-        reported = 0
-        while (e := stream.peek(0)) is not None:
-            if progress is not None and stream.count - reported >= 10_000:
-                reported = stream.count
-                progress(reported)
-            if e["ev"] == "fault":
-                stream.take([0])
-                continue
-            self._tick(e)
-            self._step(stream, e)
-
-    def _tick(self, e: dict[str, Any]) -> None:
-        s = self.state
-        if e["t"] <= s.now:
-            return
-        if s.timers and s.timers[0].when < e["t"]:
-            timer = s.timers[0]
-            what = {
-                "timeout": f"request c{timer.corr} should have timed out",
-                "park": f"parked m{timer.msg.id if timer.msg else '?'} should have timed out",
-                "retry": f"m{timer.msg.id if timer.msg else '?'} should have been retried",
-            }[timer.kind]
-            raise Illegal(e["seq"], e["t"], f"{what} at t={timer.when!r}, before this event")
-        self.state = apply(s, Tick(e["t"])).state
-
-    def _step(self, stream: _Stream, e: dict[str, Any]) -> None:
-        best: tuple[int, str, dict[str, Any] | None] | None = None
-        for action in self._candidates(stream, e):
-            for _ in range(len(self.uncertain) + 1):
-                try:
-                    effect = self._apply(stream, action)
-                except ValueError as err:
-                    best = best or (0, f"the model refuses it: {err}", None)
-                    break
-                got = self._match(stream, effect.events)
-                if isinstance(got, list):
-                    self._accept(stream, action, effect, got)
-                    return
-                if best is None or got[0] > best[0]:
-                    best = got
-                # A load-based route to a member whose end of service the trace hides: it had
-                # finished (the only reading that can make the route legal); try again.
-                other = got[2]
-                if other is None or other["ev"] != "route":
-                    break
-                member = self.ids.get(other["actor"])
-                if member not in self.uncertain:
-                    break
-                assert member is not None
-                self.state = apply(self.state, Done(member)).state
-                self.uncertain.discard(member)
-        if best is not None and best[2] is not None and best[0] > 0:
-            # The action started as the trace says and went wrong later: name that event.
-            bad = best[2]
-            raise Illegal(bad["seq"], bad["t"], self._explain(bad, best[1]))
-        raise Illegal(e["seq"], e["t"], self._explain(e, best[1] if best else None))
-
-    def _apply(self, stream: _Stream, action: Action) -> Effect:
-        """`apply`, with choices and retry times read from the trace's next events."""
-        base = self.state
-        for _ in range(64):
-            try:
-                return apply(self.state, action)
-            except NeedChoice as need:
-                route = _find(stream, "route", need.msg)
-                if route is None:
-                    raise ValueError(f"no route of m{need.msg} follows") from None
-                chosen = self.ids.get(route["actor"], -1)
-                if chosen not in need.live and chosen in self.uncertain:
-                    # Only a member that had finished could have been chosen.
-                    self.state = apply(self.state, Done(chosen)).state
-                    self.uncertain.discard(chosen)
-                action = _with(action, choices=(*getattr(action, "choices", ()), chosen))
-            except NeedRetryAt as need:
-                retry = _find(stream, "retry", need.msg)
-                at = retry["at"] if retry is not None else need.high
-                action = _with(action, retry_at=(*getattr(action, "retry_at", ()), at))
-        self.state = base
-        raise ValueError("too many choices")
-
-    def _match(
-        self, stream: _Stream, events: tuple[Event, ...]
-    ) -> list[int] | tuple[int, str, dict[str, Any] | None]:
-        """Stream indices of `events`, in order; a nested dequeue (a member woken by a broadcast
-        copy) may sit between them. Else (how many matched, what differed, the trace's event)."""
-        taken: list[int] = []
-        j = 0
-        for i, want in enumerate(events):
-            while True:
-                got = stream.peek(j)
-                if got is None:
-                    return i, f"the trace ends where the model has {describe(want)}", None
-                if _event(got) == want:
-                    taken.append(j)
-                    j += 1
-                    break
-                nested = got["ev"] == "dequeue" or (
-                    got["ev"] == "dead_letter" and got.get("reason") == "expired"
-                )
-                if not (taken and nested):
-                    return i, f"the model has {describe(want)} here", got
-                j += 1
-        return taken
-
-    def _accept(self, stream: _Stream, action: Action, effect: Effect, taken: list[int]) -> None:
-        events = [stream.peek(j) for j in taken]
-        stream.take(taken)
-        s = effect.state
-        for e in events:
-            assert e is not None
-            self._bookkeep(e)
-        if isinstance(action, Dequeue) and isinstance(effect.result, Msg):
-            if effect.result.kind == "tell":
-                self.uncertain.add(action.actor)
+        group: _Group | None = None
+        for tag, line in stream:
+            self.last_seq = line["seq"]
+            if self.end is not None:
+                raise Illegal(line["seq"], line["t"], "a line after the `end` line")
+            if tag == "ev" and line["ev"] == "fault":
+                continue  # the simulator's own business (docs/trace-format.md)
+            if tag == "op":
+                if group is not None:
+                    self._check(group)
+                group = _Group(line, f"{self.source}:{stream.number}", [], [])
+                if progress is not None and self.ops % 4096 == 0:
+                    progress(line["seq"])
+            elif tag == "end":
+                if group is not None:
+                    self._check(group)
+                    group = None
+                self._end(line)
+            elif group is None:
+                raise Illegal(line["seq"], line["t"], f"a {tag!r} line before any operation")
+            elif tag == "choice":
+                group.choices.append(line)
             else:
-                self.uncertain.discard(action.actor)
-        if isinstance(action, Stop | Unregister):
-            self.uncertain.discard(action.actor)
-        if isinstance(action, Register) and isinstance(effect.result, int):
-            self.ids[effect.events[-1].actor or ""] = effect.result
-        if isinstance(action, Reply) and action.sender is not None:
-            s = apply(s, Done(action.sender)).state  # a reply ends the member's service
-            self.uncertain.discard(action.sender)
+                group.events.append(line)
+        if group is not None:
+            self._check(group)
+
+    # -- applying ----------------------------------------------------------------------------
+
+    def _check(self, g: _Group) -> None:
+        op, seq, t = g.op, g.op["seq"], g.op["t"]
+        if self.interrupted:
+            raise Illegal(seq, t, "an operation after one the run interrupted")
+        self.ops += 1
+        self.events += len(g.events)
+        try:
+            self.state = apply(self.state, Tick(t)).state
+        except ValueError:
+            due = self.state.timers[0].when
+            raise Illegal(
+                seq, t, f"a timer was due at {due!r} and did not fire before this operation"
+            ) from None
+        name = op["op"]
+        if name == "fire":
+            timers = self.state.timers
+            if not timers or timers[0].when != t:
+                nxt = f"the next is due at {timers[0].when!r}" if timers else "none is set"
+                raise Illegal(seq, t, f"a timer fires at {t!r} but the model has none due ({nxt})")
+            timer = timers[0]
+            if timer.msg is not None and timer.msg.kind == "reply" and timer.msg.corr:
+                self._recall(timer.msg.corr)
+        action = _action(g, self._transit(g))
+        if isinstance(action, Reply):
+            self._recall(action.corr)
+        effect = self._apply(g, action)
+        self._compare_result(g, action, effect.result)
+        self._compare_events(g, effect.events)
+        if g.choices:  # the choice was about the operation's own message
+            sent = next((e.msg for e in effect.events if e.name == "send"), None)
+            if g.choices[0]["msg"] != sent:
+                c = g.choices[0]
+                raise Illegal(c["seq"], c["t"], f"a transit choice for m{c['msg']}, not m{sent}")
+        self._after(effect)
+
+    def _transit(self, g: _Group) -> dict[str, Any]:
+        """The network's choice for the operation's message (none: it arrives at once)."""
+        if not g.choices:
+            return {}
+        if len(g.choices) > 1:
+            c = g.choices[1]
+            raise Illegal(c["seq"], c["t"], "one operation sends one message: one transit choice")
+        c = g.choices[0]
+        if c["choice"] != "transit":
+            raise TraceUnreadable(f"{g.where}+: unknown choice {c['choice']!r}")
+        drop, delay, dup = c.get("drop"), c.get("delay"), c.get("duplicate")
+        if (
+            not isinstance(drop, bool)
+            or not _is_number(delay)
+            or not (dup is None or _is_number(dup))
+            or not _is_int(c.get("msg"))
+            or not math.isfinite(delay)
+            or delay < 0
+            or (dup is not None and not (math.isfinite(dup) and dup >= 0))
+        ):
+            raise TraceUnreadable(
+                f"{self.source}: seq {c['seq']}: a transit choice has 'msg' (an integer), "
+                "'drop' (a boolean), 'delay' (a number >= 0) and 'duplicate' (null or >= 0)"
+            )
+        return {
+            "drop": drop,
+            "delay": float(delay) if delay > 0 else False,
+            "duplicate": False if dup is None else float(dup),
+        }
+
+    def _apply(self, g: _Group, action: Action) -> Effect:
+        """Apply `action`, feeding it the draws the log shows (route members, retry times)."""
+        seq, t = g.op["seq"], g.op["t"]
+        choices: list[int] = []
+        retry_at: list[float] = []
+        while True:
+            try:
+                return apply(self.state, _with(action, choices, retry_at))
+            except NeedChoice as need:
+                route = _find(g, "route", need.msg)
+                label = route.get("actor") if route is not None else None
+                found = next((a.id for a in self.state.actors if a.label == label), None)
+                if found is None:
+                    raise Illegal(
+                        seq,
+                        t,
+                        f"the model routes m{need.msg} to a member of its pool chosen at random, "
+                        f"and the log shows no route of m{need.msg} to a registered actor",
+                    ) from None
+                choices.append(found)
+            except NeedRetryAt as need:
+                retry = _find(g, "retry", need.msg)
+                at = retry.get("at") if retry is not None else None
+                if not _is_number(at):
+                    raise Illegal(
+                        seq,
+                        t,
+                        f"the model retries m{need.msg} with jitter, at a time in "
+                        f"[{need.low!r}, {need.high!r}], and the log shows no retry time",
+                    ) from None
+                retry_at.append(at)
+            except ValueError as err:
+                raise Illegal(seq, t, f"{g.op['op']}: {err}") from None
+
+    def _compare_result(self, g: _Group, action: Action, result: Result) -> None:
+        op = g.op
+        if isinstance(result, Refused):
+            want: tuple[Any, Any] = (None, result.code)
+        elif isinstance(result, Msg):
+            want = (result.id, None)
+        else:
+            want = (result, None)
+        got = (op.get("result"), op.get("error"))
+        if got[1] == "interrupted":
+            self.interrupted = True
+            return
+        if got != want or type(got[0]) is not type(want[0]):
+            raise Illegal(
+                op["seq"],
+                op["t"],
+                f"{op['op']} returned {_show(got)}, the model's {type(action).__name__} "
+                f"returns {_show(want)}",
+            )
+
+    def _compare_events(self, g: _Group, expected: tuple[Event, ...]) -> None:
+        for line in g.choices + g.events:
+            if line["t"] != g.op["t"]:
+                raise Illegal(
+                    line["seq"],
+                    line["t"],
+                    f"a line at t={line['t']!r} in an operation at t={g.op['t']!r} (seq "
+                    f"{g.op['seq']}): an operation takes no time",
+                )
+        for i, line in enumerate(g.events):
+            try:
+                got = as_event(line["ev"], line)
+            except (KeyError, ValueError, TypeError) as err:
+                raise Illegal(line["seq"], line["t"], f"unreadable event: {err!r}") from None
+            if i >= len(expected):
+                if self.interrupted:
+                    return
+                raise Illegal(
+                    line["seq"],
+                    line["t"],
+                    f"{_describe(got)}: the model's {g.op['op']} (seq {g.op['seq']}) emits "
+                    f"only {len(expected)} event(s)",
+                )
+            if got != expected[i]:
+                raise Illegal(
+                    line["seq"],
+                    line["t"],
+                    f"{_describe(got)}, but the model's {g.op['op']} (seq {g.op['seq']}) emits "
+                    f"{_describe(expected[i])} here",
+                )
+        if len(expected) > len(g.events) and not self.interrupted:
+            missing = expected[len(g.events)]
+            seq = g.events[-1]["seq"] if g.events else g.op["seq"]
+            raise Illegal(
+                seq,
+                g.op["t"],
+                f"the model's {g.op['op']} (seq {g.op['seq']}) next emits {_describe(missing)}, "
+                "and the log has no more events for it",
+            )
+
+    def _after(self, effect: Effect) -> None:
+        s = effect.state
+        for e in effect.events:
+            if e.name == "resolve" and e.corr is not None and isinstance(e.detail, str):
+                corr = e.corr
+                while len(self.fates) <= corr:
+                    self.fates.extend(bytes(len(self.fates)))
+                self.fates[corr] = 1 + _OUTCOMES.index(e.detail)
+        for r in s.requests:
+            while len(self.requesters) <= r.corr:
+                self.requesters.append(0)
+            self.requesters[r.corr] = r.requester
         if any(r.outcome is not None for r in s.requests):
             s = replace(s, requests=tuple(r for r in s.requests if r.pending))
         if s.dead_letters:
             s = replace(s, dead_letters=())
         self.state = s
 
-    def _bookkeep(self, e: dict[str, Any]) -> None:
-        ev, seq = e["ev"], e["seq"]
-        if ev == "send":
-            self.open[e["msg"]] = (seq, e["kind"])
-        elif ev in ("dequeue", "dead_letter", "reject"):
-            self._close(
-                e["msg"], seq, ev if ev != "dead_letter" else f"dead-lettered {e['reason']}"
-            )
-        elif ev == "resolve":
-            corr = e["corr"]
-            while len(self.fates) <= corr:
-                self.fates.extend(bytes(len(self.fates)))
-            self.fates[corr] = 1 + _OUTCOMES.index(e["outcome"])
-            _remember(self.ended_at, corr, seq)
-            if e["msg"] is not None:
-                self._close(e["msg"], seq, "delivered to its requester")
-
-    def _close(self, msg: int, seq: int, how: str) -> None:
-        self.open.pop(msg, None)
-        _remember(self.closed_at, msg, (seq, how))
-
-    # -- which action starts with this event --------------------------------------------------
-
-    def _candidates(self, stream: _Stream, e: dict[str, Any]) -> Iterator[Action]:
-        ev, s = e["ev"], self.state
-        if ev == "register":
-            yield self._register(e)
-        elif ev == "unregister":
-            yield Unregister(self._id(e, e.get("actor")))
-        elif ev == "stop":
-            yield Stop(self._id(e, e.get("actor")))
-        elif ev == "start":
-            yield Restart(self._id(e, e.get("actor")))
-        elif ev == "create_pool":
-            yield CreatePool(str(e.get("pool")), e.get("strategy", "round_robin"))
-        elif ev in ("join", "leave"):
-            yield (Join if ev == "join" else Leave)(str(e.get("pool")), self._id(e, e.get("actor")))
-        elif ev == "provide":
-            yield Provide(str(e.get("service")), self._id(e, e.get("actor")))
-        elif ev == "send" and "dup_of" not in e and "copy_of" not in e:
-            yield self._send(stream, e)
-        if ev in ("dequeue", "enqueue") and e.get("actor") in self.ids:
-            yield Dequeue(self.ids[e["actor"]])
-        if ev == "dead_letter" and e.get("reason") == "expired":
-            yield from self._expiring(e["msg"])
-        if s.timers and s.timers[0].when == s.now and ev != "send":
-            yield Fire()
-        msg = e.get("msg")
-        if ev == "resolve" and msg is None:
-            nxt = stream.peek(1)
-            msg = nxt.get("msg") if nxt is not None else None
-        found = next((x.msg for x in s.transit if x.msg.id == msg), None)
-        if found is not None:
-            if found.kind == "reply" and found.corr is not None:
-                self._recall(found.corr)
-            yield Arrive(found.id)
-
-    def _id(self, e: dict[str, Any], label: Any) -> int:
-        if label not in self.ids:
-            raise Illegal(e["seq"], e["t"], f"{label!r} is not a registered actor")
-        return self.ids[label]
-
-    def _register(self, e: dict[str, Any]) -> Register:
-        cap, bp, wait = self.mailbox.get(e.get("actor", ""), (None, "reject", None))
-        if "capacity" in e:  # the event states the mailbox itself (docs/trace-format.md)
-            cap, bp, wait = e["capacity"], e.get("backpressure", "reject"), e.get("send_timeout")
-        addresses = [str(a) for a in e.get("addresses", [])]
-        services = tuple(a[8:] for a in addresses if a.startswith("service:"))
-        pools = tuple(a[5:] for a in addresses if a.startswith("pool:"))
-        return Register(e.get("name"), cap, bp, wait, services, pools)
-
-    def _send(self, stream: _Stream, e: dict[str, Any]) -> Action:
-        msg, kind, corr = e.get("msg"), e.get("kind"), e.get("corr")
-        sender = None if e.get("from") is None else self._id(e, e["from"])
-        duplicate = False
-        nxt = stream.peek(1)
-        if nxt is not None and nxt["ev"] == "send" and nxt.get("dup_of") == msg:
-            duplicate = True
-            nxt = stream.peek(2)
-        drop = bool(
-            nxt is not None
-            and nxt["ev"] == "dead_letter"
-            and nxt.get("msg") == msg
-            and nxt.get("reason") == "dropped_in_transit"
-        )
-        now = nxt is not None and nxt["t"] == e["t"] and _about(nxt, msg, corr)  # type: ignore[arg-type]
-        delay = not (drop or now)
-        if kind == "reply":
-            if corr is None:
-                raise Illegal(e["seq"], e["t"], "a reply without 'corr'")
-            self._recall(corr)
-            return Reply(sender, corr, drop, delay, duplicate)
-        client = self.clients.get(e.get("from") or "", _Client(False, None, None))
-        to = _addr(e)
-        key = e.get("key", ANY_KEY)
-        net: dict[str, Any] = {"drop": drop, "delay": delay, "duplicate": duplicate, "key": key}
-        if kind == "tell":
-            return Tell(sender, to, client.high, retry=client.retry, **net)
-        if kind != "request" or sender is None or not isinstance(e.get("deadline"), int | float):
-            raise Illegal(e["seq"], e["t"], "a request needs 'from' and a numeric 'deadline'")
-        timeout = client.timeout if client.timeout is not None else e["deadline"] - e["t"]
-        if e["t"] + timeout != e["deadline"]:
-            raise Illegal(e["seq"], e["t"], f"deadline {e['deadline']!r} is not t + {timeout!r}")
-        return Ask(sender, to, timeout, client.high, client.retry, **net)
-
     def _recall(self, corr: int) -> None:
-        """Put an ended request back for a reply to it (it names the outcome, spec 5.6)."""
-        fate = self.fates[corr] if corr < len(self.fates) else 0
+        """Put an ended request back for a reply to it (the reply's fate names how it ended)."""
+        fate = self.fates[corr] if 0 < corr < len(self.fates) else 0
         if fate and self.state.request(corr) is None:
-            req = Request(corr, 0, 0.0, 0.0, _OUTCOMES[fate - 1])
+            req = Request(corr, self.requesters[corr], 0.0, 0.0, _OUTCOMES[fate - 1])
             rest = self.state.requests
             at = next((i for i, r in enumerate(rest) if r.corr > corr), len(rest))
             self.state = replace(self.state, requests=(*rest[:at], req, *rest[at:]))
 
-    def _expiring(self, msg: int) -> Iterator[Action]:
-        """Dequeues that meet `msg` first: its actor's, or an idle member's of its shared pool."""
+    # -- the end -----------------------------------------------------------------------------
+
+    def _end(self, line: dict[str, Any]) -> None:
+        seq, t, how = line["seq"], line["t"], line["end"]
+        if how not in _ENDS:
+            raise TraceUnreadable(f"{self.source}: seq {seq}: 'end' is one of {', '.join(_ENDS)}")
+        self.end = how
         s = self.state
-        for a in s.actors:
-            if a.queue and a.queue[0].id == msg:
-                yield Dequeue(a.id)
-        for p in s.pools:
-            if p.queue and p.queue[0].id == msg:
-                for member in p.members:
-                    actor = s.actor(member)
-                    if actor is not None and actor.alive and not actor.queue:
-                        yield Dequeue(member)
-
-    # -- the end, and explanations ------------------------------------------------------------
-
-    def finish(self) -> None:
-        """A complete run drains: nothing in flight, no request pending (docs/trace-format.md)."""
-        s = self.state
-        # A script's actors may leave mail undelivered in their mailboxes; a reply never waits
-        # in a mailbox, so one left open is wrong even then.
-        still = {m: v for m, v in self.open.items() if not self.scripted or v[1] == "reply"}
-        if still:
-            msg = min(still)
-            seq, kind = still[msg]
-            raise Illegal(seq, s.now, f"{kind} m{msg} never ends: the trace ends with it in flight")
-        pending = s.pending()
-        if pending:
-            raise Illegal(0, s.now, f"the trace ends with request c{pending[0]} still pending")
-
-    def _explain(self, e: dict[str, Any], why: str | None) -> str:
-        what = describe(_event(e))
-        msg, corr = e.get("msg"), e.get("corr")
-        if e["ev"] == "resolve" and isinstance(corr, int) and 0 < corr < len(self.fates):
-            fate = self.fates[corr]
-            if fate:
-                at = self.ended_at.get(corr)
-                when = f" at seq {at}" if at is not None else ""
-                return f"{what}, but c{corr} had already ended {_OUTCOMES[fate - 1]}{when}"
-        if e["ev"] != "send" and isinstance(msg, int) and msg in self.closed_at:
-            seq, how = self.closed_at[msg]
-            return f"{what}, but m{msg} had already ended ({how}) at seq {seq}"
-        if e["ev"] == "send" and ("dup_of" in e or "copy_of" in e):
-            return f"{what}: no model step sends this duplicate or copy here"
-        return f"{what} is not a legal step: {why or 'no model step starts with it'}"
+        counters, pending = line.get("counters"), line.get("pending")
+        if not isinstance(counters, dict) or not isinstance(pending, list):
+            raise TraceUnreadable(
+                f"{self.source}: seq {seq}: the end line has 'counters' and 'pending'"
+            )
+        want = {
+            "sent": s.sent,
+            "rejected": s.rejected,
+            "delivered": s.delivered,
+            "dead_lettered": s.dead_lettered,
+            "retries": s.retries,
+        }
+        if counters != want:
+            raise Illegal(seq, t, f"the broker's counters are {counters}, the model's {want}")
+        if pending != list(s.pending()):
+            raise Illegal(
+                seq,
+                t,
+                f"requests {pending} are pending at the end, the model's {list(s.pending())}",
+            )
+        if how == "drained" and s.timers and not self.interrupted:
+            raise Illegal(
+                seq, t, f"the run drained, but the model has a timer due at {s.timers[0].when!r}"
+            )
 
 
-def _with(action: Action, **changes: Any) -> Action:
-    changed: Action = replace(action, **changes)
-    return changed
+def _find(g: _Group, name: str, msg: int | None) -> dict[str, Any] | None:
+    """The event `name` about `msg` in the group (a message is routed or retried at most once
+    per operation)."""
+    return next((e for e in g.events if e.get("ev") == name and e.get("msg") == msg), None)
 
 
-def _box(spec: dict[str, Any]) -> tuple[int | None, Any, float | None]:
-    return spec.get("capacity"), spec.get("backpressure", "reject"), spec.get("send_timeout")
+def _with(action: Action, choices: list[int], retry_at: list[float]) -> Action:
+    if not hasattr(action, "choices"):
+        return action
+    return cast(
+        Action, replace(cast(Any, action), choices=tuple(choices), retry_at=tuple(retry_at))
+    )
 
 
-def _addr(e: dict[str, Any]) -> Addr:
-    text = e.get("to")
-    kind, _, value = str(text).partition(":")
-    if kind not in ("id", "name", "service", "pool") or not value:
-        raise Illegal(e["seq"], e["t"], f"'to' {text!r} is not an address")
-    return Addr(kind, value)  # type: ignore[arg-type]
+def _show(pair: tuple[Any, Any]) -> str:
+    return f"error {pair[1]}" if pair[1] is not None else json.dumps(pair[0])
 
 
-def _find(stream: _Stream, ev: str, msg: int | None) -> dict[str, Any] | None:
-    """The next `ev` event about `msg` at the current time, in the look-ahead."""
-    first = stream.peek(0)
-    j = 0
-    while (e := stream.peek(j)) is not None and first is not None and e["t"] == first["t"]:
-        if e["ev"] == ev and e.get("msg") == msg:
-            return e
-        j += 1
-        if j > 100_000:
-            break
-    return None
+def _describe(e: Event) -> str:
+    parts = [e.name]
+    if e.msg is not None:
+        parts.append(f"m{e.msg}")
+    if e.corr is not None:
+        parts.append(f"c{e.corr}")
+    if e.actor is not None:
+        parts.append(e.actor)
+    if e.detail is not None:
+        parts.append(str(e.detail))
+    return " ".join(parts)
 
 
-def _remember(table: dict[int, Any], key: int, value: Any) -> None:
-    table[key] = value
-    if len(table) > _RECENT:
-        del table[next(iter(table))]
+# -- op lines as model actions ----------------------------------------------------------------
+
+
+class _Args:
+    """An op line's arguments, type-checked as they are read."""
+
+    def __init__(self, g: _Group) -> None:
+        self.op, self.where = g.op, f"{g.where} ({g.op['op']})"
+
+    def bad(self, key: str, what: str) -> TraceUnreadable:
+        return TraceUnreadable(f"{self.where}: {key!r} must be {what}, got {self.op.get(key)!r}")
+
+    def has(self, key: str) -> Any:
+        if key not in self.op:
+            raise TraceUnreadable(f"{self.where}: the op line lacks {key!r}")
+        return self.op[key]
+
+    def integer(self, key: str) -> int:
+        value = self.has(key)
+        if not _is_int(value):
+            raise self.bad(key, "an integer")
+        return int(value)
+
+    def opt_integer(self, key: str) -> int | None:
+        return None if self.has(key) is None else self.integer(key)
+
+    def opt_number(self, key: str) -> float | None:
+        value = self.has(key)
+        if value is None:
+            return None
+        if not _is_number(value):
+            raise self.bad(key, "a number or null")
+        return float(value)
+
+    def number(self, key: str) -> float:
+        value = self.opt_number(key)
+        if value is None:
+            raise self.bad(key, "a number")
+        return value
+
+    def text(self, key: str) -> str:
+        value = self.has(key)
+        if not isinstance(value, str):
+            raise self.bad(key, "a string")
+        return value
+
+    def opt_text(self, key: str) -> str | None:
+        return None if self.has(key) is None else self.text(key)
+
+    def names(self, key: str) -> tuple[str, ...]:
+        value = self.has(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.bad(key, "a list of strings")
+        return tuple(value)
+
+    def high(self) -> bool:
+        value = self.has("priority")
+        if value not in ("high", "normal"):
+            raise self.bad("priority", "'high' or 'normal'")
+        return bool(value == "high")
+
+    def retry(self) -> Retry | None:
+        value = self.has("retry")
+        if value is None:
+            return None
+        keys = ("max_attempts", "backoff", "multiplier", "max_backoff", "jitter")
+        if (
+            not isinstance(value, dict)
+            or sorted(value) != sorted(keys)
+            or not _is_int(value["max_attempts"])
+            or not all(_is_number(value[k]) for k in keys[1:])
+        ):
+            raise self.bad("retry", f"null or an object of {', '.join(keys)}")
+        return Retry(
+            value["max_attempts"],
+            float(value["backoff"]),
+            float(value["multiplier"]),
+            float(value["max_backoff"]),
+            float(value["jitter"]),
+        )
+
+
+def _action(g: _Group, net: dict[str, Any]) -> Action:
+    """The model action an op line names."""
+    a = _Args(g)
+    name = g.op["op"]
+    if name == "fire":
+        return Fire()
+    if name == "register":
+        return Register(
+            a.opt_text("name"),
+            a.opt_integer("capacity"),
+            a.text("backpressure"),  # type: ignore[arg-type]  # the model checks the mode
+            a.opt_number("send_timeout"),
+            a.names("services"),
+            a.names("pools"),
+        )
+    if name == "unregister":
+        a.text("reason")
+        return Unregister(a.integer("actor"))
+    if name == "stop":
+        a.text("reason")
+        return Stop(a.integer("actor"))
+    if name == "start":
+        return Restart(a.integer("actor"))
+    if name == "create_pool":
+        return CreatePool(a.text("pool"), a.text("strategy"))  # type: ignore[arg-type]
+    if name in ("join", "leave"):
+        return (Join if name == "join" else Leave)(a.text("pool"), a.integer("actor"))
+    if name == "provide":
+        return Provide(a.text("service"), a.integer("actor"))
+    if name == "send":
+        return Tell(
+            a.opt_integer("from"),
+            a.text("to"),
+            a.high(),
+            a.opt_number("ttl"),
+            a.opt_number("timestamp"),
+            a.retry(),
+            a.opt_number("send_timeout"),
+            key=a.opt_text("key"),
+            **net,
+        )
+    if name == "request":
+        return Ask(
+            a.integer("from"),
+            a.text("to"),
+            a.number("timeout"),
+            a.high(),
+            a.retry(),
+            a.opt_number("send_timeout"),
+            key=a.opt_text("key"),
+            **net,
+        )
+    if name == "reply":
+        return Reply(a.opt_integer("from"), a.integer("corr"), **net)
+    if name == "cancel":
+        return Cancel(a.integer("corr"))
+    if name == "dequeue":
+        return Dequeue(a.integer("actor"))
+    if name == "done":
+        return Done(a.integer("actor"))
+    raise TraceUnreadable(f"{g.where}: unknown operation {name!r}")

@@ -17,7 +17,7 @@ from typing import Any
 from model._actions import Action, Advance, Ask, Dequeue, Reply, Stop
 from model._menu import POOL, SERVICE, CheckBounds, Step
 from model._semantics import Effect
-from model._state import Msg, Request, State
+from model._state import Addr, Msg, Request, State
 
 ALWAYS: dict[str, str] = {
     "routing": "every route goes to a live member of the pool / the first live provider",
@@ -93,7 +93,8 @@ def _messages(before: State, step: Step) -> dict[int, Msg]:
     n = before.next_msg
     for action in step:
         if isinstance(action, Ask):
-            out[n] = Msg(n, "request", action.sender, action.to, before.next_corr)
+            to = action.to if isinstance(action.to, Addr) else Addr.parse(action.to)
+            out[n] = Msg(n, "request", action.sender, to, before.next_corr)
     return out
 
 
@@ -212,7 +213,7 @@ def obligations(s: State) -> dict[tuple[str, int], Action | None]:
         for p in a.parked:
             out["message", p.msg.id] = Dequeue(a.id) if p.timer is None else None
     for t in s.timers:
-        if t.kind == "retry" and t.msg is not None:
+        if t.kind in ("retry", "transit") and t.msg is not None:
             out["message", t.msg.id] = None
     return out
 

@@ -16,7 +16,6 @@ import bisect
 import functools
 import hashlib
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -50,6 +49,7 @@ from model._actions import (
 from model._state import (
     ANY_KEY,
     BACKPRESSURES,
+    NAME,
     STRATEGIES,
     TRANSIENT,
     ActorState,
@@ -67,7 +67,6 @@ from model._state import (
     Timer,
 )
 
-_NAME = re.compile(r"[A-Za-z0-9_.\-/@+]+")  # spec 2.2
 # Spec 5.6: why a reply to an ended request is dead-lettered, by how the request ended.
 _ENDED_REASON: dict[OutcomeKind, str] = {
     "replied": "duplicate_reply",
@@ -161,8 +160,18 @@ class _Step:
 
 def _check_name(value: str) -> None:
     """Spec 2.2: a name is one or more of `A-Z a-z 0-9 _ . - / @ +`."""
-    if _NAME.fullmatch(value) is None:
+    if NAME.fullmatch(value) is None:
         raise _Refuse("invalid_address")
+
+
+def _address(to: Addr | str) -> Addr:
+    """Spec 2.2, 2.3: the address of a `kind:value` text (an `Addr` is taken as given)."""
+    if isinstance(to, Addr):
+        return to
+    parsed = Addr.parse(to)
+    if parsed is None:
+        raise _Refuse("invalid_address")
+    return parsed
 
 
 def _check_time(value: float | None) -> None:
@@ -236,6 +245,7 @@ def _remove_member(st: _Step, pool: PoolState, actor_id: int) -> None:
 def _unregister(st: _Step, a: Unregister) -> Result:
     """Spec 2.7: mail dead-lettered, requests cancelled, every registration removed."""
     actor = st.actor(a.actor)
+    st.emit("unregister", actor=actor.label)
     if actor.alive:
         _shut(st, actor)
     for p in actor.pools:
@@ -246,7 +256,6 @@ def _unregister(st: _Step, a: Unregister) -> Result:
         replace(s, providers=tuple(x for x in s.providers if x != actor.id)) for s in st.s.services
     )
     st.update(services=services, actors=tuple(x for x in st.s.actors if x.id != actor.id))
-    st.emit("unregister", actor=actor.label)
     return None
 
 
@@ -464,18 +473,27 @@ def _send(
 ) -> str | None:
     """Count and hand a message to the network (spec 7.2, 7.4); the error code if refused.
 
-    The network may duplicate it (the copy is always delayed), then drop or delay it."""
+    The network may duplicate it (the copy is always delayed), then drop or delay it. A delay
+    of `True` puts the message in transit until an `Arrive`; a number of seconds schedules its
+    arrival as a `transit` timer (how a logged run says it, docs/trace-format.md)."""
     st.update(sent=st.s.sent + 1)
     st.emit("send", msg=msg.id, corr=msg.corr, detail=msg.kind)
-    if net.duplicate and not net.drop:
+    if net.duplicate is not False and not net.drop:
         dup = replace(msg, id=st.new_msg_id(), attempt=0, dup_of=msg.id)
-        st.update(sent=st.s.sent + 1, transit=(*st.s.transit, InTransit(dup)))
+        st.update(sent=st.s.sent + 1)
         st.emit("send", msg=dup.id, corr=dup.corr, detail=dup.kind)
+        if net.duplicate is True:
+            st.update(transit=(*st.s.transit, InTransit(dup)))
+        else:
+            st.schedule(st.s.now + net.duplicate, "transit", msg=dup)
     if net.drop:
         st.dead_letter(msg, "dropped_in_transit")
         return None
-    if net.delay:
+    if net.delay is True:
         st.update(transit=(*st.s.transit, InTransit(msg, retry, wait)))
+        return None
+    if net.delay is not False and net.delay > 0.0:
+        st.schedule(st.s.now + net.delay, "transit", msg=msg, retry=retry, wait=wait)
         return None
     return _arrive(st, msg, retry, wait, sync=True)
 
@@ -650,11 +668,12 @@ def _tell(st: _Step, a: Tell) -> Result:
     if a.sender is not None:
         st.actor(a.sender)
     _check_time(a.ttl)
+    to = _address(a.to)
     _check_time(a.send_timeout)
     deadline = None
     if a.ttl is not None:
         deadline = (a.timestamp if a.timestamp is not None else st.s.now) + a.ttl
-    msg = Msg(st.new_msg_id(), "tell", a.sender, a.to, None, deadline, a.high, key=a.key)
+    msg = Msg(st.new_msg_id(), "tell", a.sender, to, None, deadline, a.high, key=a.key)
     code = _send(st, msg, a.retry, a.send_timeout, a)
     return Refused(code) if code is not None else msg.id
 
@@ -662,6 +681,7 @@ def _tell(st: _Step, a: Tell) -> Result:
 def _ask(st: _Step, a: Ask) -> Result:
     """Spec 5.1 (pending entry and timer before routing), 5.10 (misuse creates nothing)."""
     _check_time(a.timeout)
+    to = _address(a.to)
     _check_time(a.send_timeout)
     # A stopped requester would leave a pending entry without a live requester (spec 2.8, 5.8).
     if not st.actor(a.sender).alive:
@@ -671,7 +691,7 @@ def _ask(st: _Step, a: Ask) -> Result:
     req = Request(corr, a.sender, now, now + a.timeout)
     st.update(requests=(*st.s.requests, req), next_corr=corr + 1)
     st.schedule(req.deadline, "timeout", corr=corr)
-    msg = Msg(st.new_msg_id(), "request", a.sender, a.to, corr, req.deadline, a.high, key=a.key)
+    msg = Msg(st.new_msg_id(), "request", a.sender, to, corr, req.deadline, a.high, key=a.key)
     _send(st, msg, a.retry, a.send_timeout, a)
     return corr
 

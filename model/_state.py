@@ -9,10 +9,14 @@ order, timers in `(when, seq)` order).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 AddressKind = Literal["id", "name", "service", "pool"]
+ADDRESS_KINDS: tuple[AddressKind, ...] = ("id", "name", "service", "pool")
+NAME = re.compile(r"[A-Za-z0-9_.\-/@+]+")  # spec 2.2: actor, service and pool names
+_ID = re.compile(r"[1-9][0-9]*")  # spec 2.2: actor ids
 Backpressure = Literal["reject", "drop_newest", "drop_oldest", "block"]
 StrategyName = Literal[
     "round_robin",
@@ -25,7 +29,7 @@ StrategyName = Literal[
 ]
 MsgKind = Literal["tell", "request", "reply"]
 OutcomeKind = Literal["replied", "timed_out", "cancelled", "failed"]
-TimerKind = Literal["timeout", "park", "retry"]
+TimerKind = Literal["timeout", "park", "retry", "transit"]
 
 BACKPRESSURES: tuple[Backpressure, ...] = ("reject", "drop_newest", "drop_oldest", "block")
 STRATEGIES: tuple[StrategyName, ...] = (
@@ -43,13 +47,23 @@ TRANSIENT: frozenset[str] = frozenset({"mailbox_full", "pool_empty", "service_un
 
 @dataclass(frozen=True, slots=True)
 class Addr:
-    """An address `kind:value` (spec 2.1); the model does not parse text, it is given values."""
+    """An address `kind:value` (spec 2.1)."""
 
     kind: AddressKind
     value: str
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
+
+    @staticmethod
+    def parse(text: str) -> Addr | None:
+        """Spec 2.2, 2.3: the address a `kind:value` text names, or None if it names none."""
+        kind, colon, value = text.partition(":")
+        if not colon or kind not in ADDRESS_KINDS:
+            return None
+        if (_ID if kind == "id" else NAME).fullmatch(value) is None:
+            return None
+        return Addr(kind, value)
 
 
 class AnyKey:
@@ -259,7 +273,8 @@ class State:
         """Spec 7.1, counted from where messages are (queued, parked, awaiting a retry)."""
         queued = sum(a.size + len(a.parked) for a in self.actors)
         queued += sum(len(p.high) + len(p.normal) for p in self.pools)
-        return queued + len(self.transit) + sum(1 for t in self.timers if t.kind == "retry")
+        timed = sum(1 for t in self.timers if t.kind in ("retry", "transit"))
+        return queued + len(self.transit) + timed
 
     def actor(self, actor_id: int) -> ActorState | None:
         for a in self.actors:

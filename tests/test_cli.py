@@ -116,10 +116,11 @@ BAD_TRACES = [
     ("not json\n", "bad.jsonl:1: not valid JSON"),
     ("[1, 2]\n", "expected a JSON object"),
     ('{"format":"other","version":1}\n', "not a brokerlab trace"),
-    ('{"format":"brokerlab-trace","version":2,"seed":1,"scenario":{}}\n', "newer"),
-    ('{"format":"brokerlab-trace","version":1,"seed":1}\n', "lacks 'scenario'"),
-    ('{"format":"brokerlab-trace","version":1,"seed":1,"scenario":{"until":"x"}}\n', "until"),
-    ('{"format":"brokerlab-trace","version":1,"seed":1,"scenario":{"until":5.0,"seed":2}}\n',
+    ('{"format":"brokerlab-trace","version":3,"seed":1,"scenario":{}}\n', "newer"),
+    ('{"format":"brokerlab-trace","version":1,"seed":1,"scenario":{}}\n', "effects only"),
+    ('{"format":"brokerlab-trace","version":2,"seed":1}\n', "lacks 'scenario'"),
+    ('{"format":"brokerlab-trace","version":2,"seed":1,"scenario":{"until":"x"}}\n', "until"),
+    ('{"format":"brokerlab-trace","version":2,"seed":1,"scenario":{"until":5.0,"seed":2}}\n',
      "seed"),
 ]  # fmt: skip
 

@@ -127,10 +127,15 @@ def test_default_scenario_conforms() -> None:
     text = trace_of(parse_scenario(scenario.to_dict() | {"until": 100.0}, "default"))
     verdict = check(text)
     assert verdict.ok, verdict.illegal
-    assert verdict.events == len(text.splitlines()) - 1
+    lines = [json.loads(line) for line in text.splitlines()[1:]]
+    assert verdict.events == sum(1 for e in lines if e.get("ev", "fault") != "fault")
+    assert verdict.ops == sum(1 for e in lines if "op" in e)
+    assert verdict.end == "drained"
 
 
 # -- edited traces are rejected, naming the seq -----------------------------------------------
+# `events` below are all the lines after the header (op, choice, ev and end lines): line i of
+# the list has seq i + 1.
 
 
 def _lines(text: str) -> tuple[str, list[dict[str, Any]]]:
@@ -176,13 +181,12 @@ def base() -> tuple[str, list[dict[str, Any]]]:
 def test_resolve_moved_before_its_reply(base: tuple[str, list[dict[str, Any]]]) -> None:
     head, events = base
     i = next(
-        i
-        for i, e in enumerate(events)
-        if e["ev"] == "resolve" and e["outcome"] == "replied" and events[i - 1]["ev"] == "send"
+        i for i, e in enumerate(events) if e.get("ev") == "resolve" and e["outcome"] == "replied"
     )
+    j = max(j for j in range(i) if events[j].get("ev") == "send")
     events = [dict(e) for e in events]
-    events[i - 1], events[i] = events[i], events[i - 1]
-    assert f"seq {i}" in _rejected(_text(head, events))
+    events[j], events[i] = events[i], events[j]
+    assert _rejected(_text(head, events)).startswith(f"seq {j + 1} ")
 
 
 def test_duplicate_reply_turned_into_a_replied_resolve(
@@ -192,17 +196,17 @@ def test_duplicate_reply_turned_into_a_replied_resolve(
     i = next(
         i
         for i, e in enumerate(events)
-        if e["ev"] == "dead_letter" and e["reason"] == "duplicate_reply"
+        if e.get("ev") == "dead_letter" and e["reason"] == "duplicate_reply"
     )
     events = [dict(e) for e in events]
-    send = next(e for e in events[:i] if e["ev"] == "send" and e["msg"] == events[i]["msg"])
+    send = next(e for e in events[:i] if e.get("ev") == "send" and e["msg"] == events[i]["msg"])
     events[i] = {
         "t": events[i]["t"], "seq": 0, "ev": "resolve", "corr": send["corr"],
         "outcome": "replied", "msg": send["msg"], "requester": "load",
     }  # fmt: skip
     message = _rejected(_text(head, events))
     assert message.startswith(f"seq {i + 1} ")
-    assert f"c{send['corr']}" in message and "already ended replied" in message
+    assert f"resolve m{send['msg']} c{send['corr']}" in message and "duplicate_reply" in message
 
 
 def test_dequeue_of_a_dead_lettered_message(base: tuple[str, list[dict[str, Any]]]) -> None:
@@ -210,24 +214,24 @@ def test_dequeue_of_a_dead_lettered_message(base: tuple[str, list[dict[str, Any]
     i = next(
         i
         for i, e in enumerate(events)
-        if e["ev"] == "dead_letter" and e["reason"] in ("actor_stopped", "mailbox_full")
+        if e.get("ev") == "dead_letter" and e["reason"] in ("actor_stopped", "mailbox_full")
     )
     events = [dict(e) for e in events]
     dead = events[i]
     events.insert(i + 1, {"t": dead["t"], "seq": 0, "ev": "dequeue", "msg": dead["msg"],
                           "actor": "w-2"})  # fmt: skip
     message = _rejected(_text(head, events))
-    assert f"seq {i + 2}" in message and "dead-lettered" in message
+    assert message.startswith(f"seq {i + 2} ") and f"dequeue m{dead['msg']} w-2" in message
 
 
 def test_timeout_resolved_before_its_deadline(base: tuple[str, list[dict[str, Any]]]) -> None:
     head, events = base
     i = next(
-        i for i, e in enumerate(events) if e["ev"] == "resolve" and e["outcome"] == "timed_out"
+        i for i, e in enumerate(events) if e.get("ev") == "resolve" and e["outcome"] == "timed_out"
     )
     events = [dict(e) for e in events]
     moved = events.pop(i)
-    j = next(j for j in range(i - 1, 0, -1) if events[j]["t"] < moved["t"])
+    j = next(j for j in range(i - 1, 0, -1) if events[j]["t"] < moved["t"] and "ev" in events[j])
     moved["t"] = events[j]["t"]
     events.insert(j + 1, moved)
     assert f"seq {j + 2}" in _rejected(_text(head, events))
@@ -235,29 +239,45 @@ def test_timeout_resolved_before_its_deadline(base: tuple[str, list[dict[str, An
 
 def test_depth_above_capacity(base: tuple[str, list[dict[str, Any]]]) -> None:
     head, events = base
-    i = next(i for i, e in enumerate(events) if e["ev"] == "enqueue")
+    i = next(i for i, e in enumerate(events) if e.get("ev") == "enqueue")
     events = [dict(e) for e in events]
     events[i]["depth"] = 2
     message = _rejected(_text(head, events))
-    assert message.startswith(f"seq {i + 1} ") and "(depth 2)" in message
+    assert message.startswith(f"seq {i + 1} ") and f"enqueue m{events[i]['msg']} w-1 2" in message
 
 
 def test_shifted_t(base: tuple[str, list[dict[str, Any]]]) -> None:
     head, events = base
-    i = next(i for i, e in enumerate(events) if e["ev"] == "route" and e["t"] > 3.0)
+    """An operation takes no time: each of its lines has its `t`. A shift that keeps `t`
+    non-decreasing is illegal at the shifted line; one that does not makes the trace
+    unreadable at the next line."""
+    i = next(
+        i
+        for i, e in enumerate(events)
+        if "ev" in e and e["t"] > 3.0 and events[i + 1]["t"] > e["t"]
+    )
     events = [dict(e) for e in events]
-    events[i]["t"] += 0.25
-    # Either the route itself (when it cannot be a delayed arrival) or the next event, whose
-    # time then goes back.
-    assert _rejected(_text(head, events)).startswith((f"seq {i + 1} ", f"seq {i + 2} "))
+    events[i]["t"] = (events[i]["t"] + events[i + 1]["t"]) / 2
+    assert _rejected(_text(head, events)).startswith(f"seq {i + 1} ")
+    events[i]["t"] = events[i + 1]["t"] + 1.0
+    with pytest.raises(TraceUnreadable, match=f"test:{i + 3}: 't' must be"):
+        check(_text(head, events))
 
 
 def test_message_that_never_ends(base: tuple[str, list[dict[str, Any]]]) -> None:
     head, events = base
-    last = max(i for i, e in enumerate(events) if e["ev"] in ("dequeue", "dead_letter"))
-    truncated = _text(head, [dict(e) for e in events[:last]])
-    assert "never ends" in _rejected(truncated)
+    """A trace cut short (no `end` line) is refused unless checked as partial; an `end` line
+    whose counters or pending requests are not the model's is refused."""
+    assert events[-1]["end"] == "drained"
+    last = max(i for i, e in enumerate(events) if e.get("ev") in ("dequeue", "dead_letter"))
+    truncated = _text(head, [dict(e) for e in events[: last + 1]])
+    assert "cut short" in _rejected(truncated)
     assert check_trace(io.StringIO(truncated), complete=False).ok
+    end = dict(events[-1])
+    end["counters"] = end["counters"] | {"delivered": end["counters"]["delivered"] - 1}
+    assert "counters" in _rejected(_text(head, [*events[:-1], end]))
+    end = events[-1] | {"pending": [1]}
+    assert "pending" in _rejected(_text(head, [*events[:-1], end]))
 
 
 # -- mutants -----------------------------------------------------------------------------------
@@ -285,9 +305,12 @@ def test_unreadable_inputs() -> None:
     for text in ("", "not json\n", '{"format":"x"}\n', good[0] + "\n{bad\n"):
         with pytest.raises(TraceUnreadable):
             check(text)
-    newer = json.loads(good[0]) | {"version": 2}
+    newer = json.loads(good[0]) | {"version": 3}
     with pytest.raises(TraceUnreadable, match="newer"):
         check(json.dumps(newer) + "\n")
+    older = json.loads(good[0]) | {"version": 1}
+    with pytest.raises(TraceUnreadable, match="effects only"):
+        check(json.dumps(older) + "\n")
 
 
 def test_cli_conform(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -297,12 +320,12 @@ def test_cli_conform(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["conform", str(good)]) == 0
     assert "events conform" in capsys.readouterr().out
     head, events = _lines(text)
-    events[5]["depth"] = 9 if events[5]["ev"] == "enqueue" else events[5].get("depth")
-    events[5]["t"] = events[5]["t"] + 100.0
+    i = next(i for i, e in enumerate(events) if e.get("ev") == "enqueue")
+    events[i]["depth"] = 9
     bad = tmp_path / "bad.jsonl"
     bad.write_text(_text(head, events))
     assert main(["conform", str(bad)]) == 1
-    assert "seq 6" in capsys.readouterr().out
+    assert f"seq {i + 1} " in capsys.readouterr().out
     assert main(["conform", str(tmp_path / "missing.jsonl")]) == 2
     (tmp_path / "junk.jsonl").write_text("{nope\n")
     assert main(["conform", str(tmp_path / "junk.jsonl")]) == 2
@@ -323,9 +346,9 @@ def test_consistent_hash_route_to_the_wrong_member() -> None:
     }  # fmt: skip
     head, events = _lines(trace_of(parse_scenario(scenario, "hash")))
     assert check(_text(head, events)).ok
-    route = next(e for e in events if e["ev"] == "route")
+    route = next(e for e in events if e.get("ev") == "route")
     wrong = {"w-1": "w-2", "w-2": "w-3", "w-3": "w-1"}[route["actor"]]
     for e in events:
-        if e.get("msg") == route["msg"] and e["ev"] in ("route", "enqueue", "dequeue"):
+        if e.get("msg") == route["msg"] and e.get("ev") in ("route", "enqueue", "dequeue"):
             e["actor"] = wrong
     assert f"seq {route['seq']}" in _rejected(_text(head, events))

@@ -51,7 +51,7 @@ def load(text: str) -> Scenario:
 def run(s: Scenario, factory: Any = Broker) -> tuple[Any, list[dict[str, Any]]]:
     out = io.StringIO()
     result = simulate(s, trace=out, broker_factory=factory)
-    return result, [json.loads(line) for line in out.getvalue().splitlines()[1:]]
+    return result, [e for e in map(json.loads, out.getvalue().splitlines()[1:]) if "ev" in e]
 
 
 def test_script_runs_its_steps_at_their_times() -> None:

@@ -85,7 +85,7 @@ def _priority(high: bool) -> Priority:
 
 def _no_loss(a: m.Tell | m.Ask | m.Reply) -> None:
     """A call cannot tell the network what to do: that is the simulator's `Network`."""
-    if a.drop or a.delay or a.duplicate:
+    if a.drop or a.delay or a.duplicate is not False:
         raise Unscriptable(
             f"{type(a).__name__} has its message dropped, delayed or copied in transit: "
             "no broker call does that"

@@ -72,11 +72,13 @@ def record_events(
 
 
 def trace_events(scenario: Scenario) -> list[dict[str, Any]]:
-    """Run `scenario` with a trace and return its events (faults included), header left out.
-    Meant for small runs, such as one drawn as a sequence diagram."""
+    """Run `scenario` with a trace and return its events (faults included): the header and the
+    `op`, `choice` and `end` lines left out. Meant for small runs, such as one drawn as a
+    sequence diagram."""
     out = io.StringIO()
     simulate(scenario, trace=out)
-    return [json.loads(line) for line in out.getvalue().splitlines()[1:]]
+    lines = (json.loads(line) for line in out.getvalue().splitlines()[1:])
+    return [e for e in lines if "ev" in e]
 
 
 def wait_times(scenario: Scenario) -> tuple[RunResult, list[float]]:

@@ -238,7 +238,9 @@ def sequence_diagram(
     time downwards. Messages are arrows from the sender to where they were routed; replies are
     arrows from the replier to the requester at `resolve`; enqueue, dequeue and park are marks
     on the lane; dead letters a red cross with the reason; faults a label on the lane.
-    Draws the first `limit` events after the `register`s."""
+    Draws the first `limit` events after the `register`s; a trace's other lines (its `op`,
+    `choice` and `end` lines) are left out."""
+    events = [e for e in events if "ev" in e]
     shown = [e for e in events if e["ev"] != "register"][:limit]
     lanes = list(actors) if actors is not None else _lanes(events)
     col = {name: i for i, name in enumerate(lanes)}

@@ -47,8 +47,9 @@ class Monitor:
         self.seq = 0
         self.sent = self.rejected = self.delivered = self.dead_lettered = 0
 
-    def observe(self, t: float, ev: str, f: dict[str, Any]) -> None:
-        self.seq += 1
+    def observe(self, seq: int, t: float, ev: str, f: dict[str, Any]) -> None:
+        """Check one event; `seq` is its line in the trace (its number among events without)."""
+        self.seq = seq
         if ev == "send":
             msg = f["msg"]
             if msg <= self.last_msg:

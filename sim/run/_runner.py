@@ -8,6 +8,7 @@ function of its scenario: the same scenario gives the same trace, byte for byte.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -17,6 +18,7 @@ import model as m
 from broker import ActorNotFound, Broker, BrokerError, BrokerFactory, MessageBroker
 from sim.checking.bridge import action_of, perform
 from sim.run._monitors import InvariantViolation, Monitor
+from sim.run._oplog import LoggedBroker, LoggedTimers, OpLog
 from sim.run._rng import Streams
 from sim.run._scheduler import Scheduler
 from sim.run._summary import summary
@@ -25,6 +27,13 @@ from sim.run._world import Client, Network, Worker
 from sim.scenario import Scenario, ScriptStep
 
 Progress = Callable[[float, float], None]
+
+
+def _name(factory: BrokerFactory) -> str:
+    """The broker a trace's header names: `reference`, or a mutant's catalogue name."""
+    if factory is Broker:
+        return "reference"
+    return str(getattr(factory, "brokerlab_name", getattr(factory, "__name__", "custom")))
 
 
 def hard_stop(until: float) -> float:
@@ -68,17 +77,26 @@ class Simulation:
             capacity[actor.name] = actor.capacity
         self.monitor = Monitor(capacity) if monitors else None
         self.writer = (
-            TraceWriter(trace, header(scenario.seed, scenario.to_dict())) if trace else None
+            TraceWriter(trace, header(scenario.seed, scenario.to_dict(), _name(broker_factory)))
+            if trace
+            else None
         )
+        # The operation/effect log (docs/trace-format.md): every call into the broker, every
+        # broker timer, every choice of the network, each followed by the events it caused.
+        self.log = OpLog(self.writer, self.clock) if self.writer is not None else None
+        self._woken: deque[int] = deque()
+        self.n_events = 0
         f = scenario.faults
         transit = f.drop or f.duplicate or f.delay.to_dict() != {"dist": "constant", "value": 0.0}
-        self.broker: MessageBroker[Any] = broker_factory(
-            self.clock,
+        core: MessageBroker[Any] = broker_factory(
+            LoggedTimers(self.clock, self.log, self.wakes),
             self.streams.get("broker"),
             listener=self.observe if (self.monitor or self.writer) else None,
-            network=Network(f, self.streams) if transit else None,
-            wake=self._wake,
+            network=Network(f, self.streams, self.log) if transit else None,
+            wake=self._woken.append,
         )
+        self.core = core
+        self.broker: MessageBroker[Any] = core if self.log is None else LoggedBroker(core, self.log)
         self.workers: dict[int, Worker] = {}
         self.by_label: dict[str, Worker] = {}
         self.clients: list[Client] = []
@@ -122,10 +140,14 @@ class Simulation:
         self.by_label[worker.label] = worker
         self.actor_ids[worker.label] = worker.id
 
-    def _wake(self, actor: int) -> None:
-        worker = self.workers.get(actor)
-        if worker is not None:
-            worker.kick()
+    def wakes(self) -> None:
+        """Kick the workers the broker woke during the operation that just returned (a wake
+        never runs inside an operation: the log's operations do not nest)."""
+        woken, workers = self._woken, self.workers
+        while woken:
+            worker = workers.get(woken.popleft())
+            if worker is not None:
+                worker.kick()
 
     def _schedule_faults(self) -> None:
         f, clock = self.scenario.faults, self.clock
@@ -145,8 +167,7 @@ class Simulation:
             clock.call_at(hang.until, partial(self._hang, w, False))
 
     def _fault(self, kind: str, **fields: Any) -> None:
-        if self.monitor or self.writer:
-            self.observe("fault", {"kind": kind, **fields})
+        self.observe("fault", {"kind": kind, **fields})
 
     def _crash(self, w: Worker) -> None:
         self._fault("crash", actor=w.label)
@@ -172,6 +193,7 @@ class Simulation:
             self._do(n, step)
         except BrokerError as err:
             self.script_errors.append(f"step {n} ({step.do} at t={step.at!r}): {err.code}: {err}")
+        self.wakes()
         if self.monitor is not None:
             self.monitor.settled(self.clock.now, self.broker.stats())
         self._schedule_script(n + 1)
@@ -211,11 +233,12 @@ class Simulation:
     # -- running -----------------------------------------------------------------------------
 
     def observe(self, ev: str, fields: dict[str, Any]) -> None:
-        t = self.clock.now
-        if self.writer is not None:
-            self.writer.write(t, ev, fields)
+        self.n_events = seq = self.n_events + 1
+        if self.log is not None:
+            self.log.line("ev", ev, fields)
+            seq = self.log.last_seq()
         if self.monitor is not None:
-            self.monitor.observe(t, ev, fields)
+            self.monitor.observe(seq, self.clock.now, ev, fields)
 
     def run(self, progress: Progress | None = None) -> RunResult:
         clock = self.clock
@@ -224,6 +247,7 @@ class Simulation:
         self._schedule_faults()
         self._schedule_script()
         violation = None
+        how = "drained"
         try:
             if progress is None:
                 clock.run(until=self.until)
@@ -234,6 +258,7 @@ class Simulation:
             stop = hard_stop(self.until)
             clock.run(until=stop)
             if clock.pending:
+                how = "hard_stop"
                 raise InvariantViolation(
                     self.monitor.seq if self.monitor else 0,
                     clock.now,
@@ -244,13 +269,15 @@ class Simulation:
                 self.monitor.finish(clock.now, self.broker.stats(), bool(self.scenario.script))
         except InvariantViolation as err:
             violation = err
+            if how == "drained":
+                how = "violation"
+        if self.log is not None:
+            self.log.end(how, self.core.stats(), self.core.pending_requests())
         return RunResult(self.summary(violation), violation, self.events())
 
     def events(self) -> int:
         """Events observed so far (written to the trace, or seen by the monitors)."""
-        if self.writer is not None:
-            return self.writer.seq
-        return self.monitor.seq if self.monitor is not None else 0
+        return self.n_events
 
     def summary(self, violation: InvariantViolation | None = None) -> dict[str, Any]:
         """The run's figures (the `--summary` JSON); see docs/trace-format.md."""

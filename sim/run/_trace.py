@@ -1,8 +1,9 @@
 """Trace files: canonical JSON Lines (docs/trace-format.md).
 
-Line 1 is the header; every later line is one event with `t`, `seq` and `ev`. Canonical means
-sorted keys, no spaces, shortest round-trip floats, UTF-8, so the same run gives the same bytes
-whatever PYTHONHASHSEED is.
+Line 1 is the header; every later line has `t` and `seq` and one tag naming what it is: `op` (a
+call into the broker), `choice` (what the environment chose during one), `ev` (an event the
+broker emitted) or `end` (how the run ended). Canonical means sorted keys, no spaces, shortest
+round-trip floats, UTF-8, so the same run gives the same bytes whatever PYTHONHASHSEED is.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 FORMAT = "brokerlab-trace"
-VERSION = 1
+VERSION = 2
+SPEC_VERSION = "1.1"
+TAGS = ("op", "choice", "ev", "end")
 
 
 class TraceError(ValueError):
@@ -27,8 +30,15 @@ def canonical(obj: object) -> str:
     )
 
 
-def header(seed: int, scenario: dict[str, Any]) -> dict[str, Any]:
-    return {"format": FORMAT, "version": VERSION, "seed": seed, "scenario": scenario}
+def header(seed: int, scenario: dict[str, Any], broker: str = "reference") -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "spec_version": SPEC_VERSION,
+        "broker": broker,
+        "seed": seed,
+        "scenario": scenario,
+    }
 
 
 def _plain(text: str) -> bool:
@@ -36,22 +46,21 @@ def _plain(text: str) -> bool:
     return text.isprintable() and '"' not in text and "\\" not in text
 
 
-def encode_event(t: float, seq: int, ev: str, fields: dict[str, Any]) -> str:
-    """`canonical({"t": t, "seq": seq, "ev": ev, **fields})`, several times faster.
+def encode_event(t: float, seq: int, ev: str, fields: dict[str, Any], tag: str = "ev") -> str:
+    """`canonical({"t": t, "seq": seq, tag: ev, **fields})`, several times faster.
 
     Trace writing is on the simulator's hot path, so scalars are formatted directly; anything
     unusual (escapes, containers, non-finite floats) falls back to `json`. The tests check
     the two agree byte for byte on arbitrary events.
     """
-    order = _ORDER.get(tuple(fields))
+    layout = (tag, *fields)
+    order = _ORDER.get(layout)
     if order is None:
-        keys = sorted(("t", "seq", "ev", *fields))
-        order = _ORDER[tuple(fields)] = [(key, canonical(key) + ":") for key in keys]
+        keys = sorted(("t", "seq", tag, *fields))
+        order = _ORDER[layout] = [(key, canonical(key) + ":") for key in keys]
     parts = []
     for key, prefix in order:
-        value: Any = (
-            t if key == "t" else seq if key == "seq" else ev if key == "ev" else fields[key]
-        )
+        value: Any = t if key == "t" else seq if key == "seq" else ev if key == tag else fields[key]
         kind = type(value)
         if kind is str and _plain(value):
             parts.append(f'{prefix}"{value}"')
@@ -66,8 +75,8 @@ def encode_event(t: float, seq: int, ev: str, fields: dict[str, Any]) -> str:
     return "{" + ",".join(parts) + "}"
 
 
-# Per field layout (the tuple of an event's keys in insertion order): its sorted keys, each with
-# its encoded `"key":` prefix.
+# Per layout (the line's tag, then its field keys in insertion order): its sorted keys, each
+# with its encoded `"key":` prefix.
 _ORDER: dict[tuple[str, ...], list[tuple[str, str]]] = {}
 
 
@@ -87,9 +96,9 @@ class TraceWriter:
         self.seq = 0
         out.write(canonical(head) + "\n")
 
-    def write(self, t: float, ev: str, fields: dict[str, Any]) -> None:
+    def write(self, t: float, tag: str, name: str, fields: dict[str, Any]) -> None:
         self.seq = seq = self.seq + 1
-        self.out.write(encode_event(t, seq, ev, fields) + "\n")
+        self.out.write(encode_event(t, seq, name, fields, tag) + "\n")
 
 
 def read_header(line: str, source: str) -> dict[str, Any]:
@@ -105,8 +114,11 @@ def read_header(line: str, source: str) -> dict[str, Any]:
             f"{source}:1: trace format version {version} is newer than this brokerlab "
             f"understands (version {VERSION}); upgrade brokerlab to read it"
         )
-    if version < 1:
-        raise TraceError(f"{source}:1: unknown trace format version {version}")
+    if version < VERSION:
+        raise TraceError(
+            f"{source}:1: trace format version {version} records effects only; record the run "
+            f"again with this brokerlab (format version {VERSION})"
+        )
     for key in ("seed", "scenario"):
         if key not in head:
             raise TraceError(f"{source}:1: header lacks {key!r}")

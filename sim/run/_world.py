@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from broker import IMMEDIATE, Address, BrokerError, Envelope, Outcome, Transit
 from sim.checking.bridge import policy
+from sim.run._oplog import OpLog
 from sim.run._rng import Streams
 from sim.run._scheduler import ScheduledCall
 from sim.scenario import ClientSpec, Closed, ConstantArrivals, Dist, Faults, Poisson
@@ -19,21 +20,36 @@ if TYPE_CHECKING:
 class Network:
     """Transit faults (spec 7.4): drop, duplicate and delay, each drawn from the fault stream."""
 
-    __slots__ = ("delay", "drop", "duplicate", "rng")
+    __slots__ = ("delay", "drop", "duplicate", "log", "rng")
 
-    def __init__(self, faults: Faults, streams: Streams) -> None:
+    def __init__(self, faults: Faults, streams: Streams, log: OpLog | None) -> None:
         self.drop, self.duplicate, self.delay = faults.drop, faults.duplicate, faults.delay
         self.rng = streams.get("faults/transit")
+        self.log = log
 
     def transit(self, env: Envelope[Any]) -> Transit:
         rng = self.rng
         if self.drop and rng.random() < self.drop:
-            return Transit(drop=True)
-        delay = self.delay.sample(rng)
-        copy = self.delay.sample(rng) if self.duplicate and rng.random() < self.duplicate else None
-        if copy is None and delay == 0.0:
-            return IMMEDIATE
-        return Transit(delay=delay, duplicate=copy)
+            fate = Transit(drop=True)
+        else:
+            delay = self.delay.sample(rng)
+            dup = self.duplicate and rng.random() < self.duplicate
+            copy = self.delay.sample(rng) if dup else None
+            fate = (
+                IMMEDIATE if copy is None and delay == 0.0 else Transit(delay=delay, duplicate=copy)
+            )
+        if self.log is not None:  # the environment's choice, for the trace checker
+            self.log.line(
+                "choice",
+                "transit",
+                {
+                    "msg": env.msg,
+                    "drop": fate.drop,
+                    "delay": fate.delay,
+                    "duplicate": fate.duplicate,
+                },
+            )
+        return fate
 
 
 class Worker:
@@ -169,12 +185,14 @@ class Client:
                 retry=self.retry,
                 on_outcome=self.on,
             )
+            self.sim.wakes()
             return
         # A refused tell is reported by the broker as a `reject`; the client moves on.
         with contextlib.suppress(BrokerError):
             self.broker.send(
                 self.id, self.to, self.issued, priority=spec.priority, key=key, retry=self.retry
             )
+        self.sim.wakes()
         if self.on is not None:
             self.think()
 

@@ -1,0 +1,316 @@
+"""The operation/effect log (docs/trace-format.md, version 2): what a run asked of the broker.
+
+A trace records, in order, every call the driver made into the broker (an `op` line with its
+arguments and its result or error code), every choice the environment made during it (a
+`choice` line: what the network did to a message), and the events the broker emitted for it
+(`ev` lines). A broker timer running is an operation too (`op: fire`). So the trace checker
+replays the log operation by operation against the model and compares events exactly: it
+never has to guess which operation caused an event.
+
+`LoggedBroker` wraps a broker and logs every call; `LoggedTimers` wraps the clock the broker is
+given and logs each of its timers as it runs. Operations never nest: a driver that is told to
+wake an actor (`wake`) during an operation acts on it after the operation returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Any, Generic, TypeVar
+
+from broker import (
+    Address,
+    Backpressure,
+    BrokerError,
+    Envelope,
+    MessageBroker,
+    OnOutcome,
+    OutcomeKind,
+    Priority,
+    RetryPolicy,
+    Stats,
+)
+from sim.run._scheduler import ScheduledCall, Scheduler
+from sim.run._trace import TraceWriter
+
+P = TypeVar("P")
+T = TypeVar("T")
+
+
+class OpLog:
+    """Groups each operation's lines: the `op` line (with its result) first, then, in order, the
+    choices and events it caused. Lines outside an operation (`fault`) are written at once."""
+
+    __slots__ = ("buffer", "clock", "open", "writer")
+
+    def __init__(self, writer: TraceWriter, clock: Scheduler) -> None:
+        self.writer = writer
+        self.clock = clock
+        self.open = False
+        self.buffer: list[tuple[str, str, dict[str, Any]]] = []
+
+    def line(self, tag: str, name: str, fields: dict[str, Any]) -> None:
+        if self.open:
+            self.buffer.append((tag, name, fields))
+        else:
+            self.writer.write(self.clock.now, tag, name, fields)
+
+    def last_seq(self) -> int:
+        """The `seq` the line written last will have (an operation's lines are numbered when
+        it returns: its `op` line first)."""
+        return self.writer.seq + 1 + len(self.buffer) if self.open else self.writer.seq
+
+    def call(self, op: str, args: dict[str, Any], fn: Callable[[], T]) -> T:
+        """Run one operation, then write its `op` line and everything it caused."""
+        if self.open:
+            raise RuntimeError(f"operation {op!r} called inside another operation")
+        self.open = True
+        try:
+            value = fn()
+        except BrokerError as err:
+            self._close(op, args, None, err.code)
+            raise
+        except BaseException:
+            self._close(op, args, None, "interrupted")
+            raise
+        result = value.msg if isinstance(value, Envelope) else value
+        self._close(op, args, result, None)
+        return value
+
+    def _close(self, op: str, args: dict[str, Any], result: Any, error: str | None) -> None:
+        self.open = False
+        now, write = self.clock.now, self.writer.write
+        write(now, "op", op, {**args, "result": result, "error": error})
+        for tag, name, fields in self.buffer:
+            write(now, tag, name, fields)
+        self.buffer.clear()
+
+    def end(self, how: str, stats: Stats, pending: list[int]) -> None:
+        """The last line: how the run ended, with the broker's counters and pending requests."""
+        sent, rejected, delivered, dead_lettered, retries = stats.counters()
+        counters = {
+            "sent": sent,
+            "rejected": rejected,
+            "delivered": delivered,
+            "dead_lettered": dead_lettered,
+            "retries": retries,
+        }
+        self.writer.write(
+            self.clock.now, "end", how, {"counters": counters, "pending": list(pending)}
+        )
+
+
+def retry_fields(retry: RetryPolicy | None) -> dict[str, Any] | None:
+    if retry is None:
+        return None
+    return {
+        "max_attempts": retry.max_attempts,
+        "backoff": retry.backoff,
+        "multiplier": retry.multiplier,
+        "max_backoff": retry.max_backoff,
+        "jitter": retry.jitter,
+    }
+
+
+class LoggedTimers:
+    """The clock as the broker sees it: each broker timer is an operation (`op: fire`) when a
+    log is kept, and the driver's `after` runs when it returns (deferred wakes)."""
+
+    __slots__ = ("after", "clock", "log")
+
+    def __init__(self, clock: Scheduler, log: OpLog | None, after: Callable[[], None]) -> None:
+        self.clock, self.log, self.after = clock, log, after
+
+    @property
+    def now(self) -> float:
+        return self.clock.now
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> ScheduledCall:
+        return self.clock.call_at(when, partial(self._fire, callback))
+
+    def _fire(self, callback: Callable[[], None]) -> None:
+        if self.log is None:
+            callback()
+        else:
+            self.log.call("fire", {}, callback)
+        self.after()
+
+
+class LoggedBroker(Generic[P]):
+    """A `MessageBroker` that logs every call into it (the reads are not operations)."""
+
+    def __init__(self, inner: MessageBroker[P], log: OpLog) -> None:
+        self.inner, self.log = inner, log
+
+    def register(
+        self,
+        name: str | None = None,
+        *,
+        capacity: int | None = None,
+        backpressure: Backpressure = "reject",
+        send_timeout: float | None = None,
+        services: Iterable[str] = (),
+        pools: Iterable[str] = (),
+    ) -> int:
+        services, pools = list(services), list(pools)
+        args = {
+            "name": name,
+            "capacity": capacity,
+            "backpressure": backpressure,
+            "send_timeout": send_timeout,
+            "services": services,
+            "pools": pools,
+        }
+        return self.log.call(
+            "register",
+            args,
+            lambda: self.inner.register(
+                name,
+                capacity=capacity,
+                backpressure=backpressure,
+                send_timeout=send_timeout,
+                services=services,
+                pools=pools,
+            ),
+        )
+
+    def unregister(self, actor_id: int, reason: str = "unregistered") -> None:
+        args = {"actor": actor_id, "reason": reason}
+        self.log.call("unregister", args, lambda: self.inner.unregister(actor_id, reason))
+
+    def stop(self, actor_id: int, reason: str = "crashed") -> None:
+        args = {"actor": actor_id, "reason": reason}
+        self.log.call("stop", args, lambda: self.inner.stop(actor_id, reason))
+
+    def restart(self, actor_id: int) -> None:
+        self.log.call("start", {"actor": actor_id}, lambda: self.inner.restart(actor_id))
+
+    def create_pool(self, name: str, strategy: str = "round_robin") -> None:
+        args = {"pool": name, "strategy": strategy}
+        self.log.call("create_pool", args, lambda: self.inner.create_pool(name, strategy))
+
+    def join_pool(self, pool: str, actor_id: int) -> None:
+        args = {"pool": pool, "actor": actor_id}
+        self.log.call("join", args, lambda: self.inner.join_pool(pool, actor_id))
+
+    def leave_pool(self, pool: str, actor_id: int) -> None:
+        args = {"pool": pool, "actor": actor_id}
+        self.log.call("leave", args, lambda: self.inner.leave_pool(pool, actor_id))
+
+    def provide(self, service: str, actor_id: int) -> None:
+        args = {"service": service, "actor": actor_id}
+        self.log.call("provide", args, lambda: self.inner.provide(service, actor_id))
+
+    def resolve(self, to: Address | str, key: str | None = None) -> int:
+        raise NotImplementedError("resolve moves a round-robin cursor and is not loggable")
+
+    def send(
+        self,
+        sender: int | None,
+        to: Address | str,
+        payload: P,
+        *,
+        priority: Priority = "normal",
+        key: str | None = None,
+        ttl: float | None = None,
+        timestamp: float | None = None,
+        retry: RetryPolicy | None = None,
+        send_timeout: float | None = None,
+    ) -> int:
+        args = {
+            "from": sender,
+            "to": str(to),
+            "priority": priority,
+            "key": key,
+            "ttl": ttl,
+            "timestamp": timestamp,
+            "retry": retry_fields(retry),
+            "send_timeout": send_timeout,
+        }
+        return self.log.call(
+            "send",
+            args,
+            lambda: self.inner.send(
+                sender,
+                to,
+                payload,
+                priority=priority,
+                key=key,
+                ttl=ttl,
+                timestamp=timestamp,
+                retry=retry,
+                send_timeout=send_timeout,
+            ),
+        )
+
+    def request(
+        self,
+        sender: int,
+        to: Address | str,
+        payload: P,
+        *,
+        timeout: float,
+        priority: Priority = "normal",
+        key: str | None = None,
+        retry: RetryPolicy | None = None,
+        on_outcome: OnOutcome | None = None,
+        send_timeout: float | None = None,
+    ) -> int:
+        args = {
+            "from": sender,
+            "to": str(to),
+            "timeout": timeout,
+            "priority": priority,
+            "key": key,
+            "retry": retry_fields(retry),
+            "send_timeout": send_timeout,
+        }
+        return self.log.call(
+            "request",
+            args,
+            lambda: self.inner.request(
+                sender,
+                to,
+                payload,
+                timeout=timeout,
+                priority=priority,
+                key=key,
+                retry=retry,
+                on_outcome=on_outcome,
+                send_timeout=send_timeout,
+            ),
+        )
+
+    def reply(self, sender: int | None, corr: int, payload: P) -> int:
+        args = {"from": sender, "corr": corr}
+        return self.log.call("reply", args, lambda: self.inner.reply(sender, corr, payload))
+
+    def cancel(self, corr: int) -> bool:
+        return self.log.call("cancel", {"corr": corr}, lambda: self.inner.cancel(corr))
+
+    def dequeue(self, actor_id: int) -> Envelope[P] | None:
+        return self.log.call("dequeue", {"actor": actor_id}, lambda: self.inner.dequeue(actor_id))
+
+    def done(self, actor_id: int) -> None:
+        self.log.call("done", {"actor": actor_id}, lambda: self.inner.done(actor_id))
+
+    # -- reads: not operations ---------------------------------------------------------------
+
+    def outcome(self, corr: int) -> OutcomeKind | None:
+        return self.inner.outcome(corr)
+
+    def depth(self, actor_id: int) -> int:
+        return self.inner.depth(actor_id)
+
+    def load(self, actor_id: int) -> int:
+        return self.inner.load(actor_id)
+
+    def stats(self) -> Stats:
+        return self.inner.stats()
+
+    def pending_requests(self) -> list[int]:
+        return self.inner.pending_requests()
+
+    @property
+    def latencies(self) -> Sequence[float]:
+        return self.inner.latencies
