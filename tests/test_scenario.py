@@ -342,7 +342,7 @@ BROKEN: list[tuple[str, str, str]] = [
         "pool-bad-name",
         GOOD.replace('name = "workers"', 'name = "my workers"'),
         '[[pool]] #1 "my workers": key "name": "my workers" is not a valid name '
-        "(letters, digits, '_', '-', '.'; not starting with '-' or '.')",
+        "(one or more of the characters A-Z a-z 0-9 _ . - / @ +)",
     ),
     (
         "pool-name-int",

@@ -15,7 +15,8 @@ def summary(sim: Simulation, violation: InvariantViolation | None = None) -> dic
     b = sim.broker
     stats = b.stats()
     end = sim.clock.now
-    issued = sum(c.issued for c in sim.clients if c.spec.pattern == "request")
+    # Every request the broker accepted a call for (clients' and scripts'): ended or pending.
+    issued = sum(stats.outcomes.values()) + len(b.pending_requests())
     return {
         "seed": sim.scenario.seed,
         "end_time": end,

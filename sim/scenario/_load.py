@@ -43,7 +43,7 @@ from sim.scenario._script import read_script
 from sim.scenario._tables import ScenarioError, Table, describe
 
 # Names end up in addresses (`name:X`) and traces: keep them free of ':' and whitespace.
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
+_NAME = re.compile(r"[A-Za-z0-9_.\-/@+]+\Z")  # docs/spec.md 2.2, the broker's own grammar
 
 # --- loading --------------------------------------------------------------------------------
 
@@ -172,8 +172,8 @@ def _read_name(t: Table, key: str = "name") -> str:
     if not _NAME.match(name):
         raise t.error(
             key,
-            f"{json.dumps(name)} is not a valid name (letters, digits, '_', '-', '.'; "
-            "not starting with '-' or '.')",
+            f"{json.dumps(name)} is not a valid name (one or more of the characters "
+            "A-Z a-z 0-9 _ . - / @ +)",
         )
     return name
 
