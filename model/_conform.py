@@ -25,7 +25,7 @@ import json
 import math
 from array import array
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeGuard, cast
 
 from model._actions import (
@@ -78,12 +78,14 @@ class Illegal(Exception):
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The outcome of `check_trace`: `events` and `ops` checked, the first illegal line if any,
-    and how the run ended (the `end` line's kind; None if the trace has none)."""
+    how the run ended (the `end` line's kind; None if the trace has none), and the model's state
+    after the last operation it applied (for tools that compare it with a broker's)."""
 
     events: int
     illegal: Illegal | None = None
     ops: int = 0
     end: str | None = None
+    state: State | None = field(default=None, compare=False, repr=False)  # the model's, last
 
     @property
     def ok(self) -> bool:
@@ -116,8 +118,8 @@ def check_trace(
                 "(check it with --partial)",
             )
     except Illegal as illegal:
-        return Verdict(checker.events, illegal, checker.ops, checker.end)
-    return Verdict(checker.events, None, checker.ops, checker.end)
+        return Verdict(checker.events, illegal, checker.ops, checker.end, checker.state)
+    return Verdict(checker.events, None, checker.ops, checker.end, checker.state)
 
 
 # -- reading ----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import model as m
 from broker import Broker, BrokerError, BrokerFactory
 from model.checker import CheckBounds, Clock, Counterexample, Progress, Report, Step, check
 from sim.checking.bridge import Unscriptable, disagreement, model_counters, perform, script_step
+from sim.checking.refinement import refinement
 from sim.run import Scheduler
 
 __all__ = ["check_broker", "scenario_toml"]
@@ -78,6 +79,10 @@ def _compare(
     model_moved = model_counters(effect.state)
     if moved != model_moved:
         return f"counters: {label}: broker moved {moved}, model {model_moved}"
+    if isinstance(driver.broker, Broker):  # the reference and its mutants: compare states too
+        problem = refinement(driver.broker, effect.state, relative=True)
+        if problem is not None:
+            return f"refinement: {label}: {problem}"
     return None
 
 

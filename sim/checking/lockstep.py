@@ -48,6 +48,7 @@ from sim.checking.bridge import (
     refusal_disagreement,
     value_disagreement,
 )
+from sim.checking.refinement import refinement
 from sim.run import Scheduler
 
 # "a"/"i" and "ab"/"ba" collide under a lossy hash such as sum(map(ord, name)) % 8.
@@ -317,10 +318,6 @@ class LockstepMachine(RuleBasedStateMachine):
     ) -> None:
         timestamp = None if stamp is None or ttl is None else self.clock.now + stamp
         policy = _retry(retry)
-        if policy is not None:
-            # The broker forgets a send's own send timeout when it retries (see the report),
-            # so the machine does not combine the two.
-            send_timeout = None
         self._both(
             m.Tell(sender, model_addr(to), high, ttl, timestamp, policy, send_timeout, key=key),
             "tell",
@@ -486,6 +483,14 @@ class LockstepMachine(RuleBasedStateMachine):
             got = (b.depth(a.id), b.load(a.id))
             _expect("mailboxes", got == (a.size, a.load), f"actor {a.id}: {got} vs model {a}")
         _expect("time", self.clock.now == s.now, f"{self.clock.now} != {s.now}")
+
+    @invariant()
+    def refines(self) -> None:
+        """The broker's state maps onto the model's (sim/checking/refinement.py): a corrupted
+        cursor or a leaked entry is caught at the step that made it, not when it shows."""
+        if isinstance(self.broker, Broker):
+            problem = refinement(self.broker, self.model)
+            _expect("refinement", problem is None, str(problem))
 
     @invariant()
     def conservation(self) -> None:
