@@ -3,6 +3,7 @@ after every step, and a latent corruption is caught at the step that makes it.""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -28,10 +29,8 @@ def drive(factory: BrokerFactory, actions: Sequence[m.Action]) -> list[tuple[str
     for action in actions:
         seen.clear()
         effect = m.apply(state, action)
-        try:
+        with contextlib.suppress(BrokerError):  # the model refused it too (compared below)
             perform(broker, action, None, clock)
-        except BrokerError:
-            pass
         state = effect.state
         out.append((refinement(broker, state), seen == list(effect.events)))
     return out
@@ -41,7 +40,7 @@ def rr(pool: str) -> m.Addr:
     return m.Addr("pool", pool)
 
 
-ROTATION = [
+ROTATION: list[m.Action] = [
     m.CreatePool("p"),
     m.Register("a", pools=("p",)),
     m.Register("b", pools=("p",)),
@@ -79,7 +78,7 @@ def test_a_cursor_left_behind_is_caught_at_the_leave_not_later() -> None:
 
 
 def test_a_leaked_pending_entry_is_caught_at_the_stop() -> None:
-    actions = [
+    actions: list[m.Action] = [
         m.Register("client"),
         m.Register("server"),
         m.Ask(1, m.Addr("name", "server"), 5.0),
