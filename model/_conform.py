@@ -173,6 +173,11 @@ class _Stream:
         for key, kind in (("spec_version", str), ("broker", str), ("scenario", dict)):
             if not isinstance(head.get(key), kind):
                 raise TraceUnreadable(f"{where}: header lacks {key!r} ({kind.__name__})")
+        if head["spec_version"] != SPEC_VERSION:
+            raise TraceUnreadable(
+                f"{where}: the trace follows spec version {head['spec_version']!r}; this checker "
+                f"checks version {SPEC_VERSION!r} (docs/spec.md section 12)"
+            )
         if not _is_int(head.get("seed")):
             raise TraceUnreadable(f"{where}: header lacks 'seed' (an integer)")
         return head
@@ -416,8 +421,12 @@ class _Checker:
         for i, line in enumerate(g.events):
             try:
                 got = as_event(line["ev"], line)
-            except (KeyError, ValueError, TypeError) as err:
-                raise Illegal(line["seq"], line["t"], f"unreadable event: {err!r}") from None
+            except KeyError as err:
+                raise Illegal(line["seq"], line["t"], f"a {line['ev']} event lacks {err}") from None
+            except ValueError:
+                raise TraceUnreadable(
+                    f"{self.source}: seq {line['seq']}: unknown event kind {line['ev']!r}"
+                ) from None
             if i >= len(expected):
                 if self.interrupted:
                     return

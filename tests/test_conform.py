@@ -318,7 +318,7 @@ def test_cli_conform(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "good.jsonl"
     good.write_text(text)
     assert main(["conform", str(good)]) == 0
-    assert "events conform" in capsys.readouterr().out
+    assert "operations conform" in capsys.readouterr().out
     head, events = _lines(text)
     i = next(i for i, e in enumerate(events) if e.get("ev") == "enqueue")
     events[i]["depth"] = 9

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.run._trace import TraceError, canonical, encode_event, read_events
+from model import TraceUnreadable, check_trace
+from sim.run._trace import canonical, encode_event, header
 
 scalars = st.one_of(
     st.none(),
@@ -40,14 +41,23 @@ def test_canonical_form_details() -> None:
         encode_event(float("nan"), 1, "x", {})
 
 
-def test_reader_checks_order_as_it_streams() -> None:
-    good = ['{"t":0.0,"seq":1,"ev":"a"}', '{"t":0.0,"seq":2,"ev":"b"}']
-    assert [n for n, _ in read_events(iter(good), "x")] == [2, 3]
+def test_reader_checks_every_line_as_it_streams() -> None:
+    """Format 2's line rules (docs/trace-format.md), enforced by the checker's reader."""
+    head = canonical(header(1, {}))
+    good = ['{"t":0.0,"seq":1,"op":"done","actor":1,"result":null,"error":null}']
+    assert check_trace([head, *good], "x", complete=False).illegal is not None  # no actor 1
+    fire = '{"t":1.0,"seq":1,"op":"fire"}'
     for bad, why in [
-        (['{"t":1.0,"seq":1,"ev":"a"}', '{"t":0.5,"seq":2,"ev":"b"}'], "'t'"),
-        (['{"t":1.0,"seq":2,"ev":"a"}', '{"t":1.0,"seq":2,"ev":"b"}'], "'seq'"),
-        (['{"t":1.0,"seq":1,"ev":3}'], "'ev'"),
+        ([fire, '{"t":0.5,"seq":2,"op":"fire"}'], "x:3: 't'"),
+        (
+            ['{"t":1.0,"seq":1,"op":"fire"}', '{"t":1.0,"seq":3,"op":"fire"}'],
+            "x:3: 'seq' must be 2",
+        ),
+        (['{"t":1.0,"seq":2,"op":"fire"}'], "'seq' must be 1"),
+        (['{"t":1.0,"seq":1,"op":"fire","ev":"send"}'], "exactly one of"),
+        (['{"t":1.0,"seq":1,"ev":3}'], "exactly one of"),
         (['{"t":NaN,"seq":1,"ev":"a"}'], "not valid JSON"),
+        (["[" * 40 + "]" * 40], "nested deeper"),
     ]:
-        with pytest.raises(TraceError, match=why):
-            list(read_events(iter(bad), "x"))
+        with pytest.raises(TraceUnreadable, match=why):
+            check_trace([head, *bad], "x", complete=False)

@@ -194,6 +194,10 @@ MUTANTS: dict[str, type[Broker[Any]]] = {
 }
 
 
+for _name, _cls in MUTANTS.items():
+    _cls.brokerlab_name = _name  # type: ignore[attr-defined]  # what a trace header names
+
+
 def broker_class(name: str) -> type[Broker[Any]]:
     """`reference` (the real `Broker`) or a name of `MUTANTS`; KeyError naming the choices."""
     if name == "reference":

@@ -32,16 +32,17 @@ def add_parsers(sub: Any) -> None:
 def _add_conform_parser(sub: Any) -> None:
     co = sub.add_parser(
         "conform",
-        help="check that every event of a trace is a legal step of the reference model",
-        description="Reads a trace (docs/trace-format.md) from this or any other implementation "
-        "and checks it event by event against the model (docs/spec.md section 10). Exit 0: "
-        "every event conforms; 1: the first illegal event is named; 2: unreadable input.",
+        help="replay a trace's operations on the reference model and compare every event",
+        description="Reads a trace (docs/trace-format.md) from this or any other implementation, "
+        "replays its operations one by one on the model and compares each result and event "
+        "(docs/spec.md section 10). Exit 0: every operation conforms; 1: the first line where "
+        "the trace and the model part ways is named; 2: unreadable input.",
     )
     co.set_defaults(func=_conform)
     co.add_argument("trace", help="trace file (JSON Lines, docs/trace-format.md)")
     co.add_argument(
         "--partial", action="store_true",
-        help="the trace may stop mid-run: do not require it to end drained",
+        help="the trace may stop mid-run: do not require its `end` line",
     )  # fmt: skip
 
 
@@ -52,7 +53,7 @@ def _conform(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
 
         def progress(n: int) -> None:
-            sys.stderr.write(f"\rbrokerlab conform: {n} events checked")
+            sys.stderr.write(f"\rbrokerlab conform: {n} lines checked")
             sys.stderr.flush()
 
     try:
@@ -70,7 +71,7 @@ def _conform(args: argparse.Namespace) -> int:
     if verdict.illegal is not None:
         print(f"{args.trace}: does not conform at {verdict.illegal}")
         return EXIT_VIOLATION
-    print(f"{args.trace}: {verdict.events} events conform")
+    print(f"{args.trace}: {verdict.events} events of {verdict.ops} operations conform")
     return EXIT_OK
 
 

@@ -80,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     try:
         with open(args.trace, encoding="utf-8") as stream:
-            divergence = replay(stream, args.trace)
+            divergence = replay(stream, args.trace, brokers=broker_class)
     except OSError as err:
         raise UsageError(f"cannot read {args.trace!r}: {err.strerror}") from None
     except UnicodeDecodeError:

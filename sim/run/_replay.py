@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -51,11 +51,17 @@ class _Comparer:
 
 
 def replay(
-    stream: IO[str], source: str, broker_factory: BrokerFactory = Broker
+    stream: IO[str],
+    source: str,
+    broker_factory: BrokerFactory | None = None,
+    *,
+    brokers: Callable[[str], BrokerFactory] | None = None,
 ) -> Divergence | None:
     """Re-run the trace in `stream` from its header; None when every line is identical.
 
-    Raises `TraceError` for an unreadable trace (bad header, newer format, invalid scenario).
+    The broker is `broker_factory` if given, else the one the header names: the reference, or
+    `brokers(name)` (a mutant's catalogue, for instance). Raises `TraceError` for an unreadable
+    trace (bad header, newer format, invalid scenario, a broker it cannot build).
     """
     first = stream.readline()
     if not first:
@@ -67,6 +73,17 @@ def replay(
         raise TraceError(str(err)) from None
     if head["seed"] != scenario.seed:
         raise TraceError(f"{source}:1: header seed {head['seed']!r} != scenario seed")
+    if broker_factory is None:
+        name = head.get("broker", "reference")
+        if name == "reference":
+            broker_factory = Broker
+        elif brokers is None:
+            raise TraceError(f"{source}:1: the trace was written by broker {name!r}")
+        else:
+            try:
+                broker_factory = brokers(str(name))
+            except KeyError as err:
+                raise TraceError(f"{source}:1: {err.args[0]}") from None
     recorded = iter([first, *()])
     comparer = _Comparer(_chain(recorded, stream))
     try:

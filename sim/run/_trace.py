@@ -9,8 +9,6 @@ round-trip floats, UTF-8, so the same run gives the same bytes whatever PYTHONHA
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterator
 from typing import Any, Protocol
 
 FORMAT = "brokerlab-trace"
@@ -133,23 +131,6 @@ def parse_line(line: str, source: str, number: int) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise TraceError(f"{source}:{number}: expected a JSON object")
     return obj
-
-
-def read_events(lines: Iterator[str], source: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, event) for lines 2..; checks `t`, `seq` and `ev` as it streams."""
-    last_t = -math.inf
-    last_seq = 0
-    for number, line in enumerate(lines, start=2):
-        event = parse_line(line, source, number)
-        t, seq, ev = event.get("t"), event.get("seq"), event.get("ev")
-        if not isinstance(t, int | float) or isinstance(t, bool) or t < last_t:
-            raise TraceError(f"{source}:{number}: 't' must be a number, non-decreasing")
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq <= last_seq:
-            raise TraceError(f"{source}:{number}: 'seq' must be an integer, strictly increasing")
-        if not isinstance(ev, str):
-            raise TraceError(f"{source}:{number}: 'ev' must be a string")
-        last_t, last_seq = t, seq
-        yield number, event
 
 
 def _no_constants(name: str) -> float:
