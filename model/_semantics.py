@@ -621,16 +621,30 @@ def _fail(
 
 
 def _retry_time(st: _Step, msg: Msg, retry: Retry) -> float:
-    """Spec 6.2: when retry `attempt + 1` runs; with jitter, the action's `retry_at` says."""
+    """Spec 6.2: when retry `attempt + 1` runs; with jitter, the action's `retry_at` says.
+
+    The time is drawn before the deadline is checked (6.4). When every draw falls at or after
+    the deadline no choice is needed (there is no retry); when some do and some do not, the
+    choice `math.inf` says the draw fell at or after it (a log shows no `retry`)."""
     wait = retry.wait(msg.attempt + 1)
     if not retry.jitter:
         return st.s.now + wait
     low, high = st.s.now + wait * (1.0 - retry.jitter), st.s.now + wait
+    # The broker computes now + wait * (1 - jitter * u): allow for its rounding.
+    slack = 1e-9 * max(1.0, abs(high))
+    deadline = msg.deadline
+    if deadline is not None and low - slack >= deadline:
+        return high
     if not st.retry_at:
         raise NeedRetryAt(msg.id, low, high)
     at = st.retry_at.pop(0)
-    # The broker computes now + wait * (1 - jitter * u): allow for its rounding.
-    slack = 1e-9 * max(1.0, abs(high))
+    if at == math.inf:
+        if deadline is None or high + slack < deadline:
+            raise ValueError(
+                f"message {msg.id} is retried: every retry time in [{low!r}, {high!r}] is "
+                f"before its deadline {deadline!r}"
+            )
+        return at
     if not low - slack <= at <= high + slack:
         raise ValueError(f"retry of message {msg.id} at {at!r} is outside [{low!r}, {high!r}]")
     return at
