@@ -38,7 +38,7 @@ from model._actions import (
     Unregister,
     as_event,
 )
-from model._conform import Illegal, TraceUnreadable, Verdict, check_trace
+from model._conform import Illegal, TraceUnreadable, Verdict, canonical, check_trace
 from model._semantics import Effect, apply, step
 from model._state import (
     ANY_KEY,
@@ -120,6 +120,7 @@ __all__ = [
     "Verdict",
     "apply",
     "as_event",
+    "canonical",
     "check_trace",
     "step",
 ]

@@ -12,7 +12,7 @@ records it). Time only moves through
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from model._state import Addr, AnyKey, Backpressure, Msg, Retry, StrategyName
@@ -35,6 +35,7 @@ class Unregister:
     """Spec 2.7."""
 
     actor: int
+    reason: str = "unregistered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class Stop:
     """Spec 2.8 (a crash)."""
 
     actor: int
+    reason: str = "crashed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,11 +223,14 @@ Result = int | bool | Msg | Refused | None
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """An observable event (spec 9.1), reduced to what the model determines.
+    """An observable event (spec 9.1), as the model determines it.
 
-    `actor` is the actor's label; `detail` is the kind of a `send`, the reason of a
-    `dead_letter`, the error code of a `reject`, the attempt of a `retry`, the outcome of a
-    `resolve` and the depth of an `enqueue`.
+    Two events are equal when their reduced form is: `actor` is the actor's label; `detail` is
+    the kind of a `send`, the reason of a `dead_letter`, the error code of a `reject`, the
+    attempt of a `retry`, the outcome of a `resolve` and the depth of an `enqueue`. `fields`
+    holds every field of the event (spec 9.4; lists as tuples), compared separately (`same`):
+    some, such as deadlines, are only comparable on one clock, which the model checker's
+    relative time is not (spec 11.2).
     """
 
     name: str
@@ -233,37 +238,49 @@ class Event:
     actor: str | None = None
     corr: int | None = None
     detail: str | int | None = None
+    fields: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
+
+    def same(self, other: Event) -> bool:
+        """Equal, every field included."""
+        return self == other and self.fields == other.fields
 
 
 def as_event(name: str, f: Mapping[str, Any]) -> Event:
-    """A broker event (`listener(name, fields)`, or a trace line) as the model's `Event`.
+    """A broker event (`listener(name, fields)`, a trace line, or the model's own) as an `Event`.
 
     The one translation between the broker's vocabulary (docs/trace-format.md) and the model's,
-    used by the trace checker, the lockstep test and the exhaustive broker check. Raises
-    `KeyError` for a missing field and `ValueError` for an unknown event kind.
+    used by the model itself, the trace checker, the lockstep test and the exhaustive broker
+    check. Raises `KeyError` for a missing field and `ValueError` for an unknown event kind.
     """
+    full = tuple(
+        sorted(
+            (k, tuple(v) if isinstance(v, list) else v)
+            for k, v in f.items()
+            if k not in ("t", "seq", "ev")
+        )
+    )
     if name in ("register", "unregister", "stop", "start"):
-        return Event(name, actor=f["actor"])
+        return Event(name, actor=f["actor"], fields=full)
     if name == "send":
-        return Event(name, msg=f["msg"], corr=f.get("corr"), detail=f["kind"])
+        return Event(name, msg=f["msg"], corr=f.get("corr"), detail=f["kind"], fields=full)
     if name == "reject":
-        return Event(name, msg=f["msg"], detail=f["error"])
+        return Event(name, msg=f["msg"], detail=f["error"], fields=full)
     if name in ("route", "park", "dequeue"):
-        return Event(name, msg=f["msg"], actor=f["actor"])
+        return Event(name, msg=f["msg"], actor=f["actor"], fields=full)
     if name == "enqueue":
-        return Event(name, msg=f["msg"], actor=f["actor"], detail=f["depth"])
+        return Event(name, msg=f["msg"], actor=f["actor"], detail=f["depth"], fields=full)
     if name == "dead_letter":
-        return Event(name, msg=f["msg"], detail=f["reason"])
+        return Event(name, msg=f["msg"], detail=f["reason"], fields=full)
     if name == "retry":
-        return Event(name, msg=f["msg"], detail=f["attempt"])
+        return Event(name, msg=f["msg"], detail=f["attempt"], fields=full)
     if name == "resolve":
-        return Event(name, f["msg"], f["requester"], f["corr"], f["outcome"])
+        return Event(name, f["msg"], f["requester"], f["corr"], f["outcome"], fields=full)
     if name == "create_pool":
-        return Event(name, detail=f"{f['pool']}:{f['strategy']}")
+        return Event(name, detail=f"{f['pool']}:{f['strategy']}", fields=full)
     if name in ("join", "leave"):
-        return Event(name, actor=f["actor"], detail=f["pool"])
+        return Event(name, actor=f["actor"], detail=f["pool"], fields=full)
     if name == "provide":
-        return Event(name, actor=f["actor"], detail=f["service"])
+        return Event(name, actor=f["actor"], detail=f["service"], fields=full)
     raise ValueError(f"unknown event kind {name!r}")
 
 

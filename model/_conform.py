@@ -97,17 +97,20 @@ def check_trace(
     source: str = "<trace>",
     *,
     complete: bool = True,
+    strict: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> Verdict:
     """Replay every operation of a trace on the model and compare (see the module docstring).
 
     With `complete`, the trace must end with its `end` line (one cut short is refused), and
-    the broker's counters and pending requests written there must be the model's. Raises
-    `TraceUnreadable` for input that is not a trace.
+    the broker's counters and pending requests written there must be the model's. With
+    `strict`, every line must also be written in canonical form (docs/trace-format.md), byte
+    for byte. Raises `TraceUnreadable` for input that is not a trace.
     """
-    stream = _Stream(iter(lines), source)
+    stream = _Stream(iter(lines), source, strict)
     stream.header()
     checker = _Checker(source)
+    illegal: Illegal | None = None
     try:
         checker.run(stream, progress)
         if complete and checker.end is None:
@@ -117,19 +120,29 @@ def check_trace(
                 "the trace ends without its `end` line: the run was cut short "
                 "(check it with --partial)",
             )
-    except Illegal as illegal:
-        return Verdict(checker.events, illegal, checker.ops, checker.end, checker.state)
-    return Verdict(checker.events, None, checker.ops, checker.end, checker.state)
+    except Illegal as found:
+        illegal = found
+    if stream.noncanonical is not None and (
+        illegal is None or stream.noncanonical[0] < illegal.seq
+    ):
+        seq, t = stream.noncanonical
+        where = "the header" if seq == 0 else "the line"
+        illegal = Illegal(
+            seq, t, f"{where} is not in canonical form (docs/trace-format.md, Encoding)"
+        )
+    return Verdict(checker.events, illegal, checker.ops, checker.end, checker.state)
 
 
 # -- reading ----------------------------------------------------------------------------------
 
 
 class _Stream:
-    """Numbered, parsed lines; checks what every line has (`t`, `seq`, one tag)."""
+    """Numbered, parsed lines; checks what every line has (`t`, `seq`, one tag) and, when
+    `strict`, that each is written in canonical form."""
 
-    def __init__(self, lines: Iterator[str], source: str) -> None:
-        self.lines, self.source = lines, source
+    def __init__(self, lines: Iterator[str], source: str, strict: bool = False) -> None:
+        self.lines, self.source, self.strict = lines, source, strict
+        self.noncanonical: tuple[int, float] | None = None  # the first such line's seq and t
         self.number = 0
         self.last_t = -math.inf
         self.last_seq = 0
@@ -153,6 +166,8 @@ class _Stream:
             raise TraceUnreadable(f"{self.source}: empty file, not a trace")
         head = self._parse(first)
         where = f"{self.source}:1"
+        if self.strict and canonical(head) != first.rstrip("\n"):
+            self.noncanonical = (0, 0.0)
         if head.get("format") != FORMAT:
             raise TraceUnreadable(
                 f"{where}: not a brokerlab trace (format is {head.get('format')!r})"
@@ -199,6 +214,8 @@ class _Stream:
                     f"{where}: a line has exactly one of 'op', 'choice', 'ev', 'end' (a string)"
                 )
             self.last_t, self.last_seq = t, seq
+            if self.strict and self.noncanonical is None and canonical(obj) != line.rstrip("\n"):
+                self.noncanonical = (seq, t)
             yield tags[0], obj
 
 
@@ -222,6 +239,14 @@ def _depth(line: str) -> int:
         elif ch in "]}":
             depth -= 1
     return deepest
+
+
+def canonical(obj: object) -> str:
+    """The canonical JSON text of `obj` (docs/trace-format.md, "Encoding"): sorted keys, no
+    whitespace, UTF-8 as itself, shortest round-trip floats, no NaN or infinities."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def _no_constants(name: str) -> float:
@@ -440,6 +465,8 @@ class _Checker:
                     f"{_describe(got)}, but the model's {g.op['op']} (seq {g.op['seq']}) emits "
                     f"{_describe(expected[i])} here",
                 )
+            if got.fields != expected[i].fields:
+                raise Illegal(line["seq"], line["t"], _field_difference(got, expected[i]))
         if len(expected) > len(g.events) and not self.interrupted:
             missing = expected[len(g.events)]
             seq = g.events[-1]["seq"] if g.events else g.op["seq"]
@@ -529,6 +556,19 @@ def _show(pair: tuple[Any, Any]) -> str:
     return f"error {pair[1]}" if pair[1] is not None else json.dumps(pair[0])
 
 
+def _field_difference(got: Event, want: Event) -> str:
+    """What differs between two events alike in their reduced form (spec 9.4's fields)."""
+    have, need = dict(got.fields), dict(want.fields)
+    for key in sorted(need.keys() | have.keys()):
+        if key not in have:
+            return f"{_describe(got)}: the field {key!r} is missing (the model's is {need[key]!r})"
+        if key not in need:
+            return f"{_describe(got)}: a field {key!r} a {got.name} event does not have here"
+        if have[key] != need[key] or type(have[key]) is not type(need[key]):
+            return f"{_describe(got)}: {key!r} is {have[key]!r}, the model's {need[key]!r}"
+    raise AssertionError("the events are the same")
+
+
 def _describe(e: Event) -> str:
     parts = [e.name]
     if e.msg is not None:
@@ -574,7 +614,10 @@ class _Args:
             return None
         if not _is_number(value):
             raise self.bad(key, "a number or null")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer too large for a binary64: not a time
+            raise self.bad(key, "a number a binary64 can hold") from None
 
     def number(self, key: str) -> float:
         value = self.opt_number(key)
@@ -640,11 +683,9 @@ def _action(g: _Group, net: dict[str, Any]) -> Action:
             a.names("pools"),
         )
     if name == "unregister":
-        a.text("reason")
-        return Unregister(a.integer("actor"))
+        return Unregister(a.integer("actor"), a.text("reason"))
     if name == "stop":
-        a.text("reason")
-        return Stop(a.integer("actor"))
+        return Stop(a.integer("actor"), a.text("reason"))
     if name == "start":
         return Restart(a.integer("actor"))
     if name == "create_pool":

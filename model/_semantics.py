@@ -45,6 +45,7 @@ from model._actions import (
     Tell,
     Tick,
     Unregister,
+    as_event,
 )
 from model._state import (
     ANY_KEY,
@@ -108,8 +109,34 @@ class _Step:
         self.choices = list(choices)
         self.retry_at = list(retry_at)
 
-    def emit(self, name: str, **fields: Any) -> None:
-        self.events.append(Event(name, **fields))
+    def emit(self, kind: str, /, **fields: Any) -> None:
+        """An event, with every field of its kind (docs/spec.md 9.4)."""
+        self.events.append(as_event(kind, fields))
+
+    def label(self, actor_id: int | None) -> str | None:
+        """How events name a registered actor (None: none, or not registered)."""
+        found = self.s.actor(actor_id) if actor_id is not None else None
+        return found.label if found is not None else None
+
+    def send_event(self, msg: Msg) -> None:
+        """Spec 9.4 `send`: the optional fields only where they apply."""
+        fields: dict[str, Any] = {
+            "msg": msg.id,
+            "from": self.label(msg.sender),
+            "to": str(msg.to) if msg.to is not None else None,
+            "kind": msg.kind,
+        }
+        if msg.corr is not None:
+            fields["corr"] = msg.corr
+        if msg.kind == "request":
+            fields["deadline"] = msg.deadline
+        if isinstance(msg.key, str):
+            fields["key"] = msg.key
+        if msg.dup_of is not None:
+            fields["dup_of"] = msg.dup_of
+        if msg.copy_of is not None:
+            fields["copy_of"] = msg.copy_of
+        self.emit("send", **fields)
 
     def update(self, **changes: Any) -> None:
         self.s = replace(self.s, **changes)
@@ -147,7 +174,7 @@ class _Step:
             dead_lettered=self.s.dead_lettered + 1,
             dead_letters=(*self.s.dead_letters, DeadLetter(msg.id, reason)),
         )
-        self.emit("dead_letter", msg=msg.id, detail=reason)
+        self.emit("dead_letter", msg=msg.id, reason=reason)
 
     def new_msg_id(self) -> int:
         msg = self.s.next_msg
@@ -207,7 +234,17 @@ def _register(st: _Step, a: Register) -> Result:
         _add_provider(st, s, actor.id)
     for p in a.pools:
         _add_member(st, p, actor.id)
-    st.emit("register", actor=actor.label)
+    addresses = [f"id:{actor.id}", *([f"name:{a.name}"] if a.name is not None else [])]
+    addresses += [f"service:{x}" for x in a.services] + [f"pool:{x}" for x in a.pools]
+    st.emit(
+        "register",
+        actor=actor.label,
+        name=a.name,
+        addresses=addresses,
+        capacity=a.capacity,
+        backpressure=a.backpressure,
+        send_timeout=a.send_timeout,
+    )
     return actor.id
 
 
@@ -245,7 +282,7 @@ def _remove_member(st: _Step, pool: PoolState, actor_id: int) -> None:
 def _unregister(st: _Step, a: Unregister) -> Result:
     """Spec 2.7: mail dead-lettered, requests cancelled, every registration removed."""
     actor = st.actor(a.actor)
-    st.emit("unregister", actor=actor.label)
+    st.emit("unregister", actor=actor.label, reason=a.reason)
     if actor.alive:
         _shut(st, actor)
     for p in actor.pools:
@@ -263,7 +300,7 @@ def _stop(st: _Step, a: Stop) -> Result:
     """Spec 2.8: as 2.7 for mail and requests, registrations kept; idempotent."""
     actor = st.actor(a.actor)
     if actor.alive:
-        st.emit("stop", actor=actor.label)
+        st.emit("stop", actor=actor.label, reason=a.reason)
         _shut(st, actor)
     return None
 
@@ -301,7 +338,7 @@ def _create_pool(st: _Step, a: CreatePool) -> Result:
     if st.s.pool(a.name) is not None:
         raise _Refuse("duplicate_registration")
     st.update(pools=(*st.s.pools, PoolState(a.name, a.strategy)))
-    st.emit("create_pool", detail=f"{a.name}:{a.strategy}")
+    st.emit("create_pool", pool=a.name, strategy=a.strategy)
     return None
 
 
@@ -314,7 +351,7 @@ def _join(st: _Step, a: Join) -> Result:
     if a.actor in pool.members:
         raise _Refuse("duplicate_registration")
     _add_member(st, a.pool, a.actor)
-    st.emit("join", actor=st.actor(a.actor).label, detail=a.pool)
+    st.emit("join", pool=a.pool, actor=st.actor(a.actor).label)
     return None
 
 
@@ -327,7 +364,7 @@ def _leave(st: _Step, a: Leave) -> Result:
     if a.actor not in pool.members:
         raise _Refuse("actor_not_found")
     _remove_member(st, pool, a.actor)
-    st.emit("leave", actor=st.actor(a.actor).label, detail=a.pool)
+    st.emit("leave", pool=a.pool, actor=st.actor(a.actor).label)
     _drain_if_unserved(st, a.pool)
     return None
 
@@ -339,7 +376,7 @@ def _provide(st: _Step, a: Provide) -> Result:
     if a.service in actor.services:
         raise _Refuse("duplicate_registration")
     _add_provider(st, a.service, a.actor)
-    st.emit("provide", actor=actor.label, detail=a.service)
+    st.emit("provide", service=a.service, actor=actor.label)
     return None
 
 
@@ -477,11 +514,11 @@ def _send(
     of `True` puts the message in transit until an `Arrive`; a number of seconds schedules its
     arrival as a `transit` timer (how a logged run says it, docs/trace-format.md)."""
     st.update(sent=st.s.sent + 1)
-    st.emit("send", msg=msg.id, corr=msg.corr, detail=msg.kind)
+    st.send_event(msg)
     if net.duplicate is not False and not net.drop:
         dup = replace(msg, id=st.new_msg_id(), attempt=0, dup_of=msg.id)
         st.update(sent=st.s.sent + 1)
-        st.emit("send", msg=dup.id, corr=dup.corr, detail=dup.kind)
+        st.send_event(dup)
         if net.duplicate is True:
             st.update(transit=(*st.s.transit, InTransit(dup)))
         else:
@@ -544,9 +581,9 @@ def _broadcast(st: _Step, msg: Msg, first: ActorState, pool: PoolState) -> None:
         if other.id == first.id or not other.alive:
             continue
         copy = replace(msg, id=st.new_msg_id(), to=Addr("id", str(other.id)), attempt=0)
-        copy = replace(copy, copy_of=msg.id)
+        copy = replace(copy, copy_of=msg.id, dup_of=None)  # a copy of a duplicate is a copy
         st.update(sent=st.s.sent + 1)
-        st.emit("send", msg=copy.id, corr=copy.corr, detail=copy.kind)
+        st.send_event(copy)
         _arrive(st, copy, None, None, sync=False)
 
 
@@ -557,7 +594,7 @@ def _enqueue_shared(st: _Step, pool: PoolState, msg: Msg) -> None:
     else:
         pool = replace(pool, normal=(*pool.normal, msg))
     st.put_pool(pool)
-    st.emit("enqueue", msg=msg.id, actor=pool.label, detail=len(pool.high) + len(pool.normal))
+    st.emit("enqueue", msg=msg.id, actor=pool.label, depth=len(pool.high) + len(pool.normal))
 
 
 def _drain_if_unserved(st: _Step, pool_name: str) -> None:
@@ -578,7 +615,7 @@ def _enqueue(st: _Step, actor: ActorState, msg: Msg) -> None:
     else:
         actor = replace(actor, normal=(*actor.normal, msg))
     st.put_actor(actor)
-    st.emit("enqueue", msg=msg.id, actor=actor.label, detail=actor.size)
+    st.emit("enqueue", msg=msg.id, actor=actor.label, depth=actor.size)
 
 
 def _park(st: _Step, actor: ActorState, msg: Msg, wait: float | None) -> None:
@@ -601,12 +638,12 @@ def _fail(
         if msg.deadline is None or at < msg.deadline:  # spec 6.4
             again = replace(msg, attempt=msg.attempt + 1)
             st.update(retries=st.s.retries + 1)
-            st.emit("retry", msg=msg.id, detail=again.attempt)
+            st.emit("retry", msg=msg.id, attempt=again.attempt, at=at)
             st.schedule(at, "retry", msg=again, retry=retry, wait=wait)
             return None
     if sync:
         st.update(rejected=st.s.rejected + 1)
-        st.emit("reject", msg=msg.id, detail=code)
+        st.emit("reject", msg=msg.id, error=code)
     else:
         st.dead_letter(msg, code)
     if msg.kind == "request":
@@ -674,7 +711,7 @@ def _resolve(st: _Step, corr: int, outcome: OutcomeKind, reply: int | None = Non
     st.update(timers=tuple(t for t in st.s.timers if not (t.kind == "timeout" and t.corr == corr)))
     requester = st.s.actor(req.requester)
     label = requester.label if requester is not None else f"id:{req.requester}"
-    st.emit("resolve", msg=reply, actor=label, corr=corr, detail=outcome)
+    st.emit("resolve", corr=corr, outcome=outcome, requester=label, msg=reply)
 
 
 def _tell(st: _Step, a: Tell) -> Result:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from model import TraceUnreadable, Verdict, check_trace
+from model import TraceUnreadable, Verdict, canonical, check_trace
 from sim import Scenario, parse_scenario, simulate
 from sim.checking.mutants import MUTANTS, conform_result, trace_scenario
 from sim.cli import main
@@ -147,7 +147,7 @@ def _text(head: str, events: list[dict[str, Any]], renumber: bool = True) -> str
     if renumber:
         for i, e in enumerate(events, start=1):
             e["seq"] = i
-    return "\n".join([head, *(json.dumps(e) for e in events)]) + "\n"
+    return "\n".join([head, *(canonical(e) for e in events)]) + "\n"
 
 
 def _rejected(text: str) -> str:
@@ -352,3 +352,69 @@ def test_consistent_hash_route_to_the_wrong_member() -> None:
         if e.get("msg") == route["msg"] and e.get("ev") in ("route", "enqueue", "dequeue"):
             e["actor"] = wrong
     assert f"seq {route['seq']}" in _rejected(_text(head, events))
+
+
+# -- strict: what v1 let through -------------------------------------------------------------
+
+
+def test_canonical_bytes_are_required_unless_lenient(
+    base: tuple[str, list[dict[str, Any]]],
+) -> None:
+    head, events = base
+    text = _text(head, events).splitlines()
+    text[40] = json.dumps(json.loads(text[40]))  # the same object, with spaces
+    spaced = "\n".join(text) + "\n"
+    assert _rejected(spaced).startswith("seq 40 ") and "canonical" in _rejected(spaced)
+    assert check_trace(io.StringIO(spaced), "test", strict=False).ok
+
+
+def _edited(
+    base: tuple[str, list[dict[str, Any]]], pick: Any, change: dict[str, Any]
+) -> tuple[int, str]:
+    head, events = base
+    events = [dict(e) for e in events]
+    i = next(i for i, e in enumerate(events) if pick(e))
+    events[i].update(change)
+    return i + 1, _rejected(_text(head, events))
+
+
+def test_a_hand_edited_deadline_is_refused(base: tuple[str, list[dict[str, Any]]]) -> None:
+    """v1 trusted the trace's deadline; the model computes it from the request's timeout."""
+    seq, why = _edited(
+        base, lambda e: e.get("ev") == "send" and e["kind"] == "request", {"deadline": 99.0}
+    )
+    assert why.startswith(f"seq {seq} ") and "'deadline' is 99.0" in why
+
+
+def test_wrong_fields_are_refused_where_they_show(base: tuple[str, list[dict[str, Any]]]) -> None:
+    cases: list[tuple[Any, dict[str, Any], str]] = [
+        (lambda e: e.get("ev") == "register", {"addresses": ["id:9"]}, "'addresses'"),
+        (lambda e: e.get("ev") == "send" and e["kind"] == "reply", {"to": "name:load"}, "'to'"),
+        (lambda e: e.get("ev") == "send" and e["kind"] == "request", {"from": "w-1"}, "'from'"),
+        (lambda e: e.get("ev") == "stop", {"reason": "bored"}, "'reason'"),
+        (lambda e: e.get("ev") == "route", {"extra": 1}, "'extra'"),
+    ]
+    for pick, change, needle in cases:
+        seq, why = _edited(base, pick, change)
+        assert why.startswith(f"seq {seq} ") and needle in why, why
+
+
+def test_a_missing_field_is_refused(base: tuple[str, list[dict[str, Any]]]) -> None:
+    head, events = base
+    events = [dict(e) for e in events]
+    i = next(i for i, e in enumerate(events) if e.get("ev") == "enqueue")
+    del events[i]["depth"]
+    assert _rejected(_text(head, events)).startswith(f"seq {i + 1} ")
+
+
+def test_a_member_registered_before_its_pool_is_refused_not_looped() -> None:
+    """v1 looped forever on this 2-line trace; v2 replays the op and compares its result."""
+    head = canonical(json.loads(trace_of(parse_scenario(REQUESTS, "r")).splitlines()[0]))
+    op = {"t": 0.0, "seq": 1, "op": "register", "name": "w-1", "capacity": None,
+          "backpressure": "reject", "send_timeout": None, "services": [], "pools": ["w"],
+          "result": 1, "error": None}  # fmt: skip
+    ev = {"t": 0.0, "seq": 2, "ev": "register", "actor": "w-1", "name": "w-1",
+          "addresses": ["id:1", "name:w-1", "pool:w"], "capacity": None,
+          "backpressure": "reject", "send_timeout": None}  # fmt: skip
+    why = _rejected("\n".join([head, canonical(op), canonical(ev)]) + "\n")
+    assert why.startswith("seq 1 ") and "error pool_not_found" in why

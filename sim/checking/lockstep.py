@@ -183,8 +183,14 @@ class LockstepMachine(RuleBasedStateMachine):
             expected += self._eager_model_steps(effect)
         refused = refusal_disagreement(action, error, effect.result)
         _expect("result", refused is None, f"{action}: {refused}")
+        alike = len(self.seen) == len(expected) and all(
+            got.same(want) for got, want in zip(self.seen, expected, strict=True)
+        )
         _expect(
-            "events", self.seen == expected, f"{action}:\n broker {self.seen}\n model  {expected}"
+            "events",
+            alike,
+            f"{action}:\n broker {[e.fields for e in self.seen]}\n"
+            f" model  {[e.fields for e in expected]}",
         )
         if error is None:
             wrong = value_disagreement(action, value, effect.result)

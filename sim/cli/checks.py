@@ -44,6 +44,26 @@ def _add_conform_parser(sub: Any) -> None:
         "--partial", action="store_true",
         help="the trace may stop mid-run: do not require its `end` line",
     )  # fmt: skip
+    co.add_argument(
+        "--lenient", action="store_true",
+        help="do not require canonical JSON bytes (every field, value and order still counts)",
+    )  # fmt: skip
+
+
+def _check_header(first: str, source: str) -> None:
+    """Line 1 read as `brokerlab replay` reads it: its scenario through the scenario loader."""
+    from model import TraceUnreadable
+    from sim.run import TraceError
+    from sim.run._trace import read_header
+    from sim.scenario import ScenarioError, parse_scenario
+
+    if not first:
+        return  # the checker says the file is empty
+    try:
+        head = read_header(first, source)
+        parse_scenario(head["scenario"], f"{source}:1 (header scenario)")
+    except (TraceError, ScenarioError) as err:
+        raise TraceUnreadable(str(err)) from None
 
 
 def _conform(args: argparse.Namespace) -> int:
@@ -58,7 +78,15 @@ def _conform(args: argparse.Namespace) -> int:
 
     try:
         with open(args.trace, encoding="utf-8") as stream:
-            verdict = check_trace(stream, args.trace, complete=not args.partial, progress=progress)
+            _check_header(stream.readline(), args.trace)
+            stream.seek(0)
+            verdict = check_trace(
+                stream,
+                args.trace,
+                complete=not args.partial,
+                strict=not args.lenient,
+                progress=progress,
+            )
     except OSError as err:
         raise UsageError(f"cannot read {args.trace!r}: {err.strerror}") from None
     except UnicodeDecodeError:

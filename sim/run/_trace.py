@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from model import canonical
+
 FORMAT = "brokerlab-trace"
 VERSION = 2
 SPEC_VERSION = "1.1"
@@ -19,13 +21,6 @@ TAGS = ("op", "choice", "ev", "end")
 
 class TraceError(ValueError):
     """An unreadable trace; the message names the file and line."""
-
-
-def canonical(obj: object) -> str:
-    """The canonical JSON text of `obj` (no trailing newline)."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
 
 
 def header(seed: int, scenario: dict[str, Any], broker: str = "reference") -> dict[str, Any]:
