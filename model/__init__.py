@@ -12,6 +12,7 @@ menu of actions that its `CheckBounds` allow.
 """
 
 from model._actions import (
+    EVENT_FIELDS,
     Action,
     Advance,
     Arrive,
@@ -37,6 +38,7 @@ from model._actions import (
     Tick,
     Unregister,
     as_event,
+    event_problem,
 )
 from model._conform import Illegal, TraceUnreadable, Verdict, canonical, check_trace
 from model._semantics import Effect, apply, step
@@ -69,6 +71,7 @@ from model._state import (
 __all__ = [
     "ANY_KEY",
     "BACKPRESSURES",
+    "EVENT_FIELDS",
     "STRATEGIES",
     "TRANSIENT",
     "Action",
@@ -122,5 +125,6 @@ __all__ = [
     "as_event",
     "canonical",
     "check_trace",
+    "event_problem",
     "step",
 ]

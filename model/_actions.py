@@ -245,6 +245,68 @@ class Event:
         return self == other and self.fields == other.fields
 
 
+# Spec 9.4 as data: per event kind, each field with the type of its value; a field whose name
+# ends in "?" is present only when it applies. Types: "label" (an actor's label, text), "text",
+# "int" (an integer, never a bool), "num" (a number), "texts" (a list of text); a trailing "|null"
+# allows null. tests/test_spec_tables.py checks this table against the spec's.
+EVENT_FIELDS: dict[str, dict[str, str]] = {
+    "register": {"actor": "label", "name": "text|null", "addresses": "texts",
+                 "capacity": "int|null", "backpressure": "text", "send_timeout": "num|null"},
+    "unregister": {"actor": "label", "reason": "text"},
+    "stop": {"actor": "label", "reason": "text"},
+    "start": {"actor": "label"},
+    "create_pool": {"pool": "text", "strategy": "text"},
+    "join": {"pool": "text", "actor": "label"},
+    "leave": {"pool": "text", "actor": "label"},
+    "provide": {"service": "text", "actor": "label"},
+    "send": {"msg": "int", "from": "label|null", "to": "text|null", "kind": "text",
+             "corr?": "int", "deadline?": "num", "key?": "text", "dup_of?": "int",
+             "copy_of?": "int"},
+    "reject": {"msg": "int", "error": "text"},
+    "route": {"msg": "int", "actor": "label"},
+    "enqueue": {"msg": "int", "actor": "label", "depth": "int"},
+    "park": {"msg": "int", "actor": "label"},
+    "dequeue": {"msg": "int", "actor": "label"},
+    "dead_letter": {"msg": "int", "reason": "text"},
+    "retry": {"msg": "int", "attempt": "int", "at": "num"},
+    "resolve": {"corr": "int", "outcome": "text", "requester": "label", "msg": "int|null"},
+}  # fmt: skip
+
+
+def _typed(value: object, kind: str) -> bool:
+    base, _, null = kind.partition("|")
+    if value is None:
+        return bool(null)
+    if base in ("label", "text"):
+        return isinstance(value, str)
+    if base == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if base == "num":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def event_problem(name: str, f: Mapping[str, Any]) -> str | None:
+    """Why `f` is not a well-formed `name` event (spec 9.4: its fields, each of its type), or
+    None. Which optional fields must be present is the model's to say, not this check's."""
+    schema = EVENT_FIELDS.get(name)
+    if schema is None:
+        return f"unknown event kind {name!r}"
+    given = set(f) - {"t", "seq", "ev"}
+    for key, kind in schema.items():
+        field_name = key.rstrip("?")
+        if field_name not in f:
+            if not key.endswith("?"):
+                return f"the field {field_name!r} of a {name} event is missing"
+            continue
+        given.discard(field_name)
+        if not _typed(f[field_name], kind):
+            return f"{field_name!r} of a {name} event is a {kind}, not {f[field_name]!r}"
+    if given:
+        return f"a {name} event has no field {sorted(given)[0]!r}"
+    return None
+
+
 def as_event(name: str, f: Mapping[str, Any]) -> Event:
     """A broker event (`listener(name, fields)`, a trace line, or the model's own) as an `Event`.
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeGuard, cast
 
 from model._actions import (
+    EVENT_FIELDS,
     Action,
     Ask,
     Cancel,
@@ -52,6 +53,7 @@ from model._actions import (
     Tick,
     Unregister,
     as_event,
+    event_problem,
 )
 from model._semantics import Effect, apply
 from model._state import Msg, OutcomeKind, Request, Retry, State
@@ -441,14 +443,14 @@ class _Checker:
                     f"{g.op['seq']}): an operation takes no time",
                 )
         for i, line in enumerate(g.events):
-            try:
-                got = as_event(line["ev"], line)
-            except KeyError as err:
-                raise Illegal(line["seq"], line["t"], f"a {line['ev']} event lacks {err}") from None
-            except ValueError:
+            if line["ev"] not in EVENT_FIELDS:
                 raise TraceUnreadable(
                     f"{self.source}: seq {line['seq']}: unknown event kind {line['ev']!r}"
-                ) from None
+                )
+            problem = event_problem(line["ev"], line)
+            if problem is not None:
+                raise Illegal(line["seq"], line["t"], problem)
+            got = as_event(line["ev"], line)
             if i >= len(expected):
                 if self.interrupted:
                     return

@@ -43,6 +43,10 @@ from sim.scenario._script import read_script
 from sim.scenario._tables import ScenarioError, Table, describe
 
 # Names end up in addresses (`name:X`) and traces: keep them free of ':' and whitespace.
+# Bounds on what one key can ask for, so that no file makes the loader or a run build without
+# end before its first event (a pool of 10^12 members): far beyond any simulation here.
+MAX_POOL_SIZE = 10_000
+MAX_CONCURRENCY = 10_000
 _NAME = re.compile(r"[A-Za-z0-9_.\-/@+]+\Z")  # docs/spec.md 2.2, the broker's own grammar
 
 # --- loading --------------------------------------------------------------------------------
@@ -190,7 +194,7 @@ def _read_mailbox(t: Table) -> tuple[int | None, Backpressure, float | None]:
 def _read_pool(t: Table, label: str, names: _Names) -> PoolSpec:
     t.check_keys(_POOL_KEYS)
     name = _read_name(t)
-    size = t.integer("size", low=1)
+    size = t.integer("size", low=1, high=MAX_POOL_SIZE)
     names.claim(t, name, label, actor=False)
     for member in (f"{name}-{i}" for i in range(1, size + 1)):
         names.claim(t, member, f"{label} (its member {member})", actor=True)
@@ -255,7 +259,8 @@ def _read_arrivals(t: Table) -> Arrivals:
         return Poisson(t.number("rate", above=0))
     if process == "constant":
         return ConstantArrivals(t.number("interval", above=0))
-    return Closed(t.integer("concurrency", low=1), t.number("think", 0.0, low=0))
+    concurrency = t.integer("concurrency", low=1, high=MAX_CONCURRENCY)
+    return Closed(concurrency, t.number("think", 0.0, low=0))
 
 
 def _read_retry(t: Table) -> RetrySpec:
