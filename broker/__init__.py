@@ -1,8 +1,7 @@
 """brokerlab's broker: a sans-IO reference message broker (docs/spec.md).
 
->>> import random
 >>> from sim import Scheduler
->>> b = Broker(Scheduler(), random.Random(1))
+>>> b = Broker(Scheduler(), SplitMix64(1))
 >>> worker = b.register("worker")
 >>> b.send(None, "name:worker", "hello")
 1
@@ -17,6 +16,7 @@ from broker._mailbox import BACKPRESSURES, Backpressure, Mailbox
 from broker._protocol import BrokerFactory, MessageBroker
 from broker._records import PRIORITIES, Envelope, Outcome, OutcomeKind, Priority, Stats
 from broker._retry import RetryPolicy
+from broker._rng import Rng, SplitMix64
 from broker._strategies import STRATEGIES, STRATEGY_FUNCTIONS, Strategy, StrategyName
 from broker._timers import TimerHandle, Timers
 from broker.errors import (
@@ -73,9 +73,11 @@ __all__ = [
     "RegistryError",
     "RequestTimeout",
     "RetryPolicy",
+    "Rng",
     "RouteError",
     "SendTimeout",
     "ServiceUnavailable",
+    "SplitMix64",
     "Stats",
     "Strategy",
     "StrategyName",

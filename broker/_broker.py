@@ -9,14 +9,14 @@ The life of a message (spec 4, 5, 7):
                               |                 or dead     reject /
                               |                 letter      dead letter
 
-Time comes only from the injected `Timers`, randomness only from the injected `random.Random`,
+Time comes only from the injected `Timers`, randomness only from the injected `Rng` (spec 1.2:
+`SplitMix64` for traces a port can match),
 ids only from counters. Observers get every step through the optional `listener`; with no
 listener the broker builds no event records at all.
 """
 
 from __future__ import annotations
 
-import random
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ from broker._mailbox import Backpressure, Mailbox
 from broker._records import PRIORITIES, Envelope, Outcome, OutcomeKind, Priority, Stats
 from broker._registry import Actor, Registry
 from broker._retry import RetryPolicy, check_number
+from broker._rng import Rng
 from broker._timers import TimerHandle, Timers
 from broker.errors import ActorNotFound, BrokerError, InvalidConfig, MailboxFull
 
@@ -90,7 +91,7 @@ class Broker(Generic[P]):
     def __init__(
         self,
         timers: Timers,
-        rng: random.Random,
+        rng: Rng,
         *,
         listener: Listener | None = None,
         network: Network | None = None,

@@ -6,7 +6,6 @@ implementation (a port behind an adapter, say) runs under them unchanged.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -15,6 +14,7 @@ from broker._broker import Listener, Network, OnOutcome
 from broker._mailbox import Backpressure
 from broker._records import Envelope, OutcomeKind, Priority, Stats
 from broker._retry import RetryPolicy
+from broker._rng import Rng
 from broker._timers import Timers
 
 P = TypeVar("P")
@@ -100,7 +100,7 @@ class BrokerFactory(Protocol):
     def __call__(
         self,
         timers: Timers,
-        rng: random.Random,
+        rng: Rng,
         *,
         listener: Listener | None = None,
         network: Network | None = None,

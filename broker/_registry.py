@@ -6,12 +6,12 @@ that raises leaves nothing behind (spec 2.6).
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from broker._address import Address, check_name
 from broker._mailbox import Mailbox
+from broker._rng import Rng
 from broker._strategies import (
     STRATEGY_FUNCTIONS,
     Strategy,
@@ -105,7 +105,7 @@ class Registry:
 
     __slots__ = ("actors", "broadcasts", "by_text", "names", "next_id", "pools", "rng", "services")
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: Rng) -> None:
         self.rng = rng
         self.actors: dict[int, Actor] = {}
         self.by_text: dict[str, Actor] = {}  # the same, keyed by the id's text as in `id:N`

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass
 
+from broker._rng import Rng
 from broker.errors import InvalidConfig
 
 
@@ -45,7 +45,7 @@ class RetryPolicy:
         if self.jitter > 1.0:
             raise InvalidConfig(f"invalid jitter {self.jitter!r}: must be in [0, 1]")
 
-    def delay(self, retry: int, rng: random.Random) -> float:
+    def delay(self, retry: int, rng: Rng) -> float:
         """The wait before retry number `retry` (1-based)."""
         base = min(self.max_backoff, self.backoff * self.multiplier ** (retry - 1))
         if self.jitter:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
-import random
 from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
+from broker._rng import Rng
 from broker.errors import InvalidConfig, RouteError
 
 # Points per member on the consistent-hash ring (spec 3.6).
@@ -34,11 +34,11 @@ class Member(Protocol):
     def label(self) -> str: ...
 
 
-Strategy = Callable[[Sequence[Member], int, random.Random, "str | None"], tuple[int, int]]
+Strategy = Callable[[Sequence[Member], int, Rng, "str | None"], tuple[int, int]]
 
 
 def round_robin(
-    members: Sequence[Member], cursor: int, rng: random.Random, key: str | None
+    members: Sequence[Member], cursor: int, rng: Rng, key: str | None
 ) -> tuple[int, int]:
     """Spec 3.2: the first live member at or after the cursor; the cursor moves past it."""
     n = len(members)
@@ -50,7 +50,7 @@ def round_robin(
 
 
 def random_choice(
-    members: Sequence[Member], state: int, rng: random.Random, key: str | None
+    members: Sequence[Member], state: int, rng: Rng, key: str | None
 ) -> tuple[int, int]:
     """Spec 3.3: uniform over live members, one draw of `rng.randrange(live)`."""
     live = [i for i, m in enumerate(members) if m.alive]
@@ -58,7 +58,7 @@ def random_choice(
 
 
 def least_loaded(
-    members: Sequence[Member], state: int, rng: random.Random, key: str | None
+    members: Sequence[Member], state: int, rng: Rng, key: str | None
 ) -> tuple[int, int]:
     """Spec 3.4: the live member with the smallest load; ties to membership order."""
     best = -1
@@ -70,7 +70,7 @@ def least_loaded(
 
 
 def power_of_two(
-    members: Sequence[Member], state: int, rng: random.Random, key: str | None
+    members: Sequence[Member], state: int, rng: Rng, key: str | None
 ) -> tuple[int, int]:
     """Spec 3.5: two distinct live members drawn uniformly, the less loaded wins, ties to the
     earlier in membership order. Draws: `i = randrange(n)`, `j = randrange(n - 1)`, and j is
@@ -103,7 +103,7 @@ def _ring(labels: tuple[str, ...]) -> tuple[list[int], list[int]]:
 
 
 def consistent_hash(
-    members: Sequence[Member], state: int, rng: random.Random, key: str | None
+    members: Sequence[Member], state: int, rng: Rng, key: str | None
 ) -> tuple[int, int]:
     """Spec 3.6: the first live member clockwise from the key's point on a ring of virtual
     nodes. The ring depends only on the members' labels, so a leaving member moves only its
@@ -120,9 +120,7 @@ def consistent_hash(
     raise AssertionError("consistent_hash called without a live member")
 
 
-def first_live(
-    members: Sequence[Member], state: int, rng: random.Random, key: str | None
-) -> tuple[int, int]:
+def first_live(members: Sequence[Member], state: int, rng: Rng, key: str | None) -> tuple[int, int]:
     """`broadcast` (spec 3.7) routes the original to the first live member; the broker sends
     each other live member its own copy. `shared` (spec 3.8) never chooses: the pool's queue
     takes the message."""

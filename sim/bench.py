@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from broker import Address, Broker
+from broker import Address, Broker, SplitMix64
 from model.checker import CheckBounds, check
 from sim.run import Scheduler, Simulation
 from sim.scenario import Scenario, parse_scenario
@@ -147,7 +147,7 @@ def routing(kind: str, sends: int) -> Timed:
     """`sends` one-way sends through the sans-IO core (no scheduler work), mailboxes unbounded."""
 
     def once() -> tuple[float, float]:
-        b: Broker[int] = Broker(Scheduler(), random.Random(1))
+        b: Broker[int] = Broker(Scheduler(), SplitMix64(1))
         strategy = kind.removeprefix("pool:")
         if kind.startswith("pool:"):
             b.create_pool("p", strategy)

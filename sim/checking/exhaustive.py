@@ -15,11 +15,10 @@ reproduces the violation in the simulator.
 from __future__ import annotations
 
 import json
-import random
 from typing import Any
 
 import model as m
-from broker import Broker, BrokerError, BrokerFactory
+from broker import Broker, BrokerError, BrokerFactory, SplitMix64
 from model.checker import CheckBounds, Clock, Counterexample, Progress, Report, Step, check
 from sim.checking.bridge import Unscriptable, disagreement, model_counters, perform, script_step
 from sim.checking.refinement import refinement
@@ -35,7 +34,7 @@ class _Driver:
     def __init__(self, factory: BrokerFactory) -> None:
         self.clock = Scheduler()
         self.seen: list[m.Event] = []
-        self.broker = factory(self.clock, random.Random(0), listener=self._listen)
+        self.broker = factory(self.clock, SplitMix64(0), listener=self._listen)
 
     def _listen(self, name: str, f: dict[str, Any]) -> None:
         self.seen.append(m.as_event(name, f))

@@ -24,7 +24,6 @@ raising it.
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -40,7 +39,7 @@ from hypothesis.stateful import (
 )
 
 import model as m
-from broker import BACKPRESSURES, Broker, BrokerError, BrokerFactory, MessageBroker
+from broker import BACKPRESSURES, Broker, BrokerError, BrokerFactory, MessageBroker, SplitMix64
 from sim.checking.bridge import (
     model_addr,
     model_counters,
@@ -113,7 +112,7 @@ class LockstepMachine(RuleBasedStateMachine):
         self.msg_to: dict[int, str | None] = {}
         self.eager = False
         self.broker: MessageBroker[Any] = type(self).factory(
-            self.clock, random.Random(0), listener=self._listen
+            self.clock, SplitMix64(0), listener=self._listen
         )
         self.model = m.State()
 

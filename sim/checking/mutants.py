@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import io
 import math
-import random
 from typing import Any
 
-from broker import Address, Broker, Envelope, RetryPolicy, Timers
+from broker import Address, Broker, Envelope, RetryPolicy, Rng, Timers
 from broker._registry import Actor, Registry
 from model import Verdict, check_trace
 from sim.run import simulate
@@ -87,7 +86,7 @@ class _NoAdjustRegistry(Registry):
 class RoundRobinNoAdjustOnLeave(Broker[Any]):
     """Round robin's cursor is not moved down when a member before it leaves (spec 3.2.3)."""
 
-    def __init__(self, timers: Timers, rng: random.Random, **kw: Any) -> None:
+    def __init__(self, timers: Timers, rng: Rng, **kw: Any) -> None:
         super().__init__(timers, rng, **kw)
         self.registry = _NoAdjustRegistry(rng)
 
@@ -121,7 +120,7 @@ class _LossyNames(dict[str, Actor]):
 class RouteCollision(Broker[Any]):
     """`name:` routes keyed by `sum(map(ord, name)) % 8` (spec 2.4's lossy hash)."""
 
-    def __init__(self, timers: Timers, rng: random.Random, **kw: Any) -> None:
+    def __init__(self, timers: Timers, rng: Rng, **kw: Any) -> None:
         super().__init__(timers, rng, **kw)
         self.registry.names = _LossyNames()
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 import io
 import json
 import math
-import random
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from broker import Broker, BrokerFactory, Listener, Network, Timers
+from broker import Broker, BrokerFactory, Listener, Network, Rng, Timers
 from sim.run import RunResult, Simulation, simulate
 from sim.scenario import Scenario
 
@@ -40,7 +39,7 @@ def _tapped(sink: Sink) -> BrokerFactory:
 
     def factory(
         timers: Timers,
-        rng: random.Random,
+        rng: Rng,
         *,
         listener: Listener | None = None,
         network: Network | None = None,

@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 import model as m
-from broker import ActorNotFound, Broker, BrokerError, BrokerFactory, MessageBroker
+from broker import ActorNotFound, Broker, BrokerError, BrokerFactory, MessageBroker, SplitMix64
 from sim.checking.bridge import action_of, perform
 from sim.run._monitors import InvariantViolation, Monitor
 from sim.run._oplog import LoggedBroker, LoggedTimers, OpLog
@@ -90,7 +90,7 @@ class Simulation:
         transit = f.drop or f.duplicate or f.delay.to_dict() != {"dist": "constant", "value": 0.0}
         core: MessageBroker[Any] = broker_factory(
             LoggedTimers(self.clock, self.log, self.wakes),
-            self.streams.get("broker"),
+            SplitMix64(scenario.seed),  # spec 1.2: a port seeded alike draws alike
             listener=self.observe if (self.monitor or self.writer) else None,
             network=Network(f, self.streams, self.log) if transit else None,
             wake=self._woken.append,
