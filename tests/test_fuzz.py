@@ -240,3 +240,29 @@ def _cli(args: list[str]) -> int:
 def test_deep_nesting_is_unreadable_not_a_recursion_error(line: str) -> None:
     with pytest.raises(TraceUnreadable):
         check_trace(io.StringIO(TRACE[0] + "\n" + line + "\n"), "deep")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"pool": [1.5]}, {"actor": "x"}, {"client": [{"name": 3}]}, {"until": [1]}],
+    ids=["pool-number", "actor-text", "client-name-number", "until-list"],
+)
+def test_the_headers_that_gave_tracebacks_exit_2(tmp_path: Path, change: dict[str, Any]) -> None:
+    head = json.loads(TRACE[0])
+    head["scenario"] |= change
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join([json.dumps(head), *TRACE[1:]]) + "\n", encoding="utf-8")
+    assert _cli(["conform", str(path)]) == 2
+    assert _cli(["replay", str(path)]) == 2
+
+
+def test_a_register_event_with_null_addresses_is_illegal_not_a_traceback(tmp_path: Path) -> None:
+    lines = [json.loads(line) for line in TRACE[1:]]
+    i = next(i for i, e in enumerate(lines) if e.get("ev") == "register")
+    lines[i]["addresses"] = None
+    path = tmp_path / "null.jsonl"
+    path.write_text("\n".join([TRACE[0], *map(json.dumps, lines)]) + "\n", encoding="utf-8")
+    verdict = check_trace(io.StringIO(path.read_text(encoding="utf-8")), "null", strict=False)
+    assert verdict.illegal is not None and verdict.illegal.seq == i + 1
+    assert "'addresses'" in verdict.illegal.why
+    assert _cli(["conform", str(path)]) == 1

@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from broker import BACKPRESSURES, STRATEGIES
 from sim.scenario import (
@@ -741,3 +743,24 @@ def test_docs_show_the_real_default_scenario(tmp_path: Path) -> None:
 def test_json_null_counts_as_absent() -> None:
     s = parse_scenario({"until": 1, "seed": None, "pool": None, "faults": None})
     assert (s.seed, s.pools, s.faults) == (0, (), Faults())
+
+
+@given(st.text(alphabet="Az09_.-/@+: é", min_size=0, max_size=6))
+def test_one_name_grammar_for_the_broker_and_scenario_files(name: str) -> None:
+    """Spec 2.2: a name the broker accepts is one a scenario file accepts, and no other."""
+    from broker import InvalidAddress
+    from broker._address import check_name
+
+    try:
+        check_name(name)
+        broker_ok = True
+    except InvalidAddress:
+        broker_ok = False
+    service = {"dist": "constant", "value": 1.0}
+    table = {"seed": 1, "until": 1.0, "actor": [{"name": name, "service": service}]}
+    try:
+        parse_scenario(table, "names.toml")
+        loader_ok = True
+    except ScenarioError:
+        loader_ok = False
+    assert broker_ok == loader_ok, name
