@@ -40,7 +40,17 @@ from model._actions import (
     as_event,
     event_problem,
 )
-from model._conform import Illegal, TraceUnreadable, Verdict, canonical, check_trace
+from model._conform import FORMAT as TRACE_FORMAT
+from model._conform import (
+    SPEC_VERSION,
+    Illegal,
+    TraceUnreadable,
+    Verdict,
+    canonical,
+    check_trace,
+    read_header,
+)
+from model._conform import VERSION as TRACE_VERSION
 from model._semantics import Effect, apply, step
 from model._state import (
     ANY_KEY,
@@ -72,7 +82,10 @@ __all__ = [
     "ANY_KEY",
     "BACKPRESSURES",
     "EVENT_FIELDS",
+    "SPEC_VERSION",
     "STRATEGIES",
+    "TRACE_FORMAT",
+    "TRACE_VERSION",
     "TRANSIENT",
     "Action",
     "ActorState",
@@ -126,5 +139,6 @@ __all__ = [
     "canonical",
     "check_trace",
     "event_problem",
+    "read_header",
     "step",
 ]

@@ -58,7 +58,7 @@ from model._actions import (
 from model._semantics import Effect, apply
 from model._state import Msg, OutcomeKind, Request, Retry, State
 
-FORMAT, VERSION, SPEC_VERSION = "brokerlab-trace", 2, "1.1"
+FORMAT, VERSION, SPEC_VERSION = "brokerlab-trace", 2, "1.1"  # docs/trace-format.md, docs/spec.md
 _OUTCOMES: tuple[OutcomeKind, ...] = ("replied", "timed_out", "cancelled", "failed")
 _TAGS = ("op", "choice", "ev", "end")
 _ENDS = ("drained", "hard_stop", "violation")
@@ -138,6 +138,52 @@ def check_trace(
 # -- reading ----------------------------------------------------------------------------------
 
 
+def parse_line(line: str, where: str) -> dict[str, Any]:
+    """One trace line as a JSON object; `where` (file:line) names it in the error."""
+    if line.count("[") + line.count("{") > _MAX_DEPTH and _depth(line) > _MAX_DEPTH:
+        raise TraceUnreadable(f"{where}: JSON nested deeper than {_MAX_DEPTH} levels")
+    try:
+        obj = json.loads(line, parse_constant=_no_constants)
+    except (json.JSONDecodeError, ValueError) as err:
+        raise TraceUnreadable(f"{where}: not valid JSON ({err})") from None
+    if not isinstance(obj, dict):
+        raise TraceUnreadable(f"{where}: expected a JSON object")
+    return obj
+
+
+def read_header(line: str, source: str) -> dict[str, Any]:
+    """Line 1 of a trace, checked (docs/trace-format.md): the format, a version this reader
+    reads, the spec version it checks, and the keys every header has."""
+    where = f"{source}:1"
+    head = parse_line(line, where)
+    if head.get("format") != FORMAT:
+        raise TraceUnreadable(f"{where}: not a brokerlab trace (format is {head.get('format')!r})")
+    version = head.get("version")
+    if not _is_int(version):
+        raise TraceUnreadable(f"{where}: header has no integer 'version'")
+    if version > VERSION:
+        raise TraceUnreadable(
+            f"{where}: trace format version {version} is newer than this brokerlab "
+            f"understands (version {VERSION}); upgrade brokerlab to read it"
+        )
+    if version < VERSION:
+        raise TraceUnreadable(
+            f"{where}: trace format version {version} records effects only; record the run "
+            f"again with this brokerlab (format version {VERSION})"
+        )
+    for key, kind in (("spec_version", str), ("broker", str), ("scenario", dict)):
+        if not isinstance(head.get(key), kind):
+            raise TraceUnreadable(f"{where}: header lacks {key!r} ({kind.__name__})")
+    if head["spec_version"] != SPEC_VERSION:
+        raise TraceUnreadable(
+            f"{where}: the trace follows spec version {head['spec_version']!r}; this brokerlab "
+            f"reads version {SPEC_VERSION!r} (docs/spec.md section 12)"
+        )
+    if not _is_int(head.get("seed")):
+        raise TraceUnreadable(f"{where}: header lacks 'seed' (an integer)")
+    return head
+
+
 class _Stream:
     """Numbered, parsed lines; checks what every line has (`t`, `seq`, one tag) and, when
     `strict`, that each is written in canonical form."""
@@ -151,52 +197,16 @@ class _Stream:
 
     def _parse(self, line: str) -> dict[str, Any]:
         self.number += 1
-        where = f"{self.source}:{self.number}"
-        if line.count("[") + line.count("{") > _MAX_DEPTH and _depth(line) > _MAX_DEPTH:
-            raise TraceUnreadable(f"{where}: JSON nested deeper than {_MAX_DEPTH} levels")
-        try:
-            obj = json.loads(line, parse_constant=_no_constants)
-        except (json.JSONDecodeError, ValueError) as err:
-            raise TraceUnreadable(f"{where}: not valid JSON ({err})") from None
-        if not isinstance(obj, dict):
-            raise TraceUnreadable(f"{where}: expected a JSON object")
-        return obj
+        return parse_line(line, f"{self.source}:{self.number}")
 
     def header(self) -> dict[str, Any]:
         first = next(self.lines, None)
         if first is None:
             raise TraceUnreadable(f"{self.source}: empty file, not a trace")
-        head = self._parse(first)
-        where = f"{self.source}:1"
+        self.number = 1
+        head = read_header(first, self.source)
         if self.strict and canonical(head) != first.rstrip("\n"):
             self.noncanonical = (0, 0.0)
-        if head.get("format") != FORMAT:
-            raise TraceUnreadable(
-                f"{where}: not a brokerlab trace (format is {head.get('format')!r})"
-            )
-        version = head.get("version")
-        if not _is_int(version):
-            raise TraceUnreadable(f"{where}: header has no integer 'version'")
-        if version > VERSION:
-            raise TraceUnreadable(
-                f"{where}: trace format version {version} is newer than this checker "
-                f"understands (version {VERSION}); upgrade brokerlab to read it"
-            )
-        if version < VERSION:
-            raise TraceUnreadable(
-                f"{where}: trace format version {version} records effects only and cannot be "
-                f"checked by replay; record the run again (format version {VERSION})"
-            )
-        for key, kind in (("spec_version", str), ("broker", str), ("scenario", dict)):
-            if not isinstance(head.get(key), kind):
-                raise TraceUnreadable(f"{where}: header lacks {key!r} ({kind.__name__})")
-        if head["spec_version"] != SPEC_VERSION:
-            raise TraceUnreadable(
-                f"{where}: the trace follows spec version {head['spec_version']!r}; this checker "
-                f"checks version {SPEC_VERSION!r} (docs/spec.md section 12)"
-            )
-        if not _is_int(head.get("seed")):
-            raise TraceUnreadable(f"{where}: header lacks 'seed' (an integer)")
         return head
 
     def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:

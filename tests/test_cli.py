@@ -111,6 +111,7 @@ def test_bad_scenario_exits_2_naming_file_and_key(
     assert "Traceback" not in err
 
 
+_V2 = '{"format":"brokerlab-trace","version":2,"spec_version":"1.1","broker":"reference",'
 BAD_TRACES = [
     ("", "empty file"),
     ("not json\n", "bad.jsonl:1: not valid JSON"),
@@ -118,10 +119,11 @@ BAD_TRACES = [
     ('{"format":"other","version":1}\n', "not a brokerlab trace"),
     ('{"format":"brokerlab-trace","version":3,"seed":1,"scenario":{}}\n', "newer"),
     ('{"format":"brokerlab-trace","version":1,"seed":1,"scenario":{}}\n', "effects only"),
-    ('{"format":"brokerlab-trace","version":2,"seed":1}\n', "lacks 'scenario'"),
-    ('{"format":"brokerlab-trace","version":2,"seed":1,"scenario":{"until":"x"}}\n', "until"),
-    ('{"format":"brokerlab-trace","version":2,"seed":1,"scenario":{"until":5.0,"seed":2}}\n',
-     "seed"),
+    ('{"format":"brokerlab-trace","version":2,"seed":1}\n', "lacks 'spec_version'"),
+    (_V2 + '"seed":1}\n', "lacks 'scenario'"),
+    (_V2 + '"seed":1,"scenario":{"until":"x"}}\n', "until"),
+    (_V2 + '"seed":1,"scenario":{"until":5.0,"seed":2}}\n', "seed"),
+    (_V2.replace("1.1", "9.9") + '"seed":1,"scenario":{}}\n', "spec version '9.9'"),
 ]  # fmt: skip
 
 

@@ -8,14 +8,13 @@ round-trip floats, UTF-8, so the same run gives the same bytes whatever PYTHONHA
 
 from __future__ import annotations
 
-import json
 from typing import Any, Protocol
 
-from model import canonical
+from model import SPEC_VERSION, TRACE_FORMAT, TRACE_VERSION, TraceUnreadable, canonical
+from model import read_header as model_read_header
 
-FORMAT = "brokerlab-trace"
-VERSION = 2
-SPEC_VERSION = "1.1"
+# What a header says (docs/trace-format.md): the checker's own constants, so the two never part.
+FORMAT, VERSION, SPEC_VERSION = TRACE_FORMAT, TRACE_VERSION, SPEC_VERSION
 TAGS = ("op", "choice", "ev", "end")
 
 
@@ -95,38 +94,8 @@ class TraceWriter:
 
 
 def read_header(line: str, source: str) -> dict[str, Any]:
-    """Parse and check line 1 of a trace."""
-    head = parse_line(line, source, 1)
-    if head.get("format") != FORMAT:
-        raise TraceError(f"{source}:1: not a brokerlab trace (format is {head.get('format')!r})")
-    version = head.get("version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise TraceError(f"{source}:1: header has no integer 'version'")
-    if version > VERSION:
-        raise TraceError(
-            f"{source}:1: trace format version {version} is newer than this brokerlab "
-            f"understands (version {VERSION}); upgrade brokerlab to read it"
-        )
-    if version < VERSION:
-        raise TraceError(
-            f"{source}:1: trace format version {version} records effects only; record the run "
-            f"again with this brokerlab (format version {VERSION})"
-        )
-    for key in ("seed", "scenario"):
-        if key not in head:
-            raise TraceError(f"{source}:1: header lacks {key!r}")
-    return head
-
-
-def parse_line(line: str, source: str, number: int) -> dict[str, Any]:
+    """Parse and check line 1 of a trace, as the trace checker does (model.read_header)."""
     try:
-        obj = json.loads(line, parse_constant=_no_constants)
-    except (json.JSONDecodeError, ValueError) as err:
-        raise TraceError(f"{source}:{number}: not valid JSON ({err})") from None
-    if not isinstance(obj, dict):
-        raise TraceError(f"{source}:{number}: expected a JSON object")
-    return obj
-
-
-def _no_constants(name: str) -> float:
-    raise ValueError(f"{name} is not allowed in a trace")
+        return model_read_header(line, source)
+    except TraceUnreadable as err:
+        raise TraceError(str(err)) from None
