@@ -175,21 +175,26 @@ def test_power_of_two_on_100_members_near_the_limit() -> None:
 # -- long checks (make test-slow) ------------------------------------------------------------
 
 
+# The random pool's four M/M/1 queues at rho = 0.75 are the most autocorrelated case: over
+# 100_000 time units the 95% half-width was 0.094 to 0.131 across seeds 0..5 (measured when the
+# broker's stream became SplitMix64, issue 11), straddling the 3% bound (0.12). Four times the
+# length halves it, so the bound tests the simulator, not the luck of one sample path.
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("strategy", "size", "rate", "truth"),
+    ("strategy", "size", "rate", "truth", "until"),
     [
-        ("round_robin", 1, 0.5, 2.0),
-        ("shared", 4, 3.0, mmc_response(4, 3.0, 1.0)),
-        ("random", 4, 3.0, 4.0),
-        ("round_robin", 4, 3.0, round_robin_response(4, 3.0, 1.0)),
+        ("round_robin", 1, 0.5, 2.0, 100_000.0),
+        ("shared", 4, 3.0, mmc_response(4, 3.0, 1.0), 100_000.0),
+        ("random", 4, 3.0, 4.0, 400_000.0),
+        ("round_robin", 4, 3.0, round_robin_response(4, 3.0, 1.0), 100_000.0),
     ],
 )
 def test_long_runs_against_closed_forms(
-    strategy: str, size: int, rate: float, truth: float
+    strategy: str, size: int, rate: float, truth: float, until: float
 ) -> None:
-    """Ten times longer than the quick checks; the interval must be within 3% of the truth."""
-    assert_covers(latencies(pool(strategy, size, rate, 100_000.0)), truth, 0.03)
+    """Ten (random: forty) times longer than the quick checks; the interval must be within 3%
+    of the truth."""
+    assert_covers(latencies(pool(strategy, size, rate, until)), truth, 0.03)
 
 
 @pytest.mark.slow
