@@ -372,7 +372,7 @@ class _Checker:
             raise Illegal(c["seq"], c["t"], "one operation sends one message: one transit choice")
         c = g.choices[0]
         if c["choice"] != "transit":
-            raise TraceUnreadable(f"{g.where}+: unknown choice {c['choice']!r}")
+            raise TraceUnreadable(f"{self.source}: seq {c['seq']}: unknown choice {c['choice']!r}")
         drop, delay, dup = c.get("drop"), c.get("delay"), c.get("duplicate")
         if (
             not isinstance(drop, bool)
@@ -492,17 +492,14 @@ class _Checker:
 
     def _after(self, effect: Effect) -> None:
         s = effect.state
-        for e in effect.events:
-            if e.name == "resolve" and e.corr is not None and isinstance(e.detail, str):
-                corr = e.corr
-                while len(self.fates) <= corr:
-                    self.fates.extend(bytes(len(self.fates)))
-                self.fates[corr] = 1 + _OUTCOMES.index(e.detail)
-        for r in s.requests:
-            while len(self.requesters) <= r.corr:
-                self.requesters.append(0)
+        ended = [r for r in s.requests if r.outcome is not None]
+        for r in ended:  # leaves the state, keeping what a late reply to it needs (_recall)
+            while len(self.fates) <= r.corr:
+                self.fates.extend(bytes(len(self.fates)))
+                self.requesters.extend(array("q", bytes(8 * len(self.requesters))))
+            self.fates[r.corr] = 1 + _OUTCOMES.index(r.outcome)
             self.requesters[r.corr] = r.requester
-        if any(r.outcome is not None for r in s.requests):
+        if ended:
             s = replace(s, requests=tuple(r for r in s.requests if r.pending))
         if s.dead_letters:
             s = replace(s, dead_letters=())

@@ -181,12 +181,14 @@ def traces(draw: st.DrawFn) -> str:
 @FUZZ
 @given(traces())
 def test_conform_answers_every_trace(text: str) -> None:
+    """A verdict names a line the trace has; an unreadable trace names the file."""
     try:
         verdict = check_trace(io.StringIO(text), "fuzz.jsonl")
     except TraceUnreadable as err:
         assert str(err).startswith("fuzz.jsonl")
         return
-    assert verdict.ok or verdict.illegal is not None
+    if verdict.illegal is not None:  # seq k is line k + 1 (contiguous, or unreadable); 0: header
+        assert 0 <= verdict.illegal.seq < len(text.splitlines()), verdict.illegal
 
 
 @FUZZ

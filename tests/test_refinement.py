@@ -3,14 +3,13 @@ after every step, and a latent corruption is caught at the step that makes it.""
 
 from __future__ import annotations
 
-import contextlib
 import random
 from collections.abc import Sequence
 from typing import Any
 
 import model as m
 from broker import Broker, BrokerError, BrokerFactory
-from sim.checking.bridge import perform
+from sim.checking.bridge import disagreement, perform
 from sim.checking.mutants import MUTANTS
 from sim.checking.refinement import refinement
 from sim.run import Scheduler
@@ -18,7 +17,7 @@ from sim.run import Scheduler
 
 def drive(factory: BrokerFactory, actions: Sequence[m.Action]) -> list[tuple[str | None, bool]]:
     """Run `actions` on a broker and on the model; per step, the refinement problem (None if
-    the states agree) and whether the step's events agreed."""
+    the states agree) and whether the step's result (value or refusal) and events agreed."""
     clock = Scheduler()
     seen: list[m.Event] = []
     broker: Any = factory(
@@ -29,10 +28,13 @@ def drive(factory: BrokerFactory, actions: Sequence[m.Action]) -> list[tuple[str
     for action in actions:
         seen.clear()
         effect = m.apply(state, action)
-        with contextlib.suppress(BrokerError):  # the model refused it too (compared below)
-            perform(broker, action, None, clock)
+        try:
+            value, error = perform(broker, action, None, clock), None
+        except BrokerError as err:
+            value, error = None, err.code
         state = effect.state
-        out.append((refinement(broker, state), seen == list(effect.events)))
+        agree = disagreement(action, value, error, effect.result) is None
+        out.append((refinement(broker, state), agree and seen == list(effect.events)))
     return out
 
 

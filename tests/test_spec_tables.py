@@ -92,8 +92,8 @@ def operations() -> dict[str, set[str]]:
     known_events = set(schemas())
     result: dict[str, set[str]] = {}
     for left, right in direct.items():
-        op = left.split(" (")[0].split(":")[0].strip()
-        op = {"send": "send", "timer": "fire"}.get(op, op)
+        op = left.split(" (")[0].split(":")[0].strip()  # "timer: retry" -> "timer"
+        op = "fire" if op == "timer" else op
         result.setdefault(op, set()).update(kinds(right) & known_events)
     return result
 

@@ -52,17 +52,15 @@ def _add_conform_parser(sub: Any) -> None:
 
 def _check_header(first: str, source: str) -> None:
     """Line 1 read as `brokerlab replay` reads it: its scenario through the scenario loader."""
-    from model import TraceUnreadable
-    from sim.run import TraceError
-    from sim.run._trace import read_header
+    from model import TraceUnreadable, read_header
     from sim.scenario import ScenarioError, parse_scenario
 
     if not first:
         return  # the checker says the file is empty
+    head = read_header(first, source)
     try:
-        head = read_header(first, source)
         parse_scenario(head["scenario"], f"{source}:1 (header scenario)")
-    except (TraceError, ScenarioError) as err:
+    except ScenarioError as err:
         raise TraceUnreadable(str(err)) from None
 
 

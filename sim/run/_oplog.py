@@ -152,26 +152,15 @@ class LoggedBroker(Generic[P]):
         services: Iterable[str] = (),
         pools: Iterable[str] = (),
     ) -> int:
-        services, pools = list(services), list(pools)
-        args = {
-            "name": name,
+        kw: dict[str, Any] = {
             "capacity": capacity,
             "backpressure": backpressure,
             "send_timeout": send_timeout,
-            "services": services,
-            "pools": pools,
+            "services": list(services),
+            "pools": list(pools),
         }
         return self.log.call(
-            "register",
-            args,
-            lambda: self.inner.register(
-                name,
-                capacity=capacity,
-                backpressure=backpressure,
-                send_timeout=send_timeout,
-                services=services,
-                pools=pools,
-            ),
+            "register", {"name": name, **kw}, partial(self.inner.register, name, **kw)
         )
 
     def unregister(self, actor_id: int, reason: str = "unregistered") -> None:
@@ -217,31 +206,16 @@ class LoggedBroker(Generic[P]):
         retry: RetryPolicy | None = None,
         send_timeout: float | None = None,
     ) -> int:
-        args = {
-            "from": sender,
-            "to": str(to),
+        kw: dict[str, Any] = {
             "priority": priority,
             "key": key,
             "ttl": ttl,
             "timestamp": timestamp,
-            "retry": retry_fields(retry),
+            "retry": retry,
             "send_timeout": send_timeout,
         }
-        return self.log.call(
-            "send",
-            args,
-            lambda: self.inner.send(
-                sender,
-                to,
-                payload,
-                priority=priority,
-                key=key,
-                ttl=ttl,
-                timestamp=timestamp,
-                retry=retry,
-                send_timeout=send_timeout,
-            ),
-        )
+        args = {"from": sender, "to": str(to), **kw, "retry": retry_fields(retry)}
+        return self.log.call("send", args, partial(self.inner.send, sender, to, payload, **kw))
 
     def request(
         self,
@@ -256,30 +230,16 @@ class LoggedBroker(Generic[P]):
         on_outcome: OnOutcome | None = None,
         send_timeout: float | None = None,
     ) -> int:
-        args = {
-            "from": sender,
-            "to": str(to),
+        kw: dict[str, Any] = {
             "timeout": timeout,
             "priority": priority,
             "key": key,
-            "retry": retry_fields(retry),
+            "retry": retry,
             "send_timeout": send_timeout,
         }
-        return self.log.call(
-            "request",
-            args,
-            lambda: self.inner.request(
-                sender,
-                to,
-                payload,
-                timeout=timeout,
-                priority=priority,
-                key=key,
-                retry=retry,
-                on_outcome=on_outcome,
-                send_timeout=send_timeout,
-            ),
-        )
+        args = {"from": sender, "to": str(to), **kw, "retry": retry_fields(retry)}
+        call = partial(self.inner.request, sender, to, payload, on_outcome=on_outcome, **kw)
+        return self.log.call("request", args, call)
 
     def reply(self, sender: int | None, corr: int, payload: P) -> int:
         args = {"from": sender, "corr": corr}

@@ -13,8 +13,6 @@ from typing import Any, Protocol
 from model import SPEC_VERSION, TRACE_FORMAT, TRACE_VERSION, TraceUnreadable, canonical
 from model import read_header as model_read_header
 
-# What a header says (docs/trace-format.md): the checker's own constants, so the two never part.
-FORMAT, VERSION, SPEC_VERSION = TRACE_FORMAT, TRACE_VERSION, SPEC_VERSION
 TAGS = ("op", "choice", "ev", "end")
 
 
@@ -24,8 +22,8 @@ class TraceError(ValueError):
 
 def header(seed: int, scenario: dict[str, Any], broker: str = "reference") -> dict[str, Any]:
     return {
-        "format": FORMAT,
-        "version": VERSION,
+        "format": TRACE_FORMAT,  # the checker's own constants: the two never part
+        "version": TRACE_VERSION,
         "spec_version": SPEC_VERSION,
         "broker": broker,
         "seed": seed,
