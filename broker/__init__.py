@@ -22,7 +22,6 @@ from broker._timers import TimerHandle, Timers
 from broker.errors import (
     ActorNotFound,
     BrokerError,
-    BrokerNotInitialized,
     DuplicateRegistration,
     InvalidAddress,
     InvalidConfig,
@@ -52,7 +51,6 @@ __all__ = [
     "Broker",
     "BrokerError",
     "BrokerFactory",
-    "BrokerNotInitialized",
     "DuplicateRegistration",
     "Envelope",
     "InvalidAddress",

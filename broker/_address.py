@@ -8,37 +8,40 @@ from typing import Literal
 
 from broker.errors import InvalidAddress
 
-AddressKind = Literal["id", "name", "service", "pool"]
-KINDS: tuple[AddressKind, ...] = ("id", "name", "service", "pool")
+AddressKind = Literal["id", "name", "service", "pool", "topic"]
+KINDS: tuple[AddressKind, ...] = ("id", "name", "service", "pool", "topic")
+KIND_RULE = "an address is text kind:value with kind one of " + ", ".join(KINDS)
 
 # Names are printable, without whitespace or ':' so that the text form is unambiguous (spec 2.2).
 _NAME = re.compile(r"[A-Za-z0-9_.\-/@+]+")
 _ID = re.compile(r"[1-9][0-9]*")
 
 
+ID_RULE = "an actor id is a positive integer without leading zeros"
+NAME_RULE = "one or more of the characters A-Z a-z 0-9 _ . - / @ +"
+
+
 def check_name(value: object, what: str = "name") -> str:
     """Return `value` if it is a valid name, else raise `InvalidAddress` saying what is allowed."""
     if not isinstance(value, str) or _NAME.fullmatch(value) is None:
-        raise InvalidAddress(
-            f"invalid {what} {value!r}: a name is one or more of the characters "
-            "A-Z a-z 0-9 _ . - / @ +"
-        )
+        raise InvalidAddress(value, f"a {what} is {NAME_RULE}")
     return value
 
 
 @dataclass(frozen=True, slots=True)
 class Address:
-    """Where a message goes: one actor (`id`, `name`), a `service` or a `pool` (spec 2.1)."""
+    """Where a message goes: one actor (`id`, `name`), a `service`, a `pool`, or every live
+    subscriber of a `topic` (spec 2.1)."""
 
     kind: AddressKind
     value: str
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise InvalidAddress(f"invalid address kind {self.kind!r}: use one of {KINDS}")
+            raise InvalidAddress(self.kind, f"an address kind is one of {', '.join(KINDS)}")
         if self.kind == "id":
             if _ID.fullmatch(self.value) is None:
-                raise InvalidAddress(f"invalid actor id {self.value!r}: a positive integer")
+                raise InvalidAddress(f"id:{self.value}", ID_RULE)
         else:
             check_name(self.value, f"{self.kind} name")
 
@@ -46,7 +49,7 @@ class Address:
     def id(cls, actor: int) -> Address:
         """The actor with this id."""
         if isinstance(actor, bool) or not isinstance(actor, int) or actor < 1:
-            raise InvalidAddress(f"invalid actor id {actor!r}: a positive integer")
+            raise InvalidAddress(actor, ID_RULE)
         return cls("id", str(actor))
 
     @classmethod
@@ -72,13 +75,10 @@ class Address:
         Address(kind='pool', value='workers')
         """
         if not isinstance(text, str):
-            raise InvalidAddress(f"invalid address {text!r}: expected text like 'pool:workers'")
+            raise InvalidAddress(text, KIND_RULE)
         kind, sep, value = text.partition(":")
         if not sep or kind not in KINDS:
-            raise InvalidAddress(
-                f"invalid address {text!r}: expected one of "
-                + ", ".join(f"'{k}:...'" for k in KINDS)
-            )
+            raise InvalidAddress(text, KIND_RULE)
         return cls(kind, value)
 
     def __str__(self) -> str:

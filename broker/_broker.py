@@ -20,6 +20,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 from broker._address import Address
@@ -29,7 +30,15 @@ from broker._registry import Actor, Registry
 from broker._retry import RetryPolicy, check_number
 from broker._rng import Rng
 from broker._timers import TimerHandle, Timers
-from broker.errors import ActorNotFound, BrokerError, InvalidConfig, MailboxFull
+from broker.errors import (
+    ActorNotFound,
+    BrokerError,
+    InvalidConfig,
+    MailboxFull,
+    NoResponse,
+    RequestTimeout,
+    SendTimeout,
+)
 
 P = TypeVar("P")
 Listener = Callable[[str, dict[str, Any]], None]
@@ -61,7 +70,10 @@ class Network(Protocol):
 
 
 class _Pending:
-    __slots__ = ("broker", "corr", "deadline", "issued_at", "on_outcome", "requester", "timer")
+    __slots__ = (
+        "broker", "corr", "deadline", "issued_at", "on_outcome", "requester", "timeout", "timer",
+        "to",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -69,14 +81,17 @@ class _Pending:
         corr: int,
         requester: Actor,
         issued_at: float,
-        deadline: float,
+        timeout: float,
+        to: Address,
         on: OnOutcome | None,
     ) -> None:
         self.broker = broker
         self.corr = corr
         self.requester = requester
         self.issued_at = issued_at
-        self.deadline = deadline
+        self.timeout = timeout
+        self.deadline = issued_at + timeout  # spec 1.1: one addition
+        self.to = to  # for the RequestTimeout an outcome carries (spec 8.4)
         self.on_outcome = on
         self.timer: TimerHandle | None = None
 
@@ -102,9 +117,11 @@ class Broker(Generic[P]):
         self.registry = Registry(rng)
         self._emit = listener
         self._network = network
-        # Told the actor id when a message is enqueued for an idle actor, so a driver need not
-        # poll; never called from inside `dequeue`, so it may dequeue at once.
+        # Told the actor id when a message was enqueued for an idle actor, so a driver need not
+        # poll: at the end of the operation or timer that enqueued it, after its last event, so
+        # the driver may act on it at once (spec 1.6).
         self._wake = wake
+        self._woken: list[int] = []
         self._next_msg = 1
         self._pending: dict[int, _Pending] = {}
         self._requester = array("q", [0])  # corr -> requester id (index 0 unused)
@@ -207,6 +224,20 @@ class Broker(Generic[P]):
         if self._emit:
             self._emit("provide", {"service": service, "actor": actor.label})
 
+    def subscribe(self, topic: str, actor_id: int) -> None:
+        """Add the actor to the topic's subscribers, at the end (spec 2.10)."""
+        actor = self.registry.actor(actor_id)
+        self.registry.subscribe(topic, actor)
+        if self._emit:
+            self._emit("subscribe", {"topic": topic, "actor": actor.label})
+
+    def unsubscribe(self, topic: str, actor_id: int) -> None:
+        """Remove the actor from the topic's subscribers (spec 2.10)."""
+        actor = self.registry.actor(actor_id)
+        self.registry.unsubscribe(topic, actor)
+        if self._emit:
+            self._emit("unsubscribe", {"topic": topic, "actor": actor.label})
+
     def resolve(self, to: Address | str, key: str | None = None) -> int:
         """The id of the actor a message to `to` would reach now (advances round robin)."""
         return self.registry.resolve(_address(to), key).id
@@ -247,8 +278,22 @@ class Broker(Generic[P]):
         env = Envelope(msg, sender, address, "tell", payload, None, deadline, high, key)
         if src is not None:
             src.sent += 1
-        self._send(env, retry, wait)
+        try:
+            self._send(env, retry, wait)
+        finally:
+            if self._woken:
+                self._flush_wakes()
         return msg
+
+    def publish(self, sender: int | None, topic: str, payload: P, **options: Any) -> int:
+        """Send to every live subscriber of `topic` (spec 3.9): `send` to `topic:<topic>`."""
+        return self.send(sender, Address("topic", topic), payload, **options)
+
+    def publish_request(
+        self, sender: int, topic: str, payload: P, *, timeout: float, **options: Any
+    ) -> int:
+        """A request to every live subscriber of `topic`: the first reply ends it (spec 3.9)."""
+        return self.request(sender, Address("topic", topic), payload, timeout=timeout, **options)
 
     def request(
         self,
@@ -276,26 +321,29 @@ class Broker(Generic[P]):
         wait = None if send_timeout is None else _timeout(send_timeout)
         requester = self.registry.actors.get(sender)
         if requester is None or not requester.alive:
-            raise ActorNotFound(f"no live requester with id {sender!r}")
-        now = self.timers.now
-        deadline = now + timeout
+            raise ActorNotFound(f"id:{sender}")
         corr = len(self._fate)
         self._fate.append(0)
         self._requester.append(sender)
-        pending = _Pending(self, corr, requester, now, deadline, on_outcome)
+        pending = _Pending(self, corr, requester, self.timers.now, timeout, address, on_outcome)
+        deadline = pending.deadline
         self._pending[corr] = requester.pending[corr] = pending
         pending.timer = self.timers.call_at(deadline, pending.expire)
         msg = self._next_msg
         self._next_msg = msg + 1
         env = Envelope(msg, sender, address, "request", payload, corr, deadline, high, key)
         requester.sent += 1
-        self._send(env, retry, wait)
+        try:
+            self._send(env, retry, wait)
+        finally:
+            if self._woken:
+                self._flush_wakes()
         return corr
 
     def reply(self, sender: int | None, corr: int, payload: P) -> int:
         """Answer request `corr`; returns the reply's message id (spec 5.4, 5.5)."""
         if sender is not None and sender not in self.registry.actors:
-            raise ActorNotFound(f"no actor with id {sender!r}")
+            raise ActorNotFound(f"id:{sender}")
         pending = self._pending.get(corr)
         if pending is not None:
             to = pending.requester.address
@@ -331,7 +379,7 @@ class Broker(Generic[P]):
         """
         actor = self.registry.actors.get(actor_id)
         if actor is None:
-            raise ActorNotFound(f"no actor with id {actor_id!r}")
+            raise ActorNotFound(f"id:{actor_id}")
         actor.busy = 0
         if not actor.alive:
             return None
@@ -386,6 +434,9 @@ class Broker(Generic[P]):
             self.retries,
             dict(self.dead_letters),  # a reason is counted when it first happens: never 0
             dict(self.outcomes),
+            len(self.registry.actors),
+            {name: len(pool.members) for name, pool in self.registry.pools.items()},
+            {name: len(subs) for name, subs in self.registry.topics.items()},
         )
 
     @property
@@ -415,22 +466,39 @@ class Broker(Generic[P]):
             if self._emit:
                 self._trace_send(copy)
             self.timers.call_at(
-                self.timers.now + transit.duplicate, lambda: self._arrive(copy, None, None, False)
+                self.timers.now + transit.duplicate, lambda: self._later(copy, None, None)
             )
         if transit.drop:
             self._dead_letter(env, "dropped_in_transit")
         elif transit.delay > 0.0:
             self.timers.call_at(
-                self.timers.now + transit.delay, lambda: self._arrive(env, retry, wait, False)
+                self.timers.now + transit.delay, lambda: self._later(env, retry, wait)
             )
         else:
             self._arrive(env, retry, wait, True)
+
+    def _later(self, env: Envelope[Any], retry: RetryPolicy | None, wait: float | None) -> None:
+        """A timer's arrival (transit delay, duplicate, retry): wakes go out when it ends."""
+        try:
+            self._arrive(env, retry, wait, False)
+        finally:
+            if self._woken:
+                self._flush_wakes()
+
+    def _flush_wakes(self) -> None:
+        """Spec 1.6: tell the driver, after the operation's last event, whom to wake."""
+        woken, self._woken = self._woken, []
+        for actor in woken:
+            self._wake(actor)  # type: ignore[misc]  # only queued with a wake hook
 
     def _arrive(
         self, env: Envelope[Any], retry: RetryPolicy | None, wait: float | None, sync: bool
     ) -> None:
         if env.kind == "reply":
             self._arrive_reply(env)
+            return
+        if env.to.kind == "topic":
+            self._publish(env)
             return
         try:
             actor = self.registry.resolve(env.to, env.key)
@@ -448,7 +516,7 @@ class Broker(Generic[P]):
         if box.capacity is not None and box.size >= box.capacity:
             mode = box.backpressure
             if mode == "reject":
-                self._fail(env, MailboxFull(f"{actor.label} is full"), retry, wait, sync)
+                self._fail(env, MailboxFull(actor.label, box.capacity), retry, wait, sync)
                 return
             if mode == "drop_newest":
                 self._dead_letter(env, "dropped_newest", actor)
@@ -464,7 +532,7 @@ class Broker(Generic[P]):
             self._emit("enqueue", {"msg": env.msg, "actor": actor.label, "depth": box.size})
         if self._wake is not None and not actor.busy:
             if actor.shared_by is None:
-                self._wake(actor.id)
+                self._woken.append(actor.id)
             else:
                 self._wake_idle_members(actor)
 
@@ -475,21 +543,39 @@ class Broker(Generic[P]):
             if not queue.mailbox.size:
                 return
             if member.alive and not member.busy and not member.mailbox.size:
-                self._wake(member.id)  # type: ignore[misc]  # only called with a wake hook
+                self._woken.append(member.id)
 
     def _broadcast(self, env: Envelope[Any], first: Actor, pool: Any) -> None:
         """Spec 3.7: every other live member gets its own copy, sent to its `id:` address."""
         for member in list(pool.members):
-            if member is first or not member.alive:
-                continue
-            copy = Envelope(
-                self._msg_id(), env.sender, member.address, env.kind, env.payload, env.corr,
-                env.deadline, env.high, env.key, copy_of=env.msg,
-            )  # fmt: skip
-            self.sent += 1
-            if self._emit:
-                self._trace_send(copy)
-            self._arrive(copy, None, None, False)
+            if member is not first and member.alive:
+                self._copy_to(env, member)
+
+    def _publish(self, env: Envelope[Any]) -> None:
+        """Spec 3.9: a message to a topic is delivered to the topic, and each live subscriber,
+        in subscription order, gets its own copy; with none, it is dead-lettered."""
+        topic = env.to.value
+        live = [a for a in self.registry.topics.get(topic, ()) if a.alive]
+        if not live:
+            self._dead_letter(env, "no_subscribers")
+            return
+        self.delivered += 1
+        if self._emit:
+            self._emit("route", {"msg": env.msg, "actor": f"topic:{topic}"})
+        for subscriber in live:
+            self._copy_to(env, subscriber)
+
+    def _copy_to(self, env: Envelope[Any], actor: Actor) -> None:
+        """A copy of `env` for one actor (3.7, 3.9): its own id, sent and arriving at once."""
+        to: Address = actor.address  # type: ignore[assignment]  # a real actor, not a queue
+        copy = Envelope(
+            self._msg_id(), env.sender, to, env.kind, env.payload, env.corr, env.deadline,
+            env.high, env.key, copy_of=env.msg,
+        )  # fmt: skip
+        self.sent += 1
+        if self._emit:
+            self._trace_send(copy)
+        self._arrive(copy, None, None, False)
 
     def _fail(
         self,
@@ -508,7 +594,7 @@ class Broker(Generic[P]):
                 self.retries += 1
                 if self._emit:
                     self._emit("retry", {"msg": env.msg, "attempt": env.attempt, "at": at})
-                self.timers.call_at(at, lambda: self._arrive(env, retry, wait, False))
+                self.timers.call_at(at, lambda: self._later(env, retry, wait))
                 return
         if sync:
             self.rejected += 1
@@ -521,7 +607,7 @@ class Broker(Generic[P]):
             # duplicate is dead-lettered and nothing more (spec 5.9).
             pending = self._pending.get(env.corr)  # type: ignore[arg-type]
             if pending is not None and env.copy_of is None and env.dup_of is None:
-                self._resolve(pending, "failed", error=error.code)
+                self._resolve(pending, "failed", error=error)
         elif sync:
             raise error
 
@@ -531,18 +617,23 @@ class Broker(Generic[P]):
         timer = None
         if wait is not None:
             timer = self.timers.call_at(
-                self.timers.now + wait, lambda: self._park_timeout(actor, env)
+                self.timers.now + wait, partial(self._park_timeout, actor, env, wait)
             )
         actor.mailbox.parked.append((env, timer))
         if self._emit:
             self._emit("park", {"msg": env.msg, "actor": actor.label})
 
-    def _park_timeout(self, actor: Actor, env: Envelope[Any]) -> None:
+    def _park_timeout(self, actor: Actor, env: Envelope[Any], wait: float) -> None:
+        """Spec 4.4, 6.5: the wait is over; a request's own message fails its request."""
         parked = actor.mailbox.parked
         for i, (waiting, _) in enumerate(parked):
             if waiting is env:
                 del parked[i]
                 self._dead_letter(env, "send_timeout", actor)
+                if env.kind == "request" and env.copy_of is None and env.dup_of is None:
+                    pending = self._pending.get(env.corr)  # type: ignore[arg-type]
+                    if pending is not None:
+                        self._resolve(pending, "failed", error=SendTimeout(actor.label, wait))
                 return
 
     def _unpark(self, actor: Actor) -> None:
@@ -574,7 +665,7 @@ class Broker(Generic[P]):
         pending: _Pending,
         kind: OutcomeKind,
         reply: Envelope[Any] | None = None,
-        error: str | None = None,
+        error: BrokerError | None = None,
     ) -> None:
         corr = pending.corr
         del self._pending[corr]
@@ -597,6 +688,10 @@ class Broker(Generic[P]):
                 },
             )
         if pending.on_outcome is not None:
+            if kind == "timed_out":
+                error = RequestTimeout(str(pending.to), pending.timeout)
+            elif kind == "cancelled":
+                error = NoResponse(corr)
             pending.on_outcome(
                 Outcome(
                     corr,
@@ -681,7 +776,7 @@ def _address(to: Address | str) -> Address:
 
 def _high(priority: str) -> bool:
     if priority not in PRIORITIES:
-        raise InvalidConfig(f"invalid priority {priority!r}: use one of {', '.join(PRIORITIES)}")
+        raise InvalidConfig("priority", priority, f"one of {', '.join(PRIORITIES)}")
     return priority == "high"
 
 

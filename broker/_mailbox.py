@@ -18,9 +18,7 @@ BACKPRESSURES: tuple[Backpressure, ...] = ("reject", "drop_newest", "drop_oldest
 
 def check_backpressure(value: object) -> Backpressure:
     if value not in BACKPRESSURES:
-        raise InvalidConfig(
-            f"invalid backpressure {value!r}: use one of {', '.join(BACKPRESSURES)}"
-        )
+        raise InvalidConfig("backpressure", value, f"one of {', '.join(BACKPRESSURES)}")
     return value
 
 
@@ -28,7 +26,7 @@ def check_capacity(value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidConfig(f"invalid capacity {value!r}: an integer >= 1, or None for unbounded")
+        raise InvalidConfig("capacity", value, "an integer >= 1, or null for unbounded")
     return value
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
 from broker._address import Address
+from broker.errors import BrokerError
 
 P = TypeVar("P")
 Kind = Literal["tell", "request", "reply"]
@@ -66,7 +67,9 @@ class Outcome(Generic[P]):
     resolved_at: float
     reply: P | None = None
     reply_msg: int | None = None
-    error: str | None = None
+    # Why no reply came (spec 8.4): RequestTimeout (timed_out), NoResponse (cancelled), the
+    # delivery error (failed: PoolEmpty, SendTimeout, ...); None when replied.
+    error: BrokerError | None = None
 
     @property
     def latency(self) -> float:
@@ -89,6 +92,11 @@ class Stats:
     retries: int
     dead_letters: Mapping[str, int]  # by reason, reasons with a count only
     outcomes: Mapping[OutcomeKind, int]  # every outcome, zeros included
+    # What is registered now (spec 9.2): actors (live or stopped), members per pool (in creation
+    # order) and subscribers per topic (topics with a subscriber, in order of the first).
+    actors: int = 0
+    pools: Mapping[str, int] = field(default_factory=dict)
+    topics: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def accepted(self) -> int:

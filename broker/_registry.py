@@ -25,6 +25,7 @@ from broker.errors import (
     MailboxClosed,
     PoolEmpty,
     PoolNotFound,
+    RouteError,
     ServiceUnavailable,
 )
 
@@ -53,6 +54,7 @@ class Actor:
         "services",
         "shared",
         "shared_by",
+        "topics",
     )
 
     def __init__(
@@ -68,6 +70,7 @@ class Actor:
         self.busy = 0  # 1 while the actor works on the message it dequeued last
         self.services: list[str] = []
         self.pools: list[str] = []
+        self.topics: list[str] = []  # in the order subscribed
         self.pending: dict[int, Any] = {}  # corr -> Pending, in issue order
         self.shared: list[Pool] = []  # shared pools this actor pulls from (spec 3.8)
         self.shared_by: Pool | None = None  # set on a shared pool's queue, which is no actor
@@ -103,7 +106,10 @@ class Pool:
 class Registry:
     """Lookup tables with O(1) resolution of `id:` and `name:` (spec 2.4)."""
 
-    __slots__ = ("actors", "broadcasts", "by_text", "names", "next_id", "pools", "rng", "services")
+    __slots__ = (
+        "actors", "broadcasts", "by_text", "names", "next_id", "pools", "rng", "services",
+        "topics",
+    )  # fmt: skip
 
     def __init__(self, rng: Rng) -> None:
         self.rng = rng
@@ -113,6 +119,8 @@ class Registry:
         self.services: dict[str, list[Actor]] = {}
         self.pools: dict[str, Pool] = {}
         self.broadcasts: dict[str, Pool] = {}  # the broadcast pools: sends there fan out (3.7)
+        # Subscribers per topic, in subscription order; a topic exists while it has one (2.10).
+        self.topics: dict[str, list[Actor]] = {}
         self.next_id = 1
 
     # -- registration -----------------------------------------------------------------------
@@ -129,14 +137,15 @@ class Registry:
         if name is not None:
             check_name(name)
             if name in self.names:
-                raise DuplicateRegistration(f"name {name!r} is already registered")
+                raise DuplicateRegistration(f"name:{name}")
         for s in services:
             check_name(s, "service name")
         for p in pools:
             self.pool(p)
         for seq, what in ((services, "service"), (pools, "pool")):
-            if len(set(seq)) != len(seq):
-                raise DuplicateRegistration(f"{what} listed twice in {seq!r}")
+            for i, item in enumerate(seq):
+                if item in seq[:i]:
+                    raise DuplicateRegistration(f"{what}:{item}", "the registration")
         actor = Actor(self.next_id, name, mailbox, send_timeout)
         self.next_id += 1
         self.actors[actor.id] = actor
@@ -155,6 +164,8 @@ class Registry:
         for s in actor.services:
             self.services[s].remove(actor)
         actor.services.clear()
+        for t in list(actor.topics):
+            self.unsubscribe(t, actor)
         del self.actors[actor.id]
         del self.by_text[str(actor.id)]
         if actor.name is not None:
@@ -163,18 +174,37 @@ class Registry:
     def actor(self, actor_id: int) -> Actor:
         found = self.actors.get(actor_id)
         if found is None:
-            raise ActorNotFound(f"no actor with id {actor_id!r}")
+            raise ActorNotFound(f"id:{actor_id}")
         return found
 
     def provide(self, service: str, actor: Actor) -> None:
         check_name(service, "service name")
         if service in actor.services:
-            raise DuplicateRegistration(f"{actor.label} already provides {service!r}")
+            raise DuplicateRegistration(f"id:{actor.id}", f"service:{service}")
         self._provide(service, actor)
 
     def _provide(self, service: str, actor: Actor) -> None:
         self.services.setdefault(service, []).append(actor)
         actor.services.append(service)
+
+    # -- topics (spec 2.10) ------------------------------------------------------------------
+
+    def subscribe(self, topic: str, actor: Actor) -> None:
+        check_name(topic, "topic name")
+        if topic in actor.topics:
+            raise DuplicateRegistration(f"id:{actor.id}", f"topic:{topic}")
+        self.topics.setdefault(topic, []).append(actor)
+        actor.topics.append(topic)
+
+    def unsubscribe(self, topic: str, actor: Actor) -> None:
+        check_name(topic, "topic name")
+        if topic not in actor.topics:
+            raise ActorNotFound(f"id:{actor.id}", f"topic:{topic}")
+        subscribers = self.topics[topic]
+        subscribers.remove(actor)
+        if not subscribers:
+            del self.topics[topic]
+        actor.topics.remove(topic)
 
     # -- pools -------------------------------------------------------------------------------
 
@@ -182,7 +212,7 @@ class Registry:
         check_name(name, "pool name")
         known = check_strategy(strategy)
         if name in self.pools:
-            raise DuplicateRegistration(f"pool {name!r} already exists")
+            raise DuplicateRegistration(f"pool:{name}")
         pool = self.pools[name] = Pool(name, known)
         if strategy == "broadcast":
             self.broadcasts[name] = pool
@@ -191,13 +221,13 @@ class Registry:
     def pool(self, name: str) -> Pool:
         found = self.pools.get(name)
         if found is None:
-            raise PoolNotFound(f"no pool named {name!r}")
+            raise PoolNotFound(name)
         return found
 
     def join(self, name: str, actor: Actor) -> None:
         pool = self.pool(name)
         if actor in pool.members:
-            raise DuplicateRegistration(f"{actor.label} is already a member of pool {name!r}")
+            raise DuplicateRegistration(f"id:{actor.id}", f"pool:{name}")
         self._join(pool, actor)
 
     def _join(self, pool: Pool, actor: Actor) -> None:
@@ -209,7 +239,7 @@ class Registry:
     def leave(self, name: str, actor: Actor) -> None:
         pool = self.pool(name)
         if actor not in pool.members:
-            raise ActorNotFound(f"{actor.label} is not a member of pool {name!r}")
+            raise ActorNotFound(f"id:{actor.id}", f"pool:{name}")
         index = pool.members.index(actor)
         del pool.members[index]
         pool.cursor = leave_cursor(pool.cursor, index, len(pool.members))
@@ -224,25 +254,30 @@ class Registry:
         if kind == "pool":
             pool = self.pools.get(to.value)
             if pool is None:
-                raise PoolNotFound(f"no pool named {to.value!r}")
+                raise PoolNotFound(to.value)
             members = pool.members
             for m in members:  # a plain loop: cheaper than any() on this hot path
                 if m.alive:
                     break
             else:
-                raise PoolEmpty(f"pool {to.value!r} has no live member")
+                raise PoolEmpty(to.value)
             if pool.queue is not None:
                 return pool.queue
-            index, pool.cursor = pool.choose(members, pool.cursor, self.rng, key)
+            try:
+                index, pool.cursor = pool.choose(members, pool.cursor, self.rng, key)
+            except RouteError as error:  # consistent_hash without a key names no pool
+                raise RouteError(str(to), error.fields["reason"]) from None
             return members[index]
         if kind == "service":
             for provider in self.services.get(to.value, ()):
                 if provider.alive:
                     return provider
-            raise ServiceUnavailable(f"no live provider of service {to.value!r}")
+            raise ServiceUnavailable(to.value)
+        if kind == "topic":
+            raise RouteError(str(to), "a topic has no one actor: it fans out to its subscribers")
         found = (self.by_text if kind == "id" else self.names).get(to.value)
         if found is None:
-            raise ActorNotFound(f"no actor at {to}")
+            raise ActorNotFound(str(to))
         if not found.alive:
-            raise MailboxClosed(f"{found.label} is stopped")
+            raise MailboxClosed(str(to))
         return found

@@ -11,11 +11,14 @@ from broker.errors import InvalidConfig
 
 def check_number(value: object, what: str, *, low: float = 0.0, strict: bool = False) -> float:
     """`value` as a float if finite and >= low (> low if strict); else InvalidConfig."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidConfig(f"invalid {what} {value!r}: a finite number is required")
-    if value < low or (strict and value == low):
-        relation = ">" if strict else ">="
-        raise InvalidConfig(f"invalid {what} {value!r}: must be {relation} {low}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < low
+        or (strict and value == low)
+    ):
+        raise InvalidConfig(what, value, f"a finite number {'>' if strict else '>='} {low:g}")
     return float(value)
 
 
@@ -37,13 +40,13 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         attempts = self.max_attempts
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-            raise InvalidConfig(f"invalid max_attempts {attempts!r}: an integer >= 1")
+            raise InvalidConfig("max_attempts", attempts, "an integer >= 1")
         check_number(self.backoff, "backoff")
         check_number(self.multiplier, "multiplier", low=1.0)
         check_number(self.max_backoff, "max_backoff")
         check_number(self.jitter, "jitter")
         if self.jitter > 1.0:
-            raise InvalidConfig(f"invalid jitter {self.jitter!r}: must be in [0, 1]")
+            raise InvalidConfig("jitter", self.jitter, "a number in [0, 1]")
 
     def delay(self, retry: int, rng: Rng) -> float:
         """The wait before retry number `retry` (1-based)."""

@@ -109,7 +109,7 @@ def consistent_hash(
     nodes. The ring depends only on the members' labels, so a leaving member moves only its
     own keys."""
     if key is None:
-        raise RouteError("a consistent_hash pool needs a message key")
+        raise RouteError("pool", "a consistent_hash pool needs a message key")
     hashes, owners = _ring(tuple(m.label for m in members))
     start = bisect.bisect_left(hashes, stable_hash(key))
     n = len(hashes)
@@ -166,4 +166,4 @@ def check_strategy(name: object) -> StrategyName:
     for known in STRATEGIES:
         if name == known:
             return known
-    raise InvalidConfig(f"invalid strategy {name!r}: use one of {', '.join(STRATEGIES)}")
+    raise InvalidConfig("strategy", name, f"one of {', '.join(STRATEGIES)}")

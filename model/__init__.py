@@ -34,9 +34,11 @@ from model._actions import (
     Restart,
     Result,
     Stop,
+    Subscribe,
     Tell,
     Tick,
     Unregister,
+    Unsubscribe,
     as_event,
     event_problem,
 )
@@ -76,6 +78,7 @@ from model._state import (
     StrategyName,
     Timer,
     TimerKind,
+    TopicState,
 )
 
 __all__ = [
@@ -127,12 +130,15 @@ __all__ = [
     "State",
     "Stop",
     "StrategyName",
+    "Subscribe",
     "Tell",
     "Tick",
     "Timer",
     "TimerKind",
+    "TopicState",
     "TraceUnreadable",
     "Unregister",
+    "Unsubscribe",
     "Verdict",
     "apply",
     "as_event",

@@ -68,16 +68,17 @@ def normalize(s: State) -> State:
         for r in s.requests
     )
     return State(
-        0.0,
-        actors,
-        s.services,
-        s.pools,
-        requests,
-        timers,
-        s.next_actor,
-        s.next_msg,
-        s.next_corr,
-        len(timers),
+        now=0.0,
+        actors=actors,
+        services=s.services,
+        pools=s.pools,
+        topics=s.topics,
+        requests=requests,
+        timers=timers,
+        next_actor=s.next_actor,
+        next_msg=s.next_msg,
+        next_corr=s.next_corr,
+        next_seq=len(timers),
     )
 
 
@@ -171,6 +172,7 @@ def _encode(s: State, env: Env, r: dict[int, int]) -> Key:
     )
     pools = tuple((p.name, tuple(r[m] for m in p.members), p.cursor) for p in s.pools)
     services = tuple((v.name, tuple(r[m] for m in v.providers)) for v in s.services)
+    topics = tuple((t.name, tuple(r[m] for m in t.subscribers)) for t in s.topics)
     requests = tuple((q.corr, r[q.requester], q.deadline, q.outcome or "") for q in s.requests)
     timers = tuple(
         (
@@ -188,6 +190,7 @@ def _encode(s: State, env: Env, r: dict[int, int]) -> Key:
         tuple(actors),
         pools,
         services,
+        topics,
         requests,
         timers,
         s.next_msg,

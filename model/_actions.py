@@ -86,6 +86,22 @@ class Provide:
 
 
 @dataclass(frozen=True, slots=True)
+class Subscribe:
+    """Spec 2.10: `actor` becomes the last subscriber of `topic` (created by its first)."""
+
+    topic: str
+    actor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """Spec 2.10: `actor` stops subscribing `topic` (gone with its last subscriber)."""
+
+    topic: str
+    actor: int
+
+
+@dataclass(frozen=True, slots=True)
 class Tell:
     """A one-way send (spec 4, 6, 7). `timestamp` defaults to now (spec 4.7)."""
 
@@ -196,6 +212,8 @@ Action = (
     | Join
     | Leave
     | Provide
+    | Subscribe
+    | Unsubscribe
     | Tell
     | Ask
     | Reply
@@ -227,10 +245,10 @@ class Event:
 
     Two events are equal when their reduced form is: `actor` is the actor's label; `detail` is
     the kind of a `send`, the reason of a `dead_letter`, the error code of a `reject`, the
-    attempt of a `retry`, the outcome of a `resolve` and the depth of an `enqueue`. `fields`
-    holds every field of the event (spec 9.4; lists as tuples), compared separately (`same`):
-    some, such as deadlines, are only comparable on one clock, which the model checker's
-    relative time is not (spec 11.2).
+    attempt of a `retry`, the outcome of a `resolve`, the depth of an `enqueue` and the topic
+    of a `subscribe` or `unsubscribe` (spec 2.10). `fields` holds every field of the event
+    (spec 9.4; lists as tuples), compared separately (`same`): some, such as deadlines, are only
+    comparable on one clock, which the model checker's relative time is not (spec 11.2).
     """
 
     name: str
@@ -259,6 +277,8 @@ EVENT_FIELDS: dict[str, dict[str, str]] = {
     "join": {"pool": "text", "actor": "label"},
     "leave": {"pool": "text", "actor": "label"},
     "provide": {"service": "text", "actor": "label"},
+    "subscribe": {"topic": "text", "actor": "label"},
+    "unsubscribe": {"topic": "text", "actor": "label"},
     "send": {"msg": "int", "from": "label|null", "to": "text|null", "kind": "text",
              "corr?": "int", "deadline?": "num", "key?": "text", "dup_of?": "int",
              "copy_of?": "int"},
@@ -343,6 +363,8 @@ def as_event(name: str, f: Mapping[str, Any]) -> Event:
         return Event(name, actor=f["actor"], detail=f["pool"], fields=full)
     if name == "provide":
         return Event(name, actor=f["actor"], detail=f["service"], fields=full)
+    if name in ("subscribe", "unsubscribe"):
+        return Event(name, actor=f["actor"], detail=f["topic"], fields=full)
     raise ValueError(f"unknown event kind {name!r}")
 
 

@@ -49,15 +49,17 @@ from model._actions import (
     Restart,
     Result,
     Stop,
+    Subscribe,
     Tell,
     Unregister,
+    Unsubscribe,
     as_event,
     event_problem,
 )
 from model._semantics import Effect, apply
 from model._state import Msg, OutcomeKind, Request, Retry, State
 
-FORMAT, VERSION, SPEC_VERSION = "brokerlab-trace", 2, "1.1"  # docs/trace-format.md, docs/spec.md
+FORMAT, VERSION, SPEC_VERSION = "brokerlab-trace", 2, "1.2"  # docs/trace-format.md, docs/spec.md
 _OUTCOMES: tuple[OutcomeKind, ...] = ("replied", "timed_out", "cancelled", "failed")
 _TAGS = ("op", "choice", "ev", "end")
 _ENDS = ("drained", "hard_stop", "violation")
@@ -704,6 +706,10 @@ def _action(g: _Group, net: dict[str, Any]) -> Action:
         return (Join if name == "join" else Leave)(a.text("pool"), a.integer("actor"))
     if name == "provide":
         return Provide(a.text("service"), a.integer("actor"))
+    if name in ("subscribe", "unsubscribe"):  # spec 2.10
+        return (Subscribe if name == "subscribe" else Unsubscribe)(
+            a.text("topic"), a.integer("actor")
+        )
     if name == "send":
         return Tell(
             a.opt_integer("from"),

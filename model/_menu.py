@@ -1,11 +1,14 @@
 """The model checker's closed world: a fixed cast of actors and what each may do next.
 
 `CheckBounds` fixes the cast (C clients, one pool of N identical members which also provide one
-service, in join order) and caps what grows (requests per client, replies per request). A
-checker state is a model `State` plus the actors' own memory (`Env`): which requests each
-member has taken and not yet answered. `successors` lists, for one such state, every action the
-environment may take, each as one *step*: a tuple of model actions run back to back (only the
-enrolment of a member, `Join` then `Provide`, is two actions long).
+service and, with `topic`, subscribe to one topic, in join order) and caps what grows (requests
+per client, replies per request). A checker state is a model `State` plus the actors' own memory
+(`Env`): which requests each member has taken and not yet answered. `successors` lists, for one
+such state, every action the environment may take, each as one *step*: a tuple of model actions
+run back to back. Two kinds of step are longer than one action: the enrolment of a member
+(`Join`, `Provide`, and `Subscribe` with `topic`), and a request *answered at once* (`Ask`,
+`Dequeue`, `Reply`): an idle subscriber woken by the request dequeues it and replies inside the
+call (spec 1.6), which a driver replays as one call (`answered_at_once`).
 
 Times in the actions are *relative*: the checker keeps every state shifted so that `now = 0`
 (model/_abstraction.py), and `Advance(1.0)` means "one tick passes".
@@ -30,11 +33,12 @@ from model._actions import (
     Reply,
     Restart,
     Stop,
+    Subscribe,
 )
 from model._semantics import Effect, apply
 from model._state import Addr, Backpressure, Msg, Retry, State, StrategyName
 
-POOL, SERVICE = "p", "s"
+POOL, SERVICE, TOPIC = "p", "s", "t"
 FAULTS: tuple[str, ...] = ("cancel", "crash", "drop", "duplicate", "leave")
 Step = tuple[Action, ...]
 
@@ -56,6 +60,7 @@ class CheckBounds:
     timeout: int = 2  # ticks; the deadline is exclusive (spec 5.5)
     retry_attempts: int = 2  # 1 = no retries; retries wait one tick (spec 6.2)
     faults: tuple[str, ...] = ("cancel", "crash", "duplicate")
+    topic: bool = False  # members subscribe to topic `t`; clients may publish requests there
 
     def validate(self) -> CheckBounds:
         """Self, or `BoundsError` naming the first bad value."""
@@ -96,6 +101,7 @@ class CheckBounds:
             "timeout": self.timeout,
             "retry_attempts": self.retry_attempts,
             "faults": sorted(self.faults),
+            "topic": self.topic,
         }
 
 
@@ -127,6 +133,17 @@ def setup(b: CheckBounds) -> tuple[Step, ...]:
     return tuple(steps)
 
 
+def answered_at_once(step: Step) -> tuple[int, int] | None:
+    """(member, corr) if `step` is a request answered at once (`Ask`, `Dequeue`, `Reply`):
+    the driver performs the request, and the member's dequeue and reply inside it, when the
+    request wakes the member (spec 1.6)."""
+    if len(step) == 3 and isinstance(step[0], Ask) and isinstance(step[2], Reply):
+        sender = step[2].sender
+        assert sender is not None
+        return sender, step[2].corr
+    return None
+
+
 def successors(s: State, env: Env, b: CheckBounds) -> list[tuple[Step, State, Env, Effect]]:
     """Every step from (s, env) that changes something, with its outcome.
 
@@ -148,14 +165,20 @@ def successors(s: State, env: Env, b: CheckBounds) -> list[tuple[Step, State, En
 
 
 def _menu(s: State, env: Env, b: CheckBounds) -> list[Step]:
-    if not env.enrolled:  # set-up: members enrol in any order (spec 3.2.2, 2.5)
+    if not env.enrolled:  # set-up: members enrol in any order (spec 3.2.2, 2.5, 2.10)
         pool = s.pool(POOL)
         assert pool is not None
-        return [(Join(POOL, m), Provide(SERVICE, m)) for m in members(b) if m not in pool.members]
+        return [
+            (Join(POOL, m), Provide(SERVICE, m), *([Subscribe(TOPIC, m)] if b.topic else []))
+            for m in members(b)
+            if m not in pool.members
+        ]
     steps: list[Step] = []
     faults = set(b.faults)
     drops = (False, True) if "drop" in faults else (False,)
-    targets = (Addr("pool", POOL), Addr("service", SERVICE))
+    targets: tuple[Addr, ...] = (Addr("pool", POOL), Addr("service", SERVICE))
+    if b.topic:
+        targets += (Addr("topic", TOPIC),)
     for c in clients(b):
         actor = s.actor(c)
         assert actor is not None
@@ -164,6 +187,12 @@ def _menu(s: State, env: Env, b: CheckBounds) -> list[Step]:
             for to in targets:
                 for drop in drops:
                     steps.append((Ask(c, to, float(b.timeout), retry=b.retry, drop=drop),))
+            if b.topic:  # an idle, empty subscriber answers at once (spec 1.6, 5.1)
+                ask = Ask(c, Addr("topic", TOPIC), float(b.timeout), retry=b.retry)
+                for m in members(b):
+                    sub = s.actor(m)
+                    if sub is not None and sub.alive and not sub.busy and not sub.size:
+                        steps.append((ask, Dequeue(m), Reply(m, s.next_corr)))
     for m in members(b):
         actor = s.actor(m)
         assert actor is not None
@@ -191,7 +220,7 @@ def _menu(s: State, env: Env, b: CheckBounds) -> list[Step]:
 def _remember(env: Env, step: Step, effect: Effect, b: CheckBounds) -> Env:
     """The actors' memory after `step`: what a member took, answered or lost by crashing."""
     action = step[-1]
-    if isinstance(action, Join | Provide) and not env.enrolled:
+    if isinstance(action, Join | Provide | Subscribe) and not env.enrolled:
         pool = effect.state.pool(POOL)
         assert pool is not None
         return replace(env, enrolled=len(pool.members) == b.members)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from model._actions import Action, Advance, Ask, Dequeue, Reply, Stop
+from model._actions import Action, Advance, Ask, Dequeue, Event, Reply, Stop
 from model._menu import POOL, SERVICE, CheckBounds, Step
 from model._semantics import Effect
 from model._state import Addr, Msg, Request, State
@@ -87,14 +87,19 @@ def _id(label: str | None) -> int:
     return int(label[3:])
 
 
-def _messages(before: State, step: Step) -> dict[int, Msg]:
-    """The messages a step may route: the one an `Ask` creates, and those awaiting a retry."""
+def _messages(before: State, step: Step, events: tuple[Event, ...]) -> dict[int, Msg]:
+    """The messages a step may route: the one an `Ask` creates, those awaiting a retry, and
+    the copies it sends (a topic's, spec 3.9), addressed as their `send` events say."""
     out = {t.msg.id: t.msg for t in before.timers if t.msg is not None}
     n = before.next_msg
     for action in step:
         if isinstance(action, Ask):
             to = action.to if isinstance(action.to, Addr) else Addr.parse(action.to)
             out[n] = Msg(n, "request", action.sender, to, before.next_corr)
+    for e in events:
+        fields = dict(e.fields)
+        if e.name == "send" and e.msg is not None and fields.get("copy_of") is not None:
+            out[e.msg] = Msg(e.msg, "request", None, Addr.parse(fields["to"]), e.corr)
     return out
 
 
@@ -104,11 +109,16 @@ def check_transition(before: State, step: Step, effect: Effect) -> tuple[list[st
     seen: set[str] = set()
     after, events = effect.state, effect.events
     action: Action = step[-1]
-    msgs = _messages(before, step)
+    msgs = _messages(before, step, events)
     pool = before.pool(POOL)
     service = before.service(SERVICE)
+    replies = [e.msg for e in events if e.name == "send" and e.detail == "reply"]
     for e in events:
-        if e.name == "route":
+        if e.name == "route" and e.actor is not None and e.actor.startswith("topic:"):
+            topic = before.topic(e.actor[6:])
+            if topic is None or not any(_alive(before, a) for a in topic.subscribers):
+                bad.append(f"routing: message {e.msg} delivered to {e.actor}, no live subscriber")
+        elif e.name == "route":
             assert e.msg is not None
             to, actor = msgs[e.msg].to, before.actor(_id(e.actor))
             assert to is not None
@@ -116,6 +126,8 @@ def check_transition(before: State, step: Step, effect: Effect) -> tuple[list[st
                 bad.append(f"routing: message {e.msg} routed to {e.actor}, not a live actor")
             elif to.kind == "pool" and (pool is None or actor.id not in pool.members):
                 bad.append(f"routing: message {e.msg} routed to {e.actor}, not in {to}")
+            elif to.kind == "id" and str(to) != e.actor:
+                bad.append(f"routing: message {e.msg} to {to} routed to {e.actor}")
             elif to.kind == "service":
                 live = [p for p in service.providers if _alive(before, p)] if service else []
                 if not live or live[0] != actor.id:
@@ -137,7 +149,7 @@ def check_transition(before: State, step: Step, effect: Effect) -> tuple[list[st
             if e.detail == "replied":
                 seen.add("reply_delivered")
                 own = isinstance(action, Reply) and action.corr == e.corr
-                if not own or e.msg != before.next_msg:
+                if not own or not replies or e.msg != replies[-1]:
                     bad.append(f"correlation: request {e.corr} replied by message {e.msg}")
                 if req.deadline <= now:
                     bad.append(f"one_outcome: request {e.corr} replied at its deadline or later")
@@ -184,10 +196,15 @@ def _conservation(before: State, after: State, events: tuple[object, ...]) -> li
     replied = sum(
         1 for n, d in zip(names, details, strict=True) if (n, d) == ("resolve", "replied")
     )
+    topics = sum(  # delivered to a topic (spec 3.9, 7.1)
+        1
+        for e in events
+        if getattr(e, "name", "") == "route" and str(getattr(e, "actor", "")).startswith("topic:")
+    )
     want = {
         "sent": names.count("send"),
         "rejected": names.count("reject"),
-        "delivered": names.count("dequeue") + replied,
+        "delivered": names.count("dequeue") + replied + topics,
         "dead_lettered": names.count("dead_letter"),
     }
     got = {k: getattr(after, k) - getattr(before, k) for k in want}

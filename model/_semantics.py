@@ -7,7 +7,9 @@ the handler's result and events. Handlers validate everything before changing an
 backpressure, which spec 7.3 counts as sent and rejected.
 
 The life of a message, as in the broker: send -> (dropped in transit) -> arrive -> route ->
-enqueue / park / drop / fail (retry, reject or dead letter) -> dequeue (or expire).
+enqueue / park / drop / fail (retry, reject or dead letter) -> dequeue (or expire). A message to a
+topic is delivered to the topic itself on arrival, and each live subscriber gets its own copy
+(spec 3.9), which lives on as any message.
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ from model._actions import (
     Restart,
     Result,
     Stop,
+    Subscribe,
     Tell,
     Tick,
     Unregister,
+    Unsubscribe,
     as_event,
 )
 from model._state import (
@@ -66,6 +70,31 @@ from model._state import (
     ServiceState,
     State,
     Timer,
+    TopicState,
+)
+
+# Spec 7.5: every reason a message may be dead-lettered for, the error codes of 6.5 included.
+_DEAD_LETTER_REASONS = frozenset(
+    {
+        "actor_stopped",
+        "dropped_newest",
+        "dropped_oldest",
+        "send_timeout",
+        "expired",
+        "late_reply",
+        "duplicate_reply",
+        "orphan_reply",
+        "unknown_correlation",
+        "dropped_in_transit",
+        "no_subscribers",
+        "mailbox_full",
+        "pool_empty",
+        "service_unavailable",
+        "actor_not_found",
+        "mailbox_closed",
+        "pool_not_found",
+        "route_error",
+    }
 )
 
 # Spec 5.6: why a reply to an ended request is dead-lettered, by how the request ended.
@@ -153,6 +182,9 @@ class _Step:
     def put_pool(self, pool: PoolState) -> None:
         self.update(pools=tuple(pool if p.name == pool.name else p for p in self.s.pools))
 
+    def put_topic(self, topic: TopicState) -> None:
+        self.update(topics=tuple(topic if t.name == topic.name else t for t in self.s.topics))
+
     def put_request(self, req: Request) -> None:
         self.update(requests=tuple(req if r.corr == req.corr else r for r in self.s.requests))
 
@@ -170,6 +202,7 @@ class _Step:
 
     def dead_letter(self, msg: Msg, reason: str) -> None:
         """Spec 7.1, 7.5: one terminal state with one reason."""
+        assert reason in _DEAD_LETTER_REASONS, reason
         self.update(
             dead_lettered=self.s.dead_lettered + 1,
             dead_letters=(*self.s.dead_letters, DeadLetter(msg.id, reason)),
@@ -280,7 +313,8 @@ def _remove_member(st: _Step, pool: PoolState, actor_id: int) -> None:
 
 
 def _unregister(st: _Step, a: Unregister) -> Result:
-    """Spec 2.7: mail dead-lettered, requests cancelled, every registration removed."""
+    """Spec 2.7: mail dead-lettered, requests cancelled, every registration removed (its
+    name, services, pools and, silently, its topics: 2.10)."""
     actor = st.actor(a.actor)
     st.emit("unregister", actor=actor.label, reason=a.reason)
     if actor.alive:
@@ -292,7 +326,11 @@ def _unregister(st: _Step, a: Unregister) -> Result:
     services = tuple(
         replace(s, providers=tuple(x for x in s.providers if x != actor.id)) for s in st.s.services
     )
-    st.update(services=services, actors=tuple(x for x in st.s.actors if x.id != actor.id))
+    st.update(
+        services=services,
+        topics=_without_subscriber(st.s.topics, actor.id),
+        actors=tuple(x for x in st.s.actors if x.id != actor.id),
+    )
     return None
 
 
@@ -380,6 +418,52 @@ def _provide(st: _Step, a: Provide) -> Result:
     return None
 
 
+# -- topics (spec 2.10) ----------------------------------------------------------------------
+
+
+def _subscribe(st: _Step, a: Subscribe) -> Result:
+    """Spec 2.10: checks in order (the actor, the name, not yet subscribed); a stopped actor
+    may subscribe. The first subscriber makes the topic exist; later ones join at the end."""
+    actor = st.actor(a.actor)
+    _check_name(a.topic)
+    topic = st.s.topic(a.topic)
+    if topic is None:
+        st.update(topics=(*st.s.topics, TopicState(a.topic, (a.actor,))))
+    elif a.actor in topic.subscribers:
+        raise _Refuse("duplicate_registration")
+    else:
+        st.put_topic(replace(topic, subscribers=(*topic.subscribers, a.actor)))
+    st.emit("subscribe", topic=a.topic, actor=actor.label)
+    return None
+
+
+def _unsubscribe(st: _Step, a: Unsubscribe) -> Result:
+    """Spec 2.10: checks in order (the actor, the name, subscribed); the topic is gone with its
+    last subscriber."""
+    actor = st.actor(a.actor)
+    _check_name(a.topic)
+    topic = st.s.topic(a.topic)
+    if topic is None or a.actor not in topic.subscribers:
+        raise _Refuse("actor_not_found")
+    st.update(topics=_without_subscriber(st.s.topics, a.actor, a.topic))
+    st.emit("unsubscribe", topic=a.topic, actor=actor.label)
+    return None
+
+
+def _without_subscriber(
+    topics: tuple[TopicState, ...], actor_id: int, only: str | None = None
+) -> tuple[TopicState, ...]:
+    """Spec 2.7, 2.10: the topics with `actor_id` no longer subscribed (to `only`, else to any);
+    a topic left without a subscriber no longer exists. The order of the rest is kept."""
+    out: list[TopicState] = []
+    for t in topics:
+        if actor_id in t.subscribers and (only is None or t.name == only):
+            t = replace(t, subscribers=tuple(x for x in t.subscribers if x != actor_id))
+        if t.subscribers:
+            out.append(t)
+    return tuple(out)
+
+
 # -- resolution (spec 2.5, 3) ----------------------------------------------------------------
 
 
@@ -390,9 +474,9 @@ class _RouteFailed(_Coded):
 
 def _resolve_address(st: _Step, msg: Msg) -> ActorState | PoolState:
     """Spec 2.5: the actor a message reaches now (moves round robin's cursor), or a shared
-    pool, whose queue takes the message (spec 3.8)."""
+    pool, whose queue takes the message (spec 3.8). A topic is never resolved (`_publish`)."""
     to = msg.to
-    assert to is not None
+    assert to is not None and to.kind != "topic"
     if to.kind == "pool":
         pool = st.s.pool(to.value)
         if pool is None:
@@ -541,6 +625,9 @@ def _arrive(st: _Step, msg: Msg, retry: Retry | None, wait: float | None, sync: 
         _arrive_reply(st, msg)
         return None
     assert msg.to is not None
+    if msg.to.kind == "topic":
+        _publish(st, msg)
+        return None
     try:
         target = _resolve_address(st, msg)
     except _RouteFailed as failed:
@@ -551,8 +638,8 @@ def _arrive(st: _Step, msg: Msg, retry: Retry | None, wait: float | None, sync: 
         return None
     actor = target
     pool = st.s.pool(msg.to.value) if msg.to.kind == "pool" else None
-    if pool is not None and pool.strategy == "broadcast":
-        _broadcast(st, msg, actor, pool)
+    if pool is not None and pool.strategy == "broadcast":  # spec 3.7: the others get copies
+        _send_copies(st, msg, tuple(m for m in pool.members if m != actor.id))
         actor = st.actor(actor.id)
     if actor.full:
         if actor.backpressure == "reject":
@@ -574,13 +661,31 @@ def _arrive(st: _Step, msg: Msg, retry: Retry | None, wait: float | None, sync: 
     return None
 
 
-def _broadcast(st: _Step, msg: Msg, first: ActorState, pool: PoolState) -> None:
-    """Spec 3.7: every other live member, in membership order, gets its own copy at once."""
-    for member in pool.members:
-        other = st.actor(member)
-        if other.id == first.id or not other.alive:
+def _publish(st: _Step, msg: Msg) -> None:
+    """Spec 3.9: a message to a topic never fails to route (never retried or rejected). Without
+    a live subscriber (an unknown topic, or every subscriber stopped) it is dead-lettered
+    `no_subscribers`, which does not end a request (5.9). Otherwise it is routed to the topic
+    and delivered there, and every live subscriber, in subscription order, gets a copy."""
+    assert msg.to is not None
+    topic = st.s.topic(msg.to.value)
+    if topic is None or not any(st.actor(x).alive for x in topic.subscribers):
+        st.dead_letter(msg, "no_subscribers")
+        return
+    st.emit("route", msg=msg.id, actor=topic.label)
+    st.update(delivered=st.s.delivered + 1)
+    _send_copies(st, msg, topic.subscribers)
+
+
+def _send_copies(st: _Step, msg: Msg, to: tuple[int, ...]) -> None:
+    """Spec 3.7, 3.9: each live actor of `to`, in order, is sent its own copy of `msg` at once:
+    a new message id, addressed to the actor's `id:`, naming `msg` in `copy_of`, with the same
+    kind, sender, priority, key, correlation id and deadline. Each copy is counted sent, gets
+    its `send` event, then arrives: never transit-faulted or retried, and never refused (it is
+    not the call's own message, so a failed delivery dead-letters it, 6.5)."""
+    for actor_id in to:
+        if not st.actor(actor_id).alive:
             continue
-        copy = replace(msg, id=st.new_msg_id(), to=Addr("id", str(other.id)), attempt=0)
+        copy = replace(msg, id=st.new_msg_id(), to=Addr("id", str(actor_id)), attempt=0)
         copy = replace(copy, copy_of=msg.id, dup_of=None)  # a copy of a duplicate is a copy
         st.update(sent=st.s.sent + 1)
         st.send_event(copy)
@@ -647,14 +752,22 @@ def _fail(
     else:
         st.dead_letter(msg, code)
     if msg.kind == "request":
-        assert msg.corr is not None
-        req = st.s.request(msg.corr)
-        # Only the request itself fails it: a broadcast copy or a transit duplicate that
-        # cannot be delivered is dead-lettered and nothing more (spec 5.9).
-        if req is not None and req.pending and msg.copy_of is None and msg.dup_of is None:
-            _resolve(st, req.corr, "failed")
+        _fail_request(st, msg)
         return None
     return code if sync else None
+
+
+def _fail_request(st: _Step, msg: Msg) -> None:
+    """Spec 5.9, 6.5, 4.4: a request message that failed to be delivered (its delivery failed,
+    or its send timeout expired while parked) ends its request `failed`, if still pending. Only
+    the request's own message does: a copy (3.7, 3.9) or a transit duplicate (7.4) that cannot
+    be delivered is dead-lettered and changes nothing else."""
+    if msg.kind != "request" or msg.copy_of is not None or msg.dup_of is not None:
+        return
+    assert msg.corr is not None
+    req = st.s.request(msg.corr)
+    if req is not None and req.pending:
+        _resolve(st, req.corr, "failed")
 
 
 def _retry_time(st: _Step, msg: Msg, retry: Retry) -> float:
@@ -877,7 +990,9 @@ def _arrive_delayed(st: _Step, a: Arrive) -> Result:
 
 
 def _fire(st: _Step, timer: Timer) -> None:
-    """A due timer: a request timeout (5.5), a send timeout (4.4) or a retry (6.3)."""
+    """A due timer: a request timeout (5.5), a send timeout (4.4: the parked message is
+    dead-lettered, and a request's own message fails its request, 5.9, 6.5), a retry (6.3) or a
+    delayed arrival (7.4)."""
     if timer.kind == "timeout":
         assert timer.corr is not None
         req = st.s.request(timer.corr)
@@ -891,6 +1006,7 @@ def _fire(st: _Step, timer: Timer) -> None:
         st.put_actor(replace(actor, parked=kept))
         for p in gone:
             st.dead_letter(p.msg, "send_timeout")
+            _fail_request(st, p.msg)
     else:
         assert timer.msg is not None
         _arrive(st, timer.msg, timer.retry, timer.wait, sync=False)
@@ -905,6 +1021,8 @@ _HANDLERS: dict[type[Any], Callable[[_Step, Any], Result]] = {
     Join: _join,
     Leave: _leave,
     Provide: _provide,
+    Subscribe: _subscribe,
+    Unsubscribe: _unsubscribe,
     Tell: _tell,
     Ask: _ask,
     Reply: _reply,

@@ -4,7 +4,7 @@ Everything is a frozen slotted dataclass, a tuple or a frozenset; nothing iterat
 (spec 1.4), so two equal states are equal field by field and hash the same in every process.
 Collections keyed by an id are tuples kept in id order (actors, requests); collections whose order
 is part of the semantics keep it (pool members in join order, service providers in registration
-order, timers in `(when, seq)` order).
+order, topic subscribers in subscription order, timers in `(when, seq)` order).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-AddressKind = Literal["id", "name", "service", "pool"]
-ADDRESS_KINDS: tuple[AddressKind, ...] = ("id", "name", "service", "pool")
-NAME = re.compile(r"[A-Za-z0-9_.\-/@+]+")  # spec 2.2: actor, service and pool names
+AddressKind = Literal["id", "name", "service", "pool", "topic"]
+ADDRESS_KINDS: tuple[AddressKind, ...] = ("id", "name", "service", "pool", "topic")
+NAME = re.compile(r"[A-Za-z0-9_.\-/@+]+")  # spec 2.2: actor, service, pool and topic names
 _ID = re.compile(r"[1-9][0-9]*")  # spec 2.2: actor ids
 Backpressure = Literal["reject", "drop_newest", "drop_oldest", "block"]
 StrategyName = Literal[
@@ -47,7 +47,7 @@ TRANSIENT: frozenset[str] = frozenset({"mailbox_full", "pool_empty", "service_un
 
 @dataclass(frozen=True, slots=True)
 class Addr:
-    """An address `kind:value` (spec 2.1)."""
+    """An address `kind:value` (spec 2.1, 2.10: `topic:<name>`)."""
 
     kind: AddressKind
     value: str
@@ -110,7 +110,7 @@ class Msg:
     high: bool = False
     attempt: int = 0
     key: str | AnyKey | None = None  # spec 3.6
-    copy_of: int | None = None  # spec 3.7
+    copy_of: int | None = None  # spec 3.7, 3.9: a pool's or a topic's copy of this message
     dup_of: int | None = None  # spec 7.4: a transit duplicate of this message
 
 
@@ -202,6 +202,20 @@ class ServiceState:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicState:
+    """A topic (spec 2.10): its subscribers in subscription order, never empty (a topic exists
+    while it has a subscriber)."""
+
+    name: str
+    subscribers: tuple[int, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How a `route` event names the topic (spec 3.9)."""
+        return f"topic:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class Request:
     """A request's record (spec 5.1, 5.3): pending while `outcome` is None."""
 
@@ -250,6 +264,7 @@ class State:
     actors: tuple[ActorState, ...] = ()  # registered actors, by id
     services: tuple[ServiceState, ...] = ()  # in order of first provision
     pools: tuple[PoolState, ...] = ()  # in creation order
+    topics: tuple[TopicState, ...] = ()  # spec 2.10: in order of first subscription
     requests: tuple[Request, ...] = ()  # every request ever issued, by corr
     timers: tuple[Timer, ...] = ()  # live timers, in (when, seq) order
     next_actor: int = 1  # spec 1.3: three counters from 1
@@ -286,6 +301,12 @@ class State:
         for p in self.pools:
             if p.name == name:
                 return p
+        return None
+
+    def topic(self, name: str) -> TopicState | None:
+        for t in self.topics:
+            if t.name == name:
+                return t
         return None
 
     def service(self, name: str) -> ServiceState | None:

@@ -3,7 +3,9 @@
 `scripts()` is a Hypothesis strategy of scenario files, as TOML text, whose script exercises every
 broker operation a script can perform, including the ones random workloads never issue: explicit
 `cancel`, `unregister` / `stop` / `restart` of actors with queued and parked mail, `join` /
-`leave` / `provide` after registration, replies from anyone (or no one) to any correlation id,
+`leave` / `provide` / `subscribe` / `unsubscribe` after registration, publishing to topics with
+and without live subscribers, requests answered at once by a subscriber they wake (spec 1.6),
+replies from anyone (or no one) to any correlation id,
 `deliver` and `done`, one-way sends with a TTL, a timestamp, a key, a send timeout or a retry
 policy, requests with short timeouts, bounded mailboxes under every backpressure mode, pools of
 every strategy, and addresses of every kind, some of which name nothing.
@@ -33,6 +35,7 @@ from broker import BACKPRESSURES, STRATEGIES
 NAMES = ("c", "s", "w", "x")  # names scripts register actors under
 POOLS = ("p", "q")  # pools scripts create
 SERVICES = ("svc", "alt")  # services registrations and `provide` steps offer
+TOPICS = ("news", "ops")  # topics `subscribe` steps subscribe to (the prelude too)
 NOBODY, NO_POOL, NO_SERVICE = "nobody", "nopool", "nosvc"  # never registered or created
 MAX_ID = 8  # actor ids and correlation ids are drawn from 1..MAX_ID: some exist, some do not
 MAX_STEPS = 25
@@ -42,7 +45,7 @@ UNTIL = 10.0
 WEIGHTED_ACTIONS = (
     ("send", 6), ("request", 5), ("deliver", 5), ("done", 2), ("reply", 3), ("cancel", 2),
     ("register", 2), ("unregister", 1), ("stop", 2), ("restart", 2), ("create_pool", 1),
-    ("join", 1), ("leave", 1), ("provide", 1),
+    ("join", 2), ("leave", 1), ("provide", 1), ("subscribe", 2), ("unsubscribe", 1),
 )  # fmt: skip
 ACTION_CHOICES = tuple(do for do, weight in WEIGHTED_ACTIONS for _ in range(weight))
 
@@ -136,6 +139,7 @@ class Known:
             (1, st.integers(1, MAX_ID).map(lambda n: f"id:{n}")),
             (2, st.sampled_from((*SERVICES, NO_SERVICE)).map(lambda n: f"service:{n}")),
             (3, self.pool_names().map(lambda n: f"pool:{n}")),
+            (2, st.sampled_from((*TOPICS, "none")).map(lambda n: f"topic:{n}")),
         )
 
 
@@ -231,6 +235,7 @@ def request_steps(draw: st.DrawFn, known: Known) -> Step:
     _maybe(draw, step, "key", keys)
     _seldom(draw, step, "send_timeout", send_timeouts)
     _seldom(draw, step, "retry", retries())
+    _seldom(draw, step, "answered_by", known.actors())
     return step
 
 
@@ -268,6 +273,8 @@ def steps(draw: st.DrawFn, known: Known) -> Step:
     if do == "provide":
         service = draw(st.sampled_from((*SERVICES, *SERVICES, NO_SERVICE)))
         return {"do": "provide", "service": service, "actor": draw(known.actors())}
+    if do in ("subscribe", "unsubscribe"):
+        return {"do": do, "topic": draw(st.sampled_from(TOPICS)), "actor": draw(known.actors())}
     return {"do": do, "actor": draw(known.actors())}  # unregister, stop, restart, deliver, done
 
 
@@ -311,7 +318,12 @@ def scripts(draw: st.DrawFn) -> str:
         st.lists(actors_registered(pools), min_size=1, max_size=4, unique_by=lambda s: s["name"])
     )
     known = Known(tuple(step["name"] for step in registered), pools)
-    timed: list[Step] = [{"at": 0.0} | step for step in [*created, *registered]]
+    subscribed = [
+        {"do": "subscribe", "topic": topic, "actor": step["name"]}
+        for step in registered
+        for topic in draw(st.lists(st.sampled_from(TOPICS), max_size=2, unique=True))
+    ]
+    timed: list[Step] = [{"at": 0.0} | step for step in [*created, *registered, *subscribed]]
     at = 0.0
     for gap, past, step in draw(st.lists(timed_steps(known), max_size=MAX_STEPS - len(timed))):
         at = min(UNTIL, at + gap)

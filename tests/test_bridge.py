@@ -89,7 +89,7 @@ def test_every_script_step_kind_has_a_model_action() -> None:
     for do in ACTIONS:
         required: dict[str, Any] = {
             "actor": 1, "pool": "p", "service": "s", "to": "name:a", "from": 1, "timeout": 1.0,
-            "corr": 1,
+            "corr": 1, "topic": "t",
         }  # fmt: skip
         keys = {k.rstrip("!") for k in ACTIONS[do] if k.endswith("!")}
         table = {"at": 0.0, "do": do, **{k: required[k] for k in keys}}

@@ -34,6 +34,8 @@ CATCH: dict[str, CheckBounds] = {
     ),
     "capacity_off_by_one": SMALL,
     "inclusive_deadline": SMALL,
+    # A subscriber that answers inside the publish (spec 1.6) finds no request (spec 5.1).
+    "publish_before_pending": CheckBounds(clients=1, members=2, topic=True, faults=()),
 }
 # Out of reach of the bounds: no named actors (route_collision needs two colliding names) and
 # no one-way sends with timestamps (future_timestamp_expired).

@@ -111,7 +111,7 @@ def test_bad_scenario_exits_2_naming_file_and_key(
     assert "Traceback" not in err
 
 
-_V2 = '{"format":"brokerlab-trace","version":2,"spec_version":"1.1","broker":"reference",'
+_V2 = '{"format":"brokerlab-trace","version":2,"spec_version":"1.2","broker":"reference",'
 BAD_TRACES = [
     ("", "empty file"),
     ("not json\n", "bad.jsonl:1: not valid JSON"),
@@ -123,7 +123,7 @@ BAD_TRACES = [
     (_V2 + '"seed":1}\n', "lacks 'scenario'"),
     (_V2 + '"seed":1,"scenario":{"until":"x"}}\n', "until"),
     (_V2 + '"seed":1,"scenario":{"until":5.0,"seed":2}}\n', "seed"),
-    (_V2.replace("1.1", "9.9") + '"seed":1,"scenario":{}}\n', "spec version '9.9'"),
+    (_V2.replace("1.2", "9.9") + '"seed":1,"scenario":{}}\n', "spec version '9.9'"),
 ]  # fmt: skip
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from conftest import World
 
-from broker import ActorNotFound, InvalidConfig, Outcome, Transit
+from broker import ActorNotFound, InvalidConfig, Outcome, PoolNotFound, Transit
 
 
 def setup(world: World) -> tuple[int, int, list[Outcome[Any]]]:
@@ -153,7 +153,10 @@ def test_spec_5_9_failed_when_delivery_fails_without_retry(world: World) -> None
     b = world.broker
     client, _, outcomes = setup(world)
     corr = b.request(client, "pool:none", 1, timeout=5.0, on_outcome=outcomes.append)
-    assert [(o.corr, o.kind, o.error) for o in outcomes] == [(corr, "failed", "pool_not_found")]
+    assert [(o.corr, o.kind) for o in outcomes] == [(corr, "failed")]
+    error = outcomes[0].error  # spec 8.4: the delivery error itself, with its fields
+    assert isinstance(error, PoolNotFound) and error.pool == "none"
+    assert str(error) == "no pool none"
     assert b.rejected == 1 and b.accepted == 0
     assert world.clock.pending == 0
 

@@ -22,9 +22,9 @@ from broker import (
 
 
 def test_spec_6_1_transient_errors() -> None:
-    assert MailboxFull().is_transient and PoolEmpty().is_transient
-    assert ServiceUnavailable().is_transient
-    assert not ActorNotFound().is_transient and not MailboxClosed().is_transient
+    assert MailboxFull("a", 1).is_transient and PoolEmpty("p").is_transient
+    assert ServiceUnavailable("s").is_transient
+    assert not ActorNotFound("id:1").is_transient and not MailboxClosed("id:1").is_transient
 
 
 def test_spec_6_2_backoff_schedule() -> None:
@@ -86,7 +86,9 @@ def test_spec_6_3_exhausted_retries_dead_letter_and_fail(world: World) -> None:
     world.run(until=100.0)
     assert [e["attempt"] for e in world.log.of("retry")] == [1, 2]
     assert [e["at"] for e in world.log.of("retry")] == [1.0, 3.0]
-    assert [(o.kind, o.error, o.resolved_at) for o in outcomes] == [("failed", "pool_empty", 3.0)]
+    assert [(o.kind, o.resolved_at) for o in outcomes] == [("failed", 3.0)]
+    error = outcomes[0].error
+    assert isinstance(error, PoolEmpty) and error.fields == {"pool": "p"}
     assert b.dead_letters == {"pool_empty": 1}
     assert world.conserved() and b.in_flight == 0
 

@@ -465,12 +465,14 @@ BROKEN: list[tuple[str, str, str]] = [
     (
         "target-prefix",
         GOOD.replace("pool:workers", "queue:workers"),
-        f'{C}: key "target": "queue:workers" is not an address (id:N, name:X, service:X or pool:X)',
+        f'{C}: key "target": "queue:workers" is not an address '
+        "(id:N, name:X, service:X, pool:X or topic:X)",
     ),
     (
         "target-empty-rest",
         GOOD.replace("pool:workers", "pool:"),
-        f'{C}: key "target": "pool:" is not an address (id:N, name:X, service:X or pool:X)',
+        f'{C}: key "target": "pool:" is not an address '
+        "(id:N, name:X, service:X, pool:X or topic:X)",
     ),
     (
         "pattern",

@@ -93,7 +93,7 @@ def test_script_errors_are_reported_not_fatal() -> None:
     result, _ = run(load(text))
     assert result.ok
     assert result.summary["script_errors"] == [
-        "step 6 (join at t=5.0): pool_not_found: no pool named 'nope'"
+        "step 6 (join at t=5.0): pool_not_found: no pool nope"
     ]
 
 

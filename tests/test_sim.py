@@ -290,7 +290,7 @@ def test_constant_arrivals_and_counts() -> None:
 # and update the pin. The sim/ restructuring (issue 10) kept it byte for byte; trace format 2
 # (the operation/effect log, issue 11) moved it, and so did the broker's portable stream
 # (SplitMix64, spec 1.2).
-DEFAULT_TRACE_SHA256 = "54da550f329fa055d0ff5212d4a9cd8d91b5d1f130cb88a725dd13a967175289"
+DEFAULT_TRACE_SHA256 = "b625779afb43d9fadc47b7862523e94106506fb30aa8e44a9aa79dba84a9280f"
 
 
 def test_the_default_scenarios_trace_is_pinned() -> None:

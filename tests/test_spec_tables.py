@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from scripts import scripts
+from scripts import scenario_toml, scripts
 from test_conform import random_scenario
 
 from model import EVENT_FIELDS, check_trace
@@ -115,7 +115,37 @@ def traces() -> list[str]:
 
     collect()
     out += [run(random_scenario(seed)) for seed in range(40)]
+    out.append(run(parse_scenario(tomllib.loads(scenario_toml(EVERY_OPERATION)), "every.toml")))
     return out
+
+
+# One script that performs every operation at least once, whatever the random corpus draws.
+EVERY_OPERATION: list[dict[str, object]] = [
+    {"at": 0.0, "do": "create_pool", "pool": "p", "strategy": "broadcast"},
+    {"at": 0.0, "do": "register", "name": "c"},
+    {"at": 0.0, "do": "register", "name": "w", "capacity": 1, "backpressure": "block"},
+    {"at": 0.0, "do": "register", "name": "x"},
+    {"at": 0.0, "do": "join", "pool": "p", "actor": "w"},
+    {"at": 0.0, "do": "join", "pool": "p", "actor": "x"},
+    {"at": 0.0, "do": "provide", "service": "s", "actor": "x"},
+    {"at": 0.0, "do": "subscribe", "topic": "news", "actor": "w"},
+    {"at": 0.0, "do": "subscribe", "topic": "news", "actor": "x"},
+    {"at": 0.0, "do": "request", "from": "c", "to": "topic:news", "timeout": 2.0,
+     "answered_by": "x"},
+    {"at": 0.0, "do": "send", "to": "name:w", "send_timeout": 0.5},
+    {"at": 0.0, "do": "request", "from": "c", "to": "pool:p", "timeout": 1.0},
+    {"at": 0.5, "do": "deliver", "actor": "w"},
+    {"at": 0.5, "do": "done", "actor": "w"},
+    {"at": 0.5, "do": "reply", "from": "w", "corr": 2},
+    {"at": 0.5, "do": "request", "from": "c", "to": "service:s", "timeout": 1.0},
+    {"at": 0.5, "do": "cancel", "corr": 3},
+    {"at": 0.5, "do": "unsubscribe", "topic": "news", "actor": "w"},
+    {"at": 0.5, "do": "leave", "pool": "p", "actor": "w"},
+    {"at": 0.5, "do": "stop", "actor": "x"},
+    {"at": 1.0, "do": "restart", "actor": "x"},
+    {"at": 1.0, "do": "send", "to": "topic:none"},
+    {"at": 1.0, "do": "unregister", "actor": "w"},
+]  # fmt: skip
 
 
 def run(scenario: Scenario) -> str:
@@ -138,7 +168,7 @@ def test_the_tables_parse() -> None:
     assert set(events) == {
         "register", "unregister", "stop", "start", "create_pool", "join", "leave", "provide",
         "send", "reject", "route", "enqueue", "park", "dequeue", "dead_letter", "retry",
-        "resolve",
+        "resolve", "subscribe", "unsubscribe",
     }  # fmt: skip
     assert events["send"] == (
         {"msg", "from", "to", "kind"},

@@ -148,6 +148,8 @@ _CALLS: dict[type, Callable[[MessageBroker[Any], Any, Any], Any]] = {
     m.Join: lambda b, a, _: b.join_pool(a.pool, a.actor),
     m.Leave: lambda b, a, _: b.leave_pool(a.pool, a.actor),
     m.Provide: lambda b, a, _: b.provide(a.service, a.actor),
+    m.Subscribe: lambda b, a, _: b.subscribe(a.topic, a.actor),
+    m.Unsubscribe: lambda b, a, _: b.unsubscribe(a.topic, a.actor),
     m.Tell: _tell,
     m.Ask: _ask,
     m.Reply: _reply,
@@ -280,6 +282,8 @@ def action_of(step: ScriptStep, actor_id: Callable[[int | str], int]) -> tuple[m
         action = (m.Join if do == "join" else m.Leave)(get("pool"), actor())
     elif do == "provide":
         action = m.Provide(get("service"), actor())
+    elif do in ("subscribe", "unsubscribe"):
+        action = (m.Subscribe if do == "subscribe" else m.Unsubscribe)(get("topic"), actor())
     else:
         action = _BY_ACTOR[do](actor())
     return action, payload
@@ -321,6 +325,9 @@ def script_step(at: float, a: m.Action) -> dict[str, Any]:
         out["actor"] = a.actor
     elif isinstance(a, m.Provide):
         out |= {"do": "provide", "service": a.service, "actor": a.actor}
+    elif isinstance(a, m.Subscribe | m.Unsubscribe):
+        do = "subscribe" if isinstance(a, m.Subscribe) else "unsubscribe"
+        out |= {"do": do, "topic": a.topic, "actor": a.actor}
     elif isinstance(a, m.Unregister | m.Stop | m.Restart | m.Dequeue | m.Done):
         out |= {"do": _BY_ACTOR_NAME[type(a)], "actor": a.actor}
     elif isinstance(a, m.Tell | m.Ask):

@@ -19,6 +19,7 @@ from typing import Any
 
 import model as m
 from broker import Broker, BrokerError, BrokerFactory, SplitMix64
+from model._menu import answered_at_once
 from model.checker import CheckBounds, Clock, Counterexample, Progress, Report, Step, check
 from sim.checking.bridge import Unscriptable, disagreement, model_counters, perform, script_step
 from sim.checking.refinement import refinement
@@ -34,10 +35,34 @@ class _Driver:
     def __init__(self, factory: BrokerFactory) -> None:
         self.clock = Scheduler()
         self.seen: list[m.Event] = []
-        self.broker = factory(self.clock, SplitMix64(0), listener=self._listen)
+        self.answer: tuple[int, int] | None = None  # (member, corr) to answer at once
+        self.broker = factory(self.clock, SplitMix64(0), listener=self._listen, wake=self._woken)
 
     def _listen(self, name: str, f: dict[str, Any]) -> None:
         self.seen.append(m.as_event(name, f))
+
+    def _woken(self, actor: int) -> None:
+        """Spec 1.6: the member a step answers at once takes the request and replies, inside
+        the call that woke it."""
+        if self.answer is not None and self.answer[0] == actor:
+            member, corr = self.answer
+            self.answer = None
+            self.do(m.Dequeue(member))
+            self.do(m.Reply(member, corr))
+
+    def step(self, step: Step) -> tuple[Any, str | None]:
+        """Perform a step; the result of its last action (of its request, answered at once)."""
+        self.answer = answered_at_once(step)
+        if self.answer is not None:
+            try:
+                return self.do(step[0])
+            finally:
+                self.answer = None
+        value: Any = None
+        error: str | None = None
+        for action in step:
+            value, error = self.do(action)
+        return value, error
 
     def do(self, a: m.Action) -> tuple[Any, str | None]:
         """Perform `a`; (value, None) or (None, error code)."""
@@ -55,19 +80,19 @@ def _compare(
     driver = _Driver(factory)
     try:
         for earlier in path:
-            for action in earlier:
-                driver.do(action)
+            driver.step(earlier)
         before = driver.broker.stats().counters()
         driver.seen = []
-        value: Any = None
-        error: str | None = None
-        for action in step:
-            value, error = driver.do(action)
+        value, error = driver.step(step)
     except Unscriptable:
         return None  # a drop: the broker cannot be told to lose a message
     except Exception as crash:  # a broker that crashes disagrees with any model
         return f"crash: {type(crash).__name__}: {crash}"
-    problem = disagreement(step[-1], value, error, effect.result)
+    at_once = answered_at_once(step)
+    if at_once is None:
+        problem = disagreement(step[-1], value, error, effect.result)
+    else:  # the call was the request: it returns the correlation id the reply answers
+        problem = disagreement(step[0], value, error, at_once[1])
     if problem is not None:
         return f"result: {problem}"
     label = ", ".join(f"{type(a).__name__}" for a in step)
@@ -121,7 +146,7 @@ def scenario_toml(
     Raises `Unscriptable` if the path drops a message in transit (a script cannot).
     """
     timed = ce.actions()
-    end = timed[-1][0] if timed else 0.0
+    end = ce.time
     lines = [
         "# A counterexample found by `brokerlab check` (docs/spec.md section 11).",
         f"# property: {ce.violated}",
@@ -132,9 +157,16 @@ def scenario_toml(
     if bounds is not None:
         lines.append(f"# bounds: {json.dumps(bounds.to_dict(), sort_keys=True)}")
     lines += ["", f"until = {_toml(end + 1.0)}", "seed = 1"]
-    for at, action in timed:
-        if isinstance(action, m.Advance):
-            continue  # time moves by the steps' `at`
-        lines += ["", "[[script]]"]
-        lines += [f"{k} = {_toml(v)}" for k, v in script_step(at, action).items()]
+    now = 0.0
+    for step in ce.steps:
+        at_once = answered_at_once(step)
+        for action in step[:1] if at_once else step:
+            if isinstance(action, m.Advance):
+                now += action.to  # time moves by the steps' `at`
+                continue
+            table = script_step(now, action)
+            if at_once is not None:  # the member dequeues and replies inside the request
+                table["answered_by"] = at_once[0]
+            lines += ["", "[[script]]"]
+            lines += [f"{k} = {_toml(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"

@@ -54,6 +54,7 @@ from sim.run import Scheduler
 NAMES = ("a", "i", "ab", "ba")
 POOLS = ("p", "q")
 SERVICES = ("s", "t")
+TOPICS = ("news", "ops")
 KEYS: tuple[str | None, ...] = (None, "k1", "k2", "a")
 RETRIES: tuple[tuple[int, float, float, float] | None, ...] = (
     None,
@@ -81,7 +82,10 @@ def _retry(spec: tuple[int, float, float, float] | None) -> m.Retry | None:
 
 
 _TARGETS = st.sampled_from(
-    [f"name:{n}" for n in NAMES] + [f"pool:{p}" for p in POOLS] + [f"service:{s}" for s in SERVICES]
+    [f"name:{n}" for n in NAMES]
+    + [f"pool:{p}" for p in POOLS]
+    + [f"service:{s}" for s in SERVICES]
+    + [f"topic:{t}" for t in TOPICS]
 )
 
 
@@ -110,9 +114,10 @@ class LockstepMachine(RuleBasedStateMachine):
         self.timed_out_at: list[tuple[int, float]] = []
         self.msg_corr: dict[int, int | None] = {}
         self.msg_to: dict[int, str | None] = {}
-        self.eager = False
+        self.eager = False  # the next actor woken answers at once (`_reply_at_once`)
+        self.answered_by: int | None = None
         self.broker: MessageBroker[Any] = type(self).factory(
-            self.clock, SplitMix64(0), listener=self._listen
+            self.clock, SplitMix64(0), listener=self._listen, wake=self._reply_at_once
         )
         self.model = m.State()
 
@@ -123,9 +128,6 @@ class LockstepMachine(RuleBasedStateMachine):
         if name == "send":
             self.msg_corr[f["msg"]] = f.get("corr")
             self.msg_to[f["msg"]] = f["to"]
-        elif name == "enqueue":
-            if self.eager:
-                self._reply_at_once(f["actor"])
         elif name == "resolve":
             corr = f["corr"]
             self.resolutions[corr] += 1
@@ -134,12 +136,13 @@ class LockstepMachine(RuleBasedStateMachine):
             if f["msg"] is not None:
                 _expect("correlation", self.msg_corr.get(f["msg"]) == corr, f"{f} answers {corr}")
 
-    def _reply_at_once(self, label: str) -> None:
-        """A server that answers from inside the enqueue (spec 5.1's race)."""
-        self.eager = False
-        if label.startswith("pool:"):  # a shared queue: no one takes it from inside enqueue
+    def _reply_at_once(self, actor: int) -> None:
+        """A server woken by the operation that answers at once, inside it (spec 1.6): the
+        race of spec 5.1 shows if its reply finds no pending request."""
+        if not self.eager:
             return
-        actor = self._id_of(label)
+        self.eager = False
+        self.answered_by = actor
         env = perform(self.broker, m.Dequeue(actor))
         if env is not None and env.kind == "request" and env.corr is not None:
             perform(self.broker, m.Reply(actor, env.corr), "at once")
@@ -178,8 +181,8 @@ class LockstepMachine(RuleBasedStateMachine):
         effect = m.apply(before, action)
         self.model = effect.state
         expected = list(effect.events)
-        if self.pending_eager is not None:
-            expected += self._eager_model_steps(effect)
+        if self.answered_by is not None:
+            expected += self._eager_model_steps()
         refused = refusal_disagreement(action, error, effect.result)
         _expect("result", refused is None, f"{action}: {refused}")
         alike = len(self.seen) == len(expected) and all(
@@ -197,15 +200,12 @@ class LockstepMachine(RuleBasedStateMachine):
             _expect(check, wrong is None, f"{action}: {wrong}")
         return value, effect.result
 
-    pending_eager: tuple[int, ...] | None = None
-
-    def _eager_model_steps(self, effect: m.Effect) -> list[m.Event]:
-        """The model's side of `_reply_at_once`: dequeue, and reply if it was a request."""
-        self.pending_eager = None
-        enq = next((e for e in effect.events if e.name == "enqueue"), None)
-        if enq is None or enq.actor is None or enq.actor.startswith("pool:"):
-            return []
-        actor = self._id_of(enq.actor)
+    def _eager_model_steps(self) -> list[m.Event]:
+        """The model's side of `_reply_at_once`: after the operation, the actor the broker woke
+        dequeues, and replies if it took a request (the model has no wakes: whom to wake is the
+        driver's business, spec 1.6; what the answer does is the model's)."""
+        actor, self.answered_by = self.answered_by, None
+        assert actor is not None
         got = m.apply(self.model, m.Dequeue(actor))
         events = list(got.events)
         self.model = got.state
@@ -227,6 +227,7 @@ class LockstepMachine(RuleBasedStateMachine):
                 st.sampled_from(BACKPRESSURES),
                 st.lists(st.sampled_from(POOLS), unique=True, min_size=1),
                 st.lists(st.sampled_from(SERVICES), unique=True, max_size=1),
+                st.lists(st.sampled_from(TOPICS), unique=True, max_size=2),
             ),
             min_size=1,
             max_size=4,
@@ -235,14 +236,17 @@ class LockstepMachine(RuleBasedStateMachine):
     def populate(
         self,
         strategies: tuple[m.StrategyName, m.StrategyName],
-        specs: list[tuple[int | None, Any, list[str], list[str]]],
+        specs: list[tuple[int | None, Any, list[str], list[str], list[str]]],
     ) -> Any:
         for pool, strategy in zip(POOLS, strategies, strict=True):
             self.create_pool(pool, strategy)
         ids = []
-        for i, (capacity, backpressure, pools, services) in enumerate(specs):
+        for i, (capacity, backpressure, pools, services, topics) in enumerate(specs):
             name = NAMES[i] if i % 2 == 0 else None
-            ids.append(self.register(name, capacity, backpressure, None, services, pools))
+            actor = self.register(name, capacity, backpressure, None, services, pools)
+            for topic in topics:
+                self.subscribe(topic, actor)
+            ids.append(actor)
         return multiple(*ids)
 
     # -- registry ----------------------------------------------------------------------------
@@ -297,6 +301,14 @@ class LockstepMachine(RuleBasedStateMachine):
     @rule(service=st.sampled_from(SERVICES), actor=actors)
     def provide(self, service: str, actor: int) -> None:
         self._both(m.Provide(service, actor))
+
+    @rule(topic=st.sampled_from(TOPICS), actor=actors)
+    def subscribe(self, topic: str, actor: int) -> None:
+        self._both(m.Subscribe(topic, actor))
+
+    @rule(topic=st.sampled_from(TOPICS), actor=actors)
+    def unsubscribe(self, topic: str, actor: int) -> None:
+        self._both(m.Unsubscribe(topic, actor))
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -398,19 +410,13 @@ class LockstepMachine(RuleBasedStateMachine):
         timeout=st.sampled_from([1.0, 2.0]),
     )
     def request_answered_at_once(self, sender: int, to: str, timeout: float) -> Any:
-        """The server dequeues and replies from inside the enqueue event (spec 5.1)."""
-        pool = self.model.pool(to[5:]) if to.startswith("pool:") else None
-        if pool is not None and pool.strategy == "broadcast":
-            # Copies are enqueued before the original: an answer from inside the first copy's
-            # enqueue would interleave with the rest of the broadcast.
-            return self._request(sender, to, timeout, False, None)
+        """The first actor the request wakes dequeues and replies at once, inside the call
+        (spec 1.6): a subscriber on the caller's thread. Spec 5.1's race shows here."""
         self.eager = True
-        self.pending_eager = ()
         try:
             return self._request(sender, to, timeout, False, None)
         finally:
             self.eager = False
-            self.pending_eager = None
 
     @rule(sender=st.none() | actors, corr=requests)
     def reply(self, sender: int | None, corr: int) -> None:

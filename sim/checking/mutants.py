@@ -43,6 +43,26 @@ class ReplyBeforePending(Broker[Any]):
                 self._pending[pending.corr] = pending.requester.pending[pending.corr] = pending
 
 
+class PublishBeforePending(Broker[Any]):
+    """The seed's `publish_request`: a request to a topic is published, a whole operation whose
+    subscribers are woken at its end, before its pending entry exists (spec 5.1). Only a
+    subscriber that answers at once, inside the call, can tell: its reply finds no request."""
+
+    def _send(self, env: Envelope[Any], retry: RetryPolicy | None, wait: float | None) -> None:
+        if env.kind != "request" or env.to.kind != "topic" or env.corr is None:
+            super()._send(env, retry, wait)
+            return
+        pending = self._pending.pop(env.corr)
+        del pending.requester.pending[env.corr]
+        try:
+            super()._send(env, retry, wait)
+            if self._woken:
+                self._flush_wakes()  # the publish is over: its subscribers run now
+        finally:
+            if self._fate[env.corr] == 0:  # registered only now, as the seed does
+                self._pending[env.corr] = pending.requester.pending[env.corr] = pending
+
+
 class LeakPendingOnStop(Broker[Any]):
     """A stopped requester's pending requests stay behind (and later time out)."""
 
@@ -181,6 +201,7 @@ class InclusiveDeadline(Broker[Any]):
 # The catalogue, by name. Each class is a `broker.BrokerFactory`, like `broker.Broker` itself.
 MUTANTS: dict[str, type[Broker[Any]]] = {
     "reply_before_pending": ReplyBeforePending,
+    "publish_before_pending": PublishBeforePending,
     "leak_pending_on_stop": LeakPendingOnStop,
     "late_reply_delivered": LateReplyDelivered,
     "duplicate_reply_delivered": DuplicateReplyDelivered,
@@ -227,6 +248,23 @@ def _one_actor(
 TRACE_SCENARIOS: dict[str, dict[str, Any] | None] = {
     # A request refused during the call: its `resolve failed` is lost with the pending entry.
     "reply_before_pending": _one_actor({}, {"target": "name:nobody", "timeout": 2.0}),
+    # Subscribers with no service time answer inside the publish: their reply finds no request.
+    "publish_before_pending": {
+        "seed": 1,
+        "until": 3.0,
+        "actor": [
+            {"name": "sub1", "topics": ["news"], "service": {"dist": "constant", "value": 0.0}},
+            {"name": "sub2", "topics": ["news"], "service": {"dist": "constant", "value": 0.0}},
+        ],
+        "client": [
+            {
+                "name": "load",
+                "target": "topic:news",
+                "timeout": 0.5,
+                "arrivals": {"process": "constant", "interval": 1.0},
+            }
+        ],
+    },
     "leak_pending_on_stop": None,  # clients (the only requesters) never stop
     # Service 1.0 against a timeout of 0.5: every reply is late, and the mutant swallows it.
     "late_reply_delivered": _one_actor({}, {"target": "name:db", "timeout": 0.5}),

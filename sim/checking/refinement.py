@@ -60,6 +60,7 @@ def view(broker: Broker[Any], *, relative: bool = False) -> View:
         for name, providers in reg.services.items()
         if providers
     )
+    topics = tuple((name, tuple(x.id for x in subs)) for name, subs in reg.topics.items())
     pending = tuple(
         (corr, p.requester.id, _seen(p.deadline, now, relative))
         for corr, p in sorted(broker._pending.items())
@@ -68,6 +69,7 @@ def view(broker: Broker[Any], *, relative: bool = False) -> View:
         "actors": actors,
         "pools": pools,
         "services": services,
+        "topics": topics,
         "pending": pending,
         "next ids": (reg.next_id, broker._next_msg, len(broker._fate)),
     }
@@ -101,6 +103,7 @@ def model_view(s: m.State, *, relative: bool = False) -> View:
         for p in s.pools
     )
     services = tuple((x.name, x.providers) for x in s.services if x.providers)
+    topics = tuple((t.name, t.subscribers) for t in s.topics)
     pending = tuple(
         (r.corr, r.requester, _seen(r.deadline, s.now, relative)) for r in s.requests if r.pending
     )
@@ -108,6 +111,7 @@ def model_view(s: m.State, *, relative: bool = False) -> View:
         "actors": actors,
         "pools": pools,
         "services": services,
+        "topics": topics,
         "pending": pending,
         "next ids": (s.next_actor, s.next_msg, s.next_corr),
     }

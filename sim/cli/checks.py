@@ -214,6 +214,10 @@ def _add_check_parser(sub: Any) -> None:
         "--faults", default=",".join(d.faults), metavar="LIST",
         help=f"comma-separated, of {', '.join(FAULTS)}; or 'none'",
     )  # fmt: skip
+    ch.add_argument(
+        "--topic", action="store_true",
+        help="members also subscribe to topic t; clients may publish requests, answered at once",
+    )  # fmt: skip
     ch.add_argument("--no-symmetry", action="store_true", help="explore every actor renaming")
     ch.add_argument(
         "--broker", metavar="NAME",
@@ -237,7 +241,7 @@ def _check_bounds(args: argparse.Namespace) -> Any:
     faults = () if args.faults in ("", "none") else tuple(args.faults.split(","))
     bounds = CheckBounds(
         args.clients, args.members, args.requests, capacity, args.backpressure,
-        args.strategy, args.timeout, args.retries, faults,
+        args.strategy, args.timeout, args.retries, faults, args.topic,
     )  # fmt: skip
     try:
         return bounds.validate()

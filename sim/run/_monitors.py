@@ -60,7 +60,13 @@ class Monitor:
             if f["kind"] == "request" and "dup_of" not in f and "copy_of" not in f:
                 self.pending[f["corr"]] = f["deadline"]
                 self.requester[f["corr"]] = f["from"]
-        elif ev in ("route", "park", "retry"):
+        elif ev == "route":
+            if f["actor"].startswith("topic:"):  # delivered to the topic (spec 3.9, 7.1)
+                self._close(t, f["msg"], ev)
+                self.delivered += 1
+            else:
+                self._open(t, f["msg"], ev)
+        elif ev in ("park", "retry"):
             self._open(t, f["msg"], ev)
         elif ev == "enqueue":
             self._open(t, f["msg"], ev)

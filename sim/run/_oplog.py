@@ -8,8 +8,9 @@ replays the log operation by operation against the model and compares events exa
 never has to guess which operation caused an event.
 
 `LoggedBroker` wraps a broker and logs every call; `LoggedTimers` wraps the clock the broker is
-given and logs each of its timers as it runs. Operations never nest: a driver that is told to
-wake an actor (`wake`) during an operation acts on it after the operation returns.
+given and logs each of its timers as it runs. A driver told to wake an actor (`wake`) may act
+on it at once, inside the operation that woke it (the broker wakes only after the operation's
+last event, spec 1.6): such a nested operation is logged right after the one that woke it.
 """
 
 from __future__ import annotations
@@ -37,34 +38,35 @@ P = TypeVar("P")
 T = TypeVar("T")
 
 
+Line = tuple[str, str, dict[str, Any]]
+
+
 class OpLog:
     """Groups each operation's lines: the `op` line (with its result) first, then, in order, the
-    choices and events it caused. Lines outside an operation (`fault`) are written at once."""
+    choices and events it caused, and the operations nested in it (each a group of its own).
+    Lines outside an operation (`fault`) are written at once."""
 
-    __slots__ = ("buffer", "clock", "open", "writer")
+    __slots__ = ("clock", "frames", "writer")
 
     def __init__(self, writer: TraceWriter, clock: Scheduler) -> None:
         self.writer = writer
         self.clock = clock
-        self.open = False
-        self.buffer: list[tuple[str, str, dict[str, Any]]] = []
+        self.frames: list[list[Line]] = []  # the open operations' lines, outermost first
 
     def line(self, tag: str, name: str, fields: dict[str, Any]) -> None:
-        if self.open:
-            self.buffer.append((tag, name, fields))
+        if self.frames:
+            self.frames[-1].append((tag, name, fields))
         else:
             self.writer.write(self.clock.now, tag, name, fields)
 
     def last_seq(self) -> int:
         """The `seq` the line written last will have (an operation's lines are numbered when
-        it returns: its `op` line first)."""
-        return self.writer.seq + 1 + len(self.buffer) if self.open else self.writer.seq
+        the outermost one returns: each `op` line before its own lines)."""
+        return self.writer.seq + sum(1 + len(lines) for lines in self.frames)
 
     def call(self, op: str, args: dict[str, Any], fn: Callable[[], T]) -> T:
-        """Run one operation, then write its `op` line and everything it caused."""
-        if self.open:
-            raise RuntimeError(f"operation {op!r} called inside another operation")
-        self.open = True
+        """Run one operation, then log its `op` line and everything it caused."""
+        self.frames.append([])
         try:
             value = fn()
         except BrokerError as err:
@@ -78,12 +80,14 @@ class OpLog:
         return value
 
     def _close(self, op: str, args: dict[str, Any], result: Any, error: str | None) -> None:
-        self.open = False
+        lines = self.frames.pop()
+        lines.insert(0, ("op", op, {**args, "result": result, "error": error}))
+        if self.frames:  # nested: a group of the operation that woke it
+            self.frames[-1] += lines
+            return
         now, write = self.clock.now, self.writer.write
-        write(now, "op", op, {**args, "result": result, "error": error})
-        for tag, name, fields in self.buffer:
+        for tag, name, fields in lines:
             write(now, tag, name, fields)
-        self.buffer.clear()
 
     def end(self, how: str, stats: Stats, pending: list[int]) -> None:
         """The last line: how the run ended, with the broker's counters and pending requests."""
@@ -113,27 +117,19 @@ def retry_fields(retry: RetryPolicy | None) -> dict[str, Any] | None:
 
 
 class LoggedTimers:
-    """The clock as the broker sees it: each broker timer is an operation (`op: fire`) when a
-    log is kept, and the driver's `after` runs when it returns (deferred wakes)."""
+    """The clock as the broker sees it: each broker timer is an operation (`op: fire`)."""
 
-    __slots__ = ("after", "clock", "log")
+    __slots__ = ("clock", "log")
 
-    def __init__(self, clock: Scheduler, log: OpLog | None, after: Callable[[], None]) -> None:
-        self.clock, self.log, self.after = clock, log, after
+    def __init__(self, clock: Scheduler, log: OpLog) -> None:
+        self.clock, self.log = clock, log
 
     @property
     def now(self) -> float:
         return self.clock.now
 
     def call_at(self, when: float, callback: Callable[[], None]) -> ScheduledCall:
-        return self.clock.call_at(when, partial(self._fire, callback))
-
-    def _fire(self, callback: Callable[[], None]) -> None:
-        if self.log is None:
-            callback()
-        else:
-            self.log.call("fire", {}, callback)
-        self.after()
+        return self.clock.call_at(when, partial(self.log.call, "fire", {}, callback))
 
 
 class LoggedBroker(Generic[P]):
@@ -189,6 +185,14 @@ class LoggedBroker(Generic[P]):
     def provide(self, service: str, actor_id: int) -> None:
         args = {"service": service, "actor": actor_id}
         self.log.call("provide", args, lambda: self.inner.provide(service, actor_id))
+
+    def subscribe(self, topic: str, actor_id: int) -> None:
+        args = {"topic": topic, "actor": actor_id}
+        self.log.call("subscribe", args, lambda: self.inner.subscribe(topic, actor_id))
+
+    def unsubscribe(self, topic: str, actor_id: int) -> None:
+        args = {"topic": topic, "actor": actor_id}
+        self.log.call("unsubscribe", args, lambda: self.inner.unsubscribe(topic, actor_id))
 
     def resolve(self, to: Address | str, key: str | None = None) -> int:
         raise NotImplementedError("resolve moves a round-robin cursor and is not loggable")

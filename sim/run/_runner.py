@@ -8,7 +8,6 @@ function of its scenario: the same scenario gives the same trace, byte for byte.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -84,16 +83,15 @@ class Simulation:
         # The operation/effect log (docs/trace-format.md): every call into the broker, every
         # broker timer, every choice of the network, each followed by the events it caused.
         self.log = OpLog(self.writer, self.clock) if self.writer is not None else None
-        self._woken: deque[int] = deque()
         self.n_events = 0
         f = scenario.faults
         transit = f.drop or f.duplicate or f.delay.to_dict() != {"dist": "constant", "value": 0.0}
         core: MessageBroker[Any] = broker_factory(
-            LoggedTimers(self.clock, self.log, self.wakes),
+            self.clock if self.log is None else LoggedTimers(self.clock, self.log),
             SplitMix64(scenario.seed),  # spec 1.2: a port seeded alike draws alike
             listener=self.observe if (self.monitor or self.writer) else None,
             network=Network(f, self.streams, self.log) if transit else None,
-            wake=self._woken.append,
+            wake=self._wake,
         )
         self.core = core
         self.broker: MessageBroker[Any] = core if self.log is None else LoggedBroker(core, self.log)
@@ -102,6 +100,7 @@ class Simulation:
         self.clients: list[Client] = []
         self.actor_ids: dict[str, int] = {}  # every actor by label, for scripts
         self.script_errors: list[str] = []
+        self.answer_at_once: int | None = None  # a script's `answered_by` (spec 1.6)
         self._build()
 
     # -- set-up ------------------------------------------------------------------------------
@@ -129,6 +128,8 @@ class Simulation:
                 send_timeout=spec.send_timeout,
                 services=spec.services,
             )
+            for topic in spec.topics:
+                b.subscribe(topic, actor)
             self._add_worker(Worker(self, actor, spec.name, spec.service, 1.0))
         for spec_c in s.clients:
             actor = b.register(spec_c.name)
@@ -140,14 +141,18 @@ class Simulation:
         self.by_label[worker.label] = worker
         self.actor_ids[worker.label] = worker.id
 
-    def wakes(self) -> None:
-        """Kick the workers the broker woke during the operation that just returned (a wake
-        never runs inside an operation: the log's operations do not nest)."""
-        woken, workers = self._woken, self.workers
-        while woken:
-            worker = workers.get(woken.popleft())
-            if worker is not None:
-                worker.kick()
+    def _wake(self, actor: int) -> None:
+        """The broker woke `actor` at the end of an operation (spec 1.6): its worker takes the
+        message at once, inside that operation (the log writes it as a nested operation)."""
+        if actor == self.answer_at_once:
+            self.answer_at_once = None
+            env = self.broker.dequeue(actor)
+            if env is not None and env.kind == "request" and env.corr is not None:
+                self.broker.reply(actor, env.corr, env.payload)
+            return
+        worker = self.workers.get(actor)
+        if worker is not None:
+            worker.kick()
 
     def _schedule_faults(self) -> None:
         f, clock = self.scenario.faults, self.clock
@@ -193,7 +198,6 @@ class Simulation:
             self._do(n, step)
         except BrokerError as err:
             self.script_errors.append(f"step {n} ({step.do} at t={step.at!r}): {err.code}: {err}")
-        self.wakes()
         if self.monitor is not None:
             self.monitor.settled(self.clock.now, self.broker.stats())
         self._schedule_script(n + 1)
@@ -203,12 +207,17 @@ class Simulation:
             return ref
         found = self.actor_ids.get(ref)
         if found is None:
-            raise ActorNotFound(f"the script names no actor {ref!r}")
+            raise ActorNotFound(str(ref), "the script")
         return found
 
     def _do(self, n: int, step: ScriptStep) -> None:
         action, payload = action_of(step, self._actor)
-        value = perform(self.broker, action, n if payload is None else payload)
+        answerer = step.get("answered_by")
+        self.answer_at_once = None if answerer is None else self._actor(answerer)
+        try:
+            value = perform(self.broker, action, n if payload is None else payload)
+        finally:
+            self.answer_at_once = None
         if isinstance(action, m.Register):
             label = action.name or f"id:{value}"
             self.actor_ids[label] = value

@@ -74,18 +74,27 @@ class Worker:
         self.current: Envelope[Any]
 
     def kick(self) -> None:
-        if self.busy or self.hung:
-            return
-        env = self.broker.dequeue(self.id)
-        if env is None:
-            return
-        self.busy = True
-        self.current = env
-        self.started = now = self.clock.now
-        duration = self.dist.sample(self.rng) / self.speed
-        self.timer = self.clock.call_at(now + duration, self.finish)
+        """Take the next message. A service time of zero is served at once, here: a subscriber
+        on the caller's thread that answers synchronously (a loop, not recursion)."""
+        while not (self.busy or self.hung):
+            env = self.broker.dequeue(self.id)
+            if env is None:
+                return
+            self.busy = True
+            self.current = env
+            self.started = now = self.clock.now
+            duration = self.dist.sample(self.rng) / self.speed
+            if duration > 0.0:
+                self.timer = self.clock.call_at(now + duration, self.finish)
+                return
+            self._complete()
 
     def finish(self) -> None:
+        self._complete()
+        self.kick()
+
+    def _complete(self) -> None:
+        """The message is served: reply to a request; a hung worker then reports done."""
         env = self.current
         self.busy = False
         self.timer = None
@@ -95,8 +104,6 @@ class Worker:
             self.broker.reply(self.id, env.corr, env.payload)
         if self.hung:
             self.broker.done(self.id)
-        else:
-            self.kick()
 
     def crash(self) -> None:
         if self.timer is not None:
@@ -185,14 +192,12 @@ class Client:
                 retry=self.retry,
                 on_outcome=self.on,
             )
-            self.sim.wakes()
             return
         # A refused tell is reported by the broker as a `reject`; the client moves on.
         with contextlib.suppress(BrokerError):
             self.broker.send(
                 self.id, self.to, self.issued, priority=spec.priority, key=key, retry=self.retry
             )
-        self.sim.wakes()
         if self.on is not None:
             self.think()
 

@@ -54,7 +54,7 @@ _NAME = re.compile(r"[A-Za-z0-9_.\-/@+]+\Z")  # docs/spec.md 2.2, the broker's o
 _TOP_KEYS = ("version", "seed", "until", "pool", "actor", "client", "faults", "script")
 _MAILBOX_KEYS = ("capacity", "backpressure", "send_timeout")
 _POOL_KEYS = ("name", "size", "strategy", *_MAILBOX_KEYS, "service", "speeds")
-_ACTOR_KEYS = ("name", "services", "service", *_MAILBOX_KEYS)
+_ACTOR_KEYS = ("name", "services", "topics", "service", *_MAILBOX_KEYS)
 _CLIENT_KEYS = (
     "name",
     "target",
@@ -224,21 +224,28 @@ def _read_actor(t: Table, label: str, names: _Names) -> ActorSpec:
     t.check_keys(_ACTOR_KEYS)
     name = _read_name(t)
     names.claim(t, name, label, actor=True)
-    items = t.array("services")
-    entries = Table({str(i): v for i, v in enumerate(items, start=1)}, t.where, "services #")
-    services = tuple(_read_name(entries, str(i)) for i in range(1, len(items) + 1))
-    for i, service in enumerate(services, start=1):
-        if services.index(service) != i - 1:
-            raise entries.error(str(i), f"{json.dumps(service)} is listed twice")
+    services, topics = _read_names(t, "services"), _read_names(t, "topics")
     capacity, backpressure, send_timeout = _read_mailbox(t)
     return ActorSpec(
         name=name,
         services=services,
+        topics=topics,
         service=read_dist(t.table("service")),
         capacity=capacity,
         backpressure=backpressure,
         send_timeout=send_timeout,
     )
+
+
+def _read_names(t: Table, key: str) -> tuple[str, ...]:
+    """An array of distinct names (services provided, topics subscribed), in order."""
+    items = t.array(key)
+    entries = Table({str(i): v for i, v in enumerate(items, start=1)}, t.where, f"{key} #")
+    names = tuple(_read_name(entries, str(i)) for i in range(1, len(items) + 1))
+    for i, name in enumerate(names, start=1):
+        if names.index(name) != i - 1:
+            raise entries.error(str(i), f"{json.dumps(name)} is listed twice")
+    return names
 
 
 def _read_target(t: Table) -> str:
@@ -247,7 +254,7 @@ def _read_target(t: Table) -> str:
     if not colon or kind not in ADDRESS_KINDS or not rest.strip():
         raise t.error(
             "target",
-            f"{json.dumps(target)} is not an address (id:N, name:X, service:X or pool:X)",
+            f"{json.dumps(target)} is not an address (id:N, name:X, service:X, pool:X or topic:X)",
         )
     return target
 

@@ -59,10 +59,12 @@ class PoolSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ActorSpec:
-    """One named actor, optionally providing services (in order: the first is preferred)."""
+    """One named actor, optionally providing services (in order: the first is preferred) and
+    subscribed to topics (spec 2.10: subscribed in order, right after it registers)."""
 
     name: str
     services: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
     service: Dist
     capacity: int | None = None
     backpressure: Backpressure = "reject"
@@ -73,6 +75,7 @@ class ActorSpec:
             {
                 "name": self.name,
                 "services": list(self.services),
+                "topics": list(self.topics) or None,
                 "service": self.service.to_dict(),
                 "capacity": self.capacity,
                 "backpressure": self.backpressure,

@@ -15,6 +15,8 @@ from typing import Any
 from broker import ADDRESS_KINDS, BACKPRESSURES, PRIORITIES, STRATEGIES
 from sim.scenario._tables import ScenarioError, Table, describe
 
+_KINDS = ", ".join(f"{k}:N" if k == "id" else f"{k}:X" for k in ADDRESS_KINDS)
+
 # Per action: its keys, each with a kind: "actor" (a name or an id), "actor?" (optional),
 # "name", "text", "address", "int", "number", "positive", "payload", "names", "retry", or a
 # tuple of allowed strings. Keys marked "!" are required.
@@ -28,12 +30,14 @@ ACTIONS: dict[str, dict[str, Any]] = {
     "join": {"pool!": "name", "actor!": "actor"},
     "leave": {"pool!": "name", "actor!": "actor"},
     "provide": {"service!": "name", "actor!": "actor"},
+    "subscribe": {"topic!": "name", "actor!": "actor"},
+    "unsubscribe": {"topic!": "name", "actor!": "actor"},
     "send": {"from": "actor", "to!": "address", "payload": "payload", "priority": PRIORITIES,
              "key": "text", "ttl": "positive", "timestamp": "number",
              "send_timeout": "positive", "retry": "retry"},
     "request": {"from!": "actor", "to!": "address", "timeout!": "positive", "payload": "payload",
                 "priority": PRIORITIES, "key": "text", "send_timeout": "positive",
-                "retry": "retry"},
+                "retry": "retry", "answered_by": "actor"},
     "deliver": {"actor!": "actor"},
     "done": {"actor!": "actor"},
     "reply": {"from": "actor", "corr!": "int", "payload": "payload"},
@@ -103,7 +107,7 @@ def _value(t: Table, key: str, kind: Any) -> Any:
         text = t.text(key)
         prefix, colon, rest = text.partition(":")
         if not colon or prefix not in ADDRESS_KINDS or not rest:
-            raise t.error(key, f"{text!r} is not an address (id:N, name:X, service:X, pool:X)")
+            raise t.error(key, f"{text!r} is not an address ({_KINDS})")
         return text
     if kind == "actor":
         value = t.get(key)
