@@ -7,6 +7,13 @@
 1
 >>> b.dequeue(worker).payload
 'hello'
+>>> b.subscribe("news", worker)
+>>> b.publish(None, "news", "extra!")  # the original's id; the worker gets copy 3
+2
+>>> b.dequeue(worker).copy_of
+2
+
+A broker is not thread-safe (spec 1.7): call it from one thread at a time.
 """
 
 from broker._address import KINDS as ADDRESS_KINDS

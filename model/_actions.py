@@ -229,9 +229,12 @@ Action = (
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """The operation raised the error with this code and changed nothing (spec 2.6, 8)."""
+    """The operation raised the error with this code and changed nothing (spec 2.6, 8).
+    `fields` are the error's fields of spec 8.4, in order; free text (`expected`, `reason`) is
+    `...`, as it is not compared (`Refused` values compare by their code only)."""
 
     code: str
+    fields: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
 
 
 # What an operation returns: an actor id (Register), a message id (Tell, Reply), a correlation

@@ -116,11 +116,19 @@ class Effect:
 
 
 class _Coded(Exception):
-    """A failure named by its error code (broker/errors.py `code`)."""
+    """A failure named by its error code and the fields of spec 8.4 (in the spec's order)."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, **fields: Any) -> None:
         super().__init__(code)
         self.code = code
+        self.fields: tuple[tuple[str, Any], ...] = tuple(fields.items())
+
+    def refused(self) -> Refused:
+        return Refused(self.code, self.fields)
+
+
+# A field of spec 8.4 that is free text (`expected`, `reason`): a port words it as it likes.
+_FREE = "..."
 
 
 class _Refuse(_Coded):
@@ -173,7 +181,7 @@ class _Step:
     def actor(self, actor_id: int) -> ActorState:
         found = self.s.actor(actor_id)
         if found is None:
-            raise _Refuse("actor_not_found")
+            raise _Refuse("actor_not_found", address=f"id:{actor_id}", within=None)
         return found
 
     def put_actor(self, actor: ActorState) -> None:
@@ -221,7 +229,7 @@ class _Step:
 def _check_name(value: str) -> None:
     """Spec 2.2: a name is one or more of `A-Z a-z 0-9 _ . - / @ +`."""
     if NAME.fullmatch(value) is None:
-        raise _Refuse("invalid_address")
+        raise _Refuse("invalid_address", value=value, expected=_FREE)
 
 
 def _address(to: Addr | str) -> Addr:
@@ -230,14 +238,14 @@ def _address(to: Addr | str) -> Addr:
         return to
     parsed = Addr.parse(to)
     if parsed is None:
-        raise _Refuse("invalid_address")
+        raise _Refuse("invalid_address", value=to, expected=_FREE)
     return parsed
 
 
-def _check_time(value: float | None) -> None:
+def _check_time(value: float | None, field: str) -> None:
     """Spec 8.3: a timeout / TTL is a finite number > 0."""
     if value is not None and not (math.isfinite(value) and value > 0):
-        raise _Refuse("invalid_config")
+        raise _Refuse("invalid_config", field=field, value=value, expected=_FREE)
 
 
 # -- registry (spec 2) -----------------------------------------------------------------------
@@ -245,22 +253,25 @@ def _check_time(value: float | None) -> None:
 
 def _register(st: _Step, a: Register) -> Result:
     """Spec 2.6 (every check before any change), 4.1, 4.3."""
-    _check_time(a.send_timeout)
+    _check_time(a.send_timeout, "send_timeout")
     if a.capacity is not None and a.capacity < 1:
-        raise _Refuse("invalid_config")
+        raise _Refuse("invalid_config", field="capacity", value=a.capacity, expected=_FREE)
     if a.backpressure not in BACKPRESSURES:
-        raise _Refuse("invalid_config")
+        raise _Refuse("invalid_config", field="backpressure", value=a.backpressure, expected=_FREE)
     if a.name is not None:
         _check_name(a.name)
         if any(x.name == a.name for x in st.s.actors):
-            raise _Refuse("duplicate_registration")
+            raise _Refuse("duplicate_registration", address=f"name:{a.name}", within=None)
     for s in a.services:
         _check_name(s)
     for p in a.pools:
         if st.s.pool(p) is None:
-            raise _Refuse("pool_not_found")
-    if len(set(a.services)) != len(a.services) or len(set(a.pools)) != len(a.pools):
-        raise _Refuse("duplicate_registration")
+            raise _Refuse("pool_not_found", pool=p)
+    for kind, names in (("service", a.services), ("pool", a.pools)):
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                address = f"{kind}:{name}"
+                raise _Refuse("duplicate_registration", address=address, within="the registration")
     actor = ActorState(st.s.next_actor, a.name, True, a.capacity, a.backpressure, a.send_timeout)
     st.update(actors=(*st.s.actors, actor), next_actor=actor.id + 1)
     for s in a.services:
@@ -372,9 +383,9 @@ def _create_pool(st: _Step, a: CreatePool) -> Result:
     """Spec 2.9, 3.1."""
     _check_name(a.name)
     if a.strategy not in STRATEGIES:
-        raise _Refuse("invalid_config")
+        raise _Refuse("invalid_config", field="strategy", value=a.strategy, expected=_FREE)
     if st.s.pool(a.name) is not None:
-        raise _Refuse("duplicate_registration")
+        raise _Refuse("duplicate_registration", address=f"pool:{a.name}", within=None)
     st.update(pools=(*st.s.pools, PoolState(a.name, a.strategy)))
     st.emit("create_pool", pool=a.name, strategy=a.strategy)
     return None
@@ -385,9 +396,9 @@ def _join(st: _Step, a: Join) -> Result:
     st.actor(a.actor)
     pool = st.s.pool(a.pool)
     if pool is None:
-        raise _Refuse("pool_not_found")
+        raise _Refuse("pool_not_found", pool=a.pool)
     if a.actor in pool.members:
-        raise _Refuse("duplicate_registration")
+        raise _Refuse("duplicate_registration", address=f"id:{a.actor}", within=f"pool:{a.pool}")
     _add_member(st, a.pool, a.actor)
     st.emit("join", pool=a.pool, actor=st.actor(a.actor).label)
     return None
@@ -398,9 +409,9 @@ def _leave(st: _Step, a: Leave) -> Result:
     st.actor(a.actor)
     pool = st.s.pool(a.pool)
     if pool is None:
-        raise _Refuse("pool_not_found")
+        raise _Refuse("pool_not_found", pool=a.pool)
     if a.actor not in pool.members:
-        raise _Refuse("actor_not_found")
+        raise _Refuse("actor_not_found", address=f"id:{a.actor}", within=f"pool:{a.pool}")
     _remove_member(st, pool, a.actor)
     st.emit("leave", pool=a.pool, actor=st.actor(a.actor).label)
     _drain_if_unserved(st, a.pool)
@@ -412,7 +423,8 @@ def _provide(st: _Step, a: Provide) -> Result:
     actor = st.actor(a.actor)
     _check_name(a.service)
     if a.service in actor.services:
-        raise _Refuse("duplicate_registration")
+        within = f"service:{a.service}"
+        raise _Refuse("duplicate_registration", address=f"id:{a.actor}", within=within)
     _add_provider(st, a.service, a.actor)
     st.emit("provide", service=a.service, actor=actor.label)
     return None
@@ -430,7 +442,8 @@ def _subscribe(st: _Step, a: Subscribe) -> Result:
     if topic is None:
         st.update(topics=(*st.s.topics, TopicState(a.topic, (a.actor,))))
     elif a.actor in topic.subscribers:
-        raise _Refuse("duplicate_registration")
+        within = f"topic:{a.topic}"
+        raise _Refuse("duplicate_registration", address=f"id:{a.actor}", within=within)
     else:
         st.put_topic(replace(topic, subscribers=(*topic.subscribers, a.actor)))
     st.emit("subscribe", topic=a.topic, actor=actor.label)
@@ -444,7 +457,7 @@ def _unsubscribe(st: _Step, a: Unsubscribe) -> Result:
     _check_name(a.topic)
     topic = st.s.topic(a.topic)
     if topic is None or a.actor not in topic.subscribers:
-        raise _Refuse("actor_not_found")
+        raise _Refuse("actor_not_found", address=f"id:{a.actor}", within=f"topic:{a.topic}")
     st.update(topics=_without_subscriber(st.s.topics, a.actor, a.topic))
     st.emit("unsubscribe", topic=a.topic, actor=actor.label)
     return None
@@ -480,10 +493,10 @@ def _resolve_address(st: _Step, msg: Msg) -> ActorState | PoolState:
     if to.kind == "pool":
         pool = st.s.pool(to.value)
         if pool is None:
-            raise _RouteFailed("pool_not_found")
+            raise _RouteFailed("pool_not_found", pool=to.value)
         if pool.strategy == "shared":
             if not any(st.actor(m).alive for m in pool.members):
-                raise _RouteFailed("pool_empty")
+                raise _RouteFailed("pool_empty", pool=to.value)
             return pool
         return st.actor(_choose(st, pool, msg))
     if to.kind == "service":
@@ -492,15 +505,15 @@ def _resolve_address(st: _Step, msg: Msg) -> ActorState | PoolState:
             actor = st.actor(provider)
             if actor.alive:
                 return actor
-        raise _RouteFailed("service_unavailable")
+        raise _RouteFailed("service_unavailable", service=to.value)
     if to.kind == "id":
         found = st.s.actor(int(to.value))
     else:
         found = next((a for a in st.s.actors if a.name == to.value), None)
     if found is None:
-        raise _RouteFailed("actor_not_found")
+        raise _RouteFailed("actor_not_found", address=str(to), within=None)
     if not found.alive:
-        raise _RouteFailed("mailbox_closed")
+        raise _RouteFailed("mailbox_closed", address=str(to))
     return found
 
 
@@ -509,7 +522,7 @@ def _choose(st: _Step, pool: PoolState, msg: Msg) -> int:
     members = [st.actor(m) for m in pool.members]
     live = tuple(m.id for m in members if m.alive)
     if not live:
-        raise _RouteFailed("pool_empty")
+        raise _RouteFailed("pool_empty", pool=pool.name)
     if pool.strategy == "round_robin":  # spec 3.2.1
         n = len(members)
         for k in range(n):
@@ -523,7 +536,7 @@ def _choose(st: _Step, pool: PoolState, msg: Msg) -> int:
         return _chosen(st, pool, msg, _pair_winners([m for m in members if m.alive]))
     if pool.strategy == "consistent_hash":  # spec 3.6
         if msg.key is None:
-            raise _RouteFailed("route_error")
+            raise _RouteFailed("route_error", address=f"pool:{pool.name}", reason=_FREE)
         if msg.key is ANY_KEY:
             return _chosen(st, pool, msg, live)
         assert isinstance(msg.key, str)
@@ -591,8 +604,8 @@ def _ring_owner(labels: tuple[str, ...], members: list[ActorState], key: str) ->
 
 def _send(
     st: _Step, msg: Msg, retry: Retry | None, wait: float | None, net: Tell | Ask | Reply
-) -> str | None:
-    """Count and hand a message to the network (spec 7.2, 7.4); the error code if refused.
+) -> _RouteFailed | None:
+    """Count and hand a message to the network (spec 7.2, 7.4); the error if refused.
 
     The network may duplicate it (the copy is always delayed), then drop or delay it. A delay
     of `True` puts the message in transit until an `Arrive`; a number of seconds schedules its
@@ -619,7 +632,9 @@ def _send(
     return _arrive(st, msg, retry, wait, sync=True)
 
 
-def _arrive(st: _Step, msg: Msg, retry: Retry | None, wait: float | None, sync: bool) -> str | None:
+def _arrive(
+    st: _Step, msg: Msg, retry: Retry | None, wait: float | None, sync: bool
+) -> _RouteFailed | None:
     """Spec 4.2 to 4.4: route, then enqueue, or apply the full mailbox's backpressure."""
     if msg.kind == "reply":
         _arrive_reply(st, msg)
@@ -631,7 +646,7 @@ def _arrive(st: _Step, msg: Msg, retry: Retry | None, wait: float | None, sync: 
     try:
         target = _resolve_address(st, msg)
     except _RouteFailed as failed:
-        return _fail(st, msg, failed.code, retry, wait, sync)
+        return _fail(st, msg, failed, retry, wait, sync)
     st.emit("route", msg=msg.id, actor=target.label)
     if isinstance(target, PoolState):  # spec 3.8: into the shared queue, unbounded
         _enqueue_shared(st, target, msg)
@@ -643,7 +658,8 @@ def _arrive(st: _Step, msg: Msg, retry: Retry | None, wait: float | None, sync: 
         actor = st.actor(actor.id)
     if actor.full:
         if actor.backpressure == "reject":
-            return _fail(st, msg, "mailbox_full", retry, wait, sync)
+            full = _RouteFailed("mailbox_full", actor=actor.label, capacity=actor.capacity)
+            return _fail(st, msg, full, retry, wait, sync)
         if actor.backpressure == "drop_newest":
             st.dead_letter(msg, "dropped_newest")
             return None
@@ -735,9 +751,10 @@ def _park(st: _Step, actor: ActorState, msg: Msg, wait: float | None) -> None:
 
 
 def _fail(
-    st: _Step, msg: Msg, code: str, retry: Retry | None, wait: float | None, sync: bool
-) -> str | None:
+    st: _Step, msg: Msg, failed: _RouteFailed, retry: Retry | None, wait: float | None, sync: bool
+) -> _RouteFailed | None:
     """Spec 6.3 to 6.5, 5.9: retry a transient failure before the deadline, else give up."""
+    code = failed.code
     if code in TRANSIENT and retry is not None and msg.attempt + 1 < retry.max_attempts:
         at = _retry_time(st, msg, retry)
         if msg.deadline is None or at < msg.deadline:  # spec 6.4
@@ -754,7 +771,7 @@ def _fail(
     if msg.kind == "request":
         _fail_request(st, msg)
         return None
-    return code if sync else None
+    return failed if sync else None
 
 
 def _fail_request(st: _Step, msg: Msg) -> None:
@@ -831,25 +848,25 @@ def _tell(st: _Step, a: Tell) -> Result:
     """Spec 4.7 (deadline = timestamp + ttl), 6, 7.3 (a refused tell raises)."""
     if a.sender is not None:
         st.actor(a.sender)
-    _check_time(a.ttl)
+    _check_time(a.ttl, "ttl")
     to = _address(a.to)
-    _check_time(a.send_timeout)
+    _check_time(a.send_timeout, "send_timeout")
     deadline = None
     if a.ttl is not None:
         deadline = (a.timestamp if a.timestamp is not None else st.s.now) + a.ttl
     msg = Msg(st.new_msg_id(), "tell", a.sender, to, None, deadline, a.high, key=a.key)
-    code = _send(st, msg, a.retry, a.send_timeout, a)
-    return Refused(code) if code is not None else msg.id
+    failed = _send(st, msg, a.retry, a.send_timeout, a)
+    return failed.refused() if failed is not None else msg.id
 
 
 def _ask(st: _Step, a: Ask) -> Result:
     """Spec 5.1 (pending entry and timer before routing), 5.10 (misuse creates nothing)."""
-    _check_time(a.timeout)
+    _check_time(a.timeout, "timeout")
     to = _address(a.to)
-    _check_time(a.send_timeout)
+    _check_time(a.send_timeout, "send_timeout")
     # A stopped requester would leave a pending entry without a live requester (spec 2.8, 5.8).
     if not st.actor(a.sender).alive:
-        raise _Refuse("actor_not_found")
+        raise _Refuse("actor_not_found", address=f"id:{a.sender}", within=None)
     now = st.s.now
     corr = st.s.next_corr
     req = Request(corr, a.sender, now, now + a.timeout)
@@ -1054,7 +1071,7 @@ def apply(state: State, action: Action) -> Effect:
     try:
         result = _HANDLERS[type(action)](st, action)
     except _Refuse as refused:
-        return Effect(state, Refused(refused.code), ())
+        return Effect(state, refused.refused(), ())
     return Effect(st.s, result, tuple(st.events))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,19 @@ def test_the_reference_broker_agrees_with_the_model_on_small_bounds() -> None:
     assert check_broker(TINY, broker_class("reference")).ok
 
 
+def test_topics_and_answers_at_once_are_explored_and_agree() -> None:
+    """Spec 11.1 with `topic`: requests to `topic:t`, some answered at once inside the call
+    (spec 1.6); the reference agrees with the model on every transition, and the bounds reach
+    a reply delivered and a duplicate reply dead-lettered."""
+    bounds = CheckBounds(clients=1, members=2, topic=True, faults=("crash", "duplicate"))
+    report = check_broker(bounds, broker_class("reference"))
+    assert report.ok, [p.to_dict() for p in report.violations()]
+    plain = check(replace(bounds, topic=False))
+    assert report.states > plain.states  # the topic adds states, it does not replace any
+    verdicts = {p.name: p.verdict for p in report.properties}
+    assert verdicts["reply_delivered"] == "reached", verdicts
+
+
 def test_cli_check_json_and_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     args = ["check", "--clients", "1", "--members", "2", "--faults", "crash"]
     assert main([*args, "--json"]) == 0
@@ -130,6 +144,8 @@ def test_cli_check_json_and_exit_codes(capsys: pytest.CaptureFixture[str], tmp_p
     keys = {"states", "transitions", "depth", "seconds", "states_per_second", "properties"}
     assert keys <= set(report)
     assert main(["check", "--members", "9"]) == 2
+    assert main(["check", "--clients", "1", "--faults", "none", "--topic", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bounds"]["topic"] is True
     assert main(["check", "--faults", "meteor"]) == 2
     graph = tmp_path / "g.dot"
     assert main([*args, "--graph", str(graph)]) == 0

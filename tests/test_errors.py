@@ -255,3 +255,27 @@ def test_spec_8_1_codes_are_unique_and_transience_is_exactly_6_1() -> None:
     assert len(set(codes)) == len(codes)
     transient = {cls.__name__ for cls in ALL_ERRORS if cls.transient}
     assert transient == {"MailboxFull", "PoolEmpty", "ServiceUnavailable"}
+
+
+def test_spec_8_4_a_traces_error_fields_are_checked() -> None:
+    """conform compares an op line's `error_fields` with the model's refusal (free text aside):
+    a logged pool name that is not the one the model refuses, or fields left out, is illegal."""
+    import io
+    import tomllib
+
+    from model import check_trace
+    from sim import parse_scenario, simulate
+
+    text = """seed = 0\nuntil = 1.0\n[[script]]\nat = 0.0\ndo = "register"\nname = "a"
+[[script]]\nat = 0.0\ndo = "leave"\npool = "nope"\nactor = "a"
+[[script]]\nat = 0.0\ndo = "send"\nto = "pool:nope"\n"""
+    out = io.StringIO()
+    simulate(parse_scenario(tomllib.loads(text)), trace=out)
+    good = out.getvalue()
+    assert '"error_fields":{"pool":"nope"}' in good
+    assert check_trace(io.StringIO(good)).ok
+    for bad in ('"error_fields":{"pool":"other"}', '"error_fields":{}', '"error_fields":null'):
+        tampered = good.replace('"error_fields":{"pool":"nope"}', bad, 1)
+        verdict = check_trace(io.StringIO(tampered))
+        assert verdict.illegal is not None and verdict.illegal.seq == 3, (bad, verdict)
+        assert "error pool_not_found" in verdict.illegal.why

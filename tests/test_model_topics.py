@@ -610,7 +610,10 @@ def trace(actions: list[Action]) -> list[dict[str, Any]]:
         result = effect.result
         op = _op_line(action)
         if isinstance(result, Refused):
-            op |= {"result": None, "error": result.code}
+            fields = {
+                k: "as worded" if k in ("expected", "reason") else v for k, v in result.fields
+            }
+            op |= {"result": None, "error": result.code, "error_fields": fields}
         else:
             op |= {"result": getattr(result, "id", result), "error": None}
         lines.append(op)

@@ -19,7 +19,7 @@ replay and the simulator's script interpreter all go through it, and so does eve
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import model as m
@@ -179,14 +179,31 @@ def perform(
     return call(broker, action, payload)
 
 
-def refusal_disagreement(action: m.Action, error: str | None, result: m.Result) -> str | None:
-    """How a broker call's error code (None: it succeeded) differs from the model's `result`."""
+# Spec 8.4's free-text fields, which a port words as it likes and no check compares.
+FREE_TEXT = ("expected", "reason")
+
+
+def refusal_disagreement(
+    action: m.Action,
+    error: str | None,
+    result: m.Result,
+    fields: Mapping[str, Any] | None = None,
+) -> str | None:
+    """How a broker call's error code (None: it succeeded) differs from the model's `result`;
+    given the error's `fields`, they must be the model's too (spec 8.4, free text aside)."""
     refused = result.code if isinstance(result, m.Refused) else None
-    if error == refused:
+    if error != refused:
+        return (
+            f"{type(action).__name__}: broker {'raised ' + error if error else 'succeeded'}, "
+            + (f"model refused {refused}" if refused else "model succeeded")
+        )
+    if fields is None or not isinstance(result, m.Refused):
         return None
-    return f"{type(action).__name__}: broker {'raised ' + error if error else 'succeeded'}, " + (
-        f"model refused {refused}" if refused else "model succeeded"
-    )
+    want = {k: v for k, v in result.fields if k not in FREE_TEXT}
+    got = {k: v for k, v in fields.items() if k not in FREE_TEXT}
+    if got != want or set(fields) != {k for k, _ in result.fields}:
+        return f"{type(action).__name__}: {error} with fields {dict(fields)}, model {want}"
+    return None
 
 
 def value_disagreement(action: m.Action, value: Any, result: m.Result) -> str | None:
@@ -199,10 +216,16 @@ def value_disagreement(action: m.Action, value: Any, result: m.Result) -> str | 
     return f"{type(action).__name__}: broker returned {got!r}, model {want!r}"
 
 
-def disagreement(action: m.Action, value: Any, error: str | None, result: m.Result) -> str | None:
-    """How a broker call's outcome (`value` returned, or the `error` code raised) differs from
-    the model's `result` for the same action; None if they agree."""
-    problem = refusal_disagreement(action, error, result)
+def disagreement(
+    action: m.Action,
+    value: Any,
+    error: str | None,
+    result: m.Result,
+    fields: Mapping[str, Any] | None = None,
+) -> str | None:
+    """How a broker call's outcome (`value` returned, or the `error` code raised with its
+    `fields`) differs from the model's `result` for the same action; None if they agree."""
+    problem = refusal_disagreement(action, error, result, fields)
     if problem is None and error is None:
         problem = value_disagreement(action, value, result)
     return problem

@@ -50,7 +50,7 @@ class _Driver:
             self.do(m.Dequeue(member))
             self.do(m.Reply(member, corr))
 
-    def step(self, step: Step) -> tuple[Any, str | None]:
+    def step(self, step: Step) -> tuple[Any, BrokerError | None]:
         """Perform a step; the result of its last action (of its request, answered at once)."""
         self.answer = answered_at_once(step)
         if self.answer is not None:
@@ -59,19 +59,19 @@ class _Driver:
             finally:
                 self.answer = None
         value: Any = None
-        error: str | None = None
+        error: BrokerError | None = None
         for action in step:
             value, error = self.do(action)
         return value, error
 
-    def do(self, a: m.Action) -> tuple[Any, str | None]:
-        """Perform `a`; (value, None) or (None, error code)."""
+    def do(self, a: m.Action) -> tuple[Any, BrokerError | None]:
+        """Perform `a`; (value, None) or (None, the error raised)."""
         if isinstance(a, m.Advance):
             a = m.Advance(self.clock.now + a.to)
         try:
             return perform(self.broker, a, type(a).__name__.lower(), self.clock), None
         except BrokerError as e:
-            return None, e.code
+            return None, e
 
 
 def _compare(
@@ -88,11 +88,12 @@ def _compare(
         return None  # a drop: the broker cannot be told to lose a message
     except Exception as crash:  # a broker that crashes disagrees with any model
         return f"crash: {type(crash).__name__}: {crash}"
+    code, fields = (None, None) if error is None else (error.code, error.fields)
     at_once = answered_at_once(step)
     if at_once is None:
-        problem = disagreement(step[-1], value, error, effect.result)
+        problem = disagreement(step[-1], value, code, effect.result, fields)
     else:  # the call was the request: it returns the correlation id the reply answers
-        problem = disagreement(step[0], value, error, at_once[1])
+        problem = disagreement(step[0], value, code, at_once[1], fields)
     if problem is not None:
         return f"result: {problem}"
     label = ", ".join(f"{type(a).__name__}" for a in step)

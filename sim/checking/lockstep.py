@@ -172,10 +172,11 @@ class LockstepMachine(RuleBasedStateMachine):
         """Perform `action` on the broker (through the bridge) and on the model; compare."""
         before = self.model
         self.seen = []
+        fields = None
         try:
             value, error = perform(self.broker, action, payload, self.clock), None
         except BrokerError as e:
-            value, error = None, e.code
+            value, error, fields = None, e.code, e.fields
         if isinstance(action, m.Tell | m.Ask | m.Advance):
             action = replace(action, choices=self._choices(before))
         effect = m.apply(before, action)
@@ -183,7 +184,7 @@ class LockstepMachine(RuleBasedStateMachine):
         expected = list(effect.events)
         if self.answered_by is not None:
             expected += self._eager_model_steps()
-        refused = refusal_disagreement(action, error, effect.result)
+        refused = refusal_disagreement(action, error, effect.result, fields)
         _expect("result", refused is None, f"{action}: {refused}")
         alike = len(self.seen) == len(expected) and all(
             got.same(want) for got, want in zip(self.seen, expected, strict=True)

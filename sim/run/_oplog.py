@@ -70,18 +70,18 @@ class OpLog:
         try:
             value = fn()
         except BrokerError as err:
-            self._close(op, args, None, err.code)
+            self._close(op, {**args, "result": None, "error": err.code, "error_fields": err.fields})
             raise
         except BaseException:
-            self._close(op, args, None, "interrupted")
+            self._close(op, {**args, "result": None, "error": "interrupted"})
             raise
         result = value.msg if isinstance(value, Envelope) else value
-        self._close(op, args, result, None)
+        self._close(op, {**args, "result": result, "error": None})
         return value
 
-    def _close(self, op: str, args: dict[str, Any], result: Any, error: str | None) -> None:
+    def _close(self, op: str, fields: dict[str, Any]) -> None:
         lines = self.frames.pop()
-        lines.insert(0, ("op", op, {**args, "result": result, "error": error}))
+        lines.insert(0, ("op", op, fields))
         if self.frames:  # nested: a group of the operation that woke it
             self.frames[-1] += lines
             return
