@@ -17,6 +17,7 @@ import pytest
 
 from broker import Broker
 from sim import Scenario, default_scenario, parse_scenario, simulate
+from sim.checking.mutants import TRACE_SCENARIOS
 from sim.run import latency_summary
 
 BASE = """
@@ -298,3 +299,37 @@ def test_the_default_scenarios_trace_is_pinned() -> None:
     simulate(default_scenario(), trace=out)
     digest = hashlib.sha256(out.getvalue().encode("utf-8")).hexdigest()
     assert digest == DEFAULT_TRACE_SHA256
+
+
+def test_spec_1_6_subscribers_with_no_service_time_answer_inside_the_publish() -> None:
+    """A request to a topic whose subscribers serve in zero time: each woken subscriber takes
+    its copy and replies inside the request call (spec 1.6), so the first reply ends it at the
+    very instant it was issued and the second is a duplicate (spec 3.9). The trace writes the
+    nested operations right after the request's own lines, and the model replays them."""
+    from model import check_trace
+
+    scenario = parse_scenario(TRACE_SCENARIOS["publish_before_pending"] or {}, "topic")
+    out = io.StringIO()
+    result = simulate(scenario, trace=out)
+    assert result.ok
+    lines = [json.loads(line) for line in out.getvalue().splitlines()[1:]]
+    first = next(i for i, x in enumerate(lines) if x.get("op") == "request")
+    group = [f"op:{x['op']}" if "op" in x else x.get("ev") for x in lines[first:]]
+    assert group[:9] == ["op:request", "send", "route", "send", "route", "enqueue", "send",
+                         "route", "enqueue"]  # fmt: skip
+    # the first subscriber: takes its copy, replies (the request ends), finds nothing more
+    assert group[9:15] == ["op:dequeue", "dequeue", "op:reply", "send", "resolve", "op:dequeue"]
+    # the second: the same, and its reply is a duplicate
+    assert group[15:21] == [
+        "op:dequeue",
+        "dequeue",
+        "op:reply",
+        "send",
+        "dead_letter",
+        "op:dequeue",
+    ]
+    resolve = next(x for x in lines if x.get("ev") == "resolve")
+    assert resolve["outcome"] == "replied" and resolve["t"] == lines[first]["t"]
+    reasons = [x["reason"] for x in lines if x.get("ev") == "dead_letter"]
+    assert reasons.count("duplicate_reply") == result.summary["requests"]["issued"]
+    assert check_trace(io.StringIO(out.getvalue())).ok

@@ -39,6 +39,7 @@ T = TypeVar("T")
 
 
 Line = tuple[str, str, dict[str, Any]]
+_OPEN: Line = ("op", "", {})
 
 
 class OpLog:
@@ -46,27 +47,30 @@ class OpLog:
     choices and events it caused, and the operations nested in it (each a group of its own).
     Lines outside an operation (`fault`) are written at once."""
 
-    __slots__ = ("clock", "frames", "writer")
+    __slots__ = ("clock", "frames", "held", "writer")
 
     def __init__(self, writer: TraceWriter, clock: Scheduler) -> None:
         self.writer = writer
         self.clock = clock
         self.frames: list[list[Line]] = []  # the open operations' lines, outermost first
+        self.held = 0  # lines not yet written, open operations' `op` lines included
 
     def line(self, tag: str, name: str, fields: dict[str, Any]) -> None:
         if self.frames:
             self.frames[-1].append((tag, name, fields))
+            self.held += 1
         else:
             self.writer.write(self.clock.now, tag, name, fields)
 
     def last_seq(self) -> int:
         """The `seq` the line written last will have (an operation's lines are numbered when
         the outermost one returns: each `op` line before its own lines)."""
-        return self.writer.seq + sum(1 + len(lines) for lines in self.frames)
+        return self.writer.seq + self.held
 
     def call(self, op: str, args: dict[str, Any], fn: Callable[[], T]) -> T:
         """Run one operation, then log its `op` line and everything it caused."""
-        self.frames.append([])
+        self.frames.append([_OPEN])  # the `op` line's place, filled when it returns
+        self.held += 1
         try:
             value = fn()
         except BrokerError as err:
@@ -81,10 +85,11 @@ class OpLog:
 
     def _close(self, op: str, fields: dict[str, Any]) -> None:
         lines = self.frames.pop()
-        lines.insert(0, ("op", op, fields))
+        lines[0] = ("op", op, fields)
         if self.frames:  # nested: a group of the operation that woke it
             self.frames[-1] += lines
             return
+        self.held = 0
         now, write = self.clock.now, self.writer.write
         for tag, name, fields in lines:
             write(now, tag, name, fields)
