@@ -42,8 +42,9 @@ class Address:
         if self.kind == "id":
             if _ID.fullmatch(self.value) is None:
                 raise InvalidAddress(f"id:{self.value}", ID_RULE)
-        else:
-            check_name(self.value, f"{self.kind} name")
+        elif not isinstance(self.value, str) or _NAME.fullmatch(self.value) is None:
+            # the whole address is what the caller passed (spec 8.4's `value`)
+            raise InvalidAddress(f"{self.kind}:{self.value}", f"a {self.kind} name is {NAME_RULE}")
 
     @classmethod
     def id(cls, actor: int) -> Address:

@@ -140,6 +140,7 @@ class Known:
             (2, st.sampled_from((*SERVICES, NO_SERVICE)).map(lambda n: f"service:{n}")),
             (3, self.pool_names().map(lambda n: f"pool:{n}")),
             (2, st.sampled_from((*TOPICS, "none")).map(lambda n: f"topic:{n}")),
+            (1, st.sampled_from(("name:a b", "id:07", "topic:a%b"))),  # InvalidAddress (2.2)
         )
 
 
