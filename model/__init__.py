@@ -13,6 +13,7 @@ menu of actions that its `CheckBounds` allow.
 
 from model._actions import (
     EVENT_FIELDS,
+    FREE_TEXT,
     Action,
     Advance,
     Arrive,
@@ -85,6 +86,7 @@ __all__ = [
     "ANY_KEY",
     "BACKPRESSURES",
     "EVENT_FIELDS",
+    "FREE_TEXT",
     "SPEC_VERSION",
     "STRATEGIES",
     "TRACE_FORMAT",

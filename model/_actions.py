@@ -230,11 +230,34 @@ Action = (
 @dataclass(frozen=True, slots=True)
 class Refused:
     """The operation raised the error with this code and changed nothing (spec 2.6, 8).
-    `fields` are the error's fields of spec 8.4, in order; free text (`expected`, `reason`) is
-    `...`, as it is not compared (`Refused` values compare by their code only)."""
+    `fields` are the error's fields of spec 8.4, in order; the model leaves the free text
+    (`FREE_TEXT`) unworded. `Refused` values compare by their code only; `fields_problem`
+    compares another implementation's fields with these."""
 
     code: str
     fields: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
+
+    def fields_problem(self, got: object) -> str | None:
+        """How `got` (an error's fields as logged or raised) differs from these, or None:
+        the same names, the same values (types included), and text where the spec leaves
+        the wording free (spec 8.4)."""
+        want = dict(self.fields)
+        if not isinstance(got, Mapping):
+            return f"the fields must be an object of {', '.join(want)}, got {got!r}"
+        if sorted(got) != sorted(want):
+            return f"the fields are {sorted(got)}, spec 8.4 lists {sorted(want)}"
+        for key, value in want.items():
+            have = got[key]
+            if key in FREE_TEXT:
+                if not isinstance(have, str):
+                    return f"{key!r} must be text, got {have!r}"
+            elif have != value or type(have) is not type(value):
+                return f"{key!r} is {have!r}, the model's {value!r}"
+        return None
+
+
+# Spec 8.4's fields whose wording each implementation chooses: never compared, only typed.
+FREE_TEXT = ("expected", "reason")
 
 
 # What an operation returns: an actor id (Register), a message id (Tell, Reply), a correlation

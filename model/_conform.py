@@ -446,9 +446,10 @@ class _Checker:
                 f"returns {_show(want)}",
             )
         if isinstance(result, Refused):
-            problem = _error_fields_problem(op.get("error_fields"), result)
+            problem = result.fields_problem(op.get("error_fields"))
             if problem is not None:
-                raise Illegal(op["seq"], op["t"], f"{op['op']}: error {result.code}: {problem}")
+                why = f"{op['op']}: error {result.code}: 'error_fields': {problem}"
+                raise Illegal(op["seq"], op["t"], why)
 
     def _compare_events(self, g: _Group, expected: tuple[Event, ...]) -> None:
         for line in g.choices + g.events:
@@ -566,27 +567,6 @@ def _with(action: Action, choices: list[int], retry_at: list[float]) -> Action:
     return cast(
         Action, replace(cast(Any, action), choices=tuple(choices), retry_at=tuple(retry_at))
     )
-
-
-# Spec 8.4's fields that are free text: present, text, but worded as a port likes.
-_FREE_TEXT = ("expected", "reason")
-
-
-def _error_fields_problem(logged: object, refused: Refused) -> str | None:
-    """How an op line's `error_fields` differ from the model's error (spec 8.4), or None."""
-    want = dict(refused.fields)
-    if not isinstance(logged, dict):
-        return f"'error_fields' must be an object of {', '.join(want)}, got {logged!r}"
-    if sorted(logged) != sorted(want):
-        return f"'error_fields' has {sorted(logged)}, spec 8.4 lists {sorted(want)}"
-    for key, value in want.items():
-        got = logged[key]
-        if key in _FREE_TEXT:
-            if not isinstance(got, str):
-                return f"{key!r} must be text, got {got!r}"
-        elif got != value or type(got) is not type(value):
-            return f"{key!r} is {got!r}, the model's {value!r}"
-    return None
 
 
 def _show(pair: tuple[Any, Any]) -> str:

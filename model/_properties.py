@@ -99,7 +99,7 @@ def _messages(before: State, step: Step, events: tuple[Event, ...]) -> dict[int,
     for e in events:
         fields = dict(e.fields)
         if e.name == "send" and e.msg is not None and fields.get("copy_of") is not None:
-            out[e.msg] = Msg(e.msg, "request", None, Addr.parse(fields["to"]), e.corr)
+            out[e.msg] = Msg(e.msg, fields["kind"], None, Addr.parse(fields["to"]), e.corr)
     return out
 
 

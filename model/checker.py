@@ -36,6 +36,7 @@ from model._menu import (
     CheckBounds,
     Env,
     Step,
+    answered_at_once,
     setup,
     successors,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "PropertyResult",
     "Report",
     "Step",
+    "answered_at_once",
     "check",
     "concrete",
     "step_text",

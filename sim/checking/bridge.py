@@ -13,7 +13,8 @@ replay and the simulator's script interpreter all go through it, and so does eve
 - `disagreement(action, value, error, result)`: how a broker call's outcome differs from the
   model's `Effect.result`, or None (`refusal_disagreement` and `value_disagreement` are its two
   halves, for a driver that compares events in between);
-- `model_counters(state)`: the model's side of `broker.Stats.counters()`.
+- `model_counters(state)`: the model's side of `broker.Stats.counters()`;
+- `answer_at_once(broker, actor, payload)`: a woken actor serving inside the call (spec 1.6).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sim.scenario import ScriptStep
 __all__ = [
     "Unscriptable",
     "action_of",
+    "answer_at_once",
     "disagreement",
     "model_addr",
     "model_counters",
@@ -179,8 +181,14 @@ def perform(
     return call(broker, action, payload)
 
 
-# Spec 8.4's free-text fields, which a port words as it likes and no check compares.
-FREE_TEXT = ("expected", "reason")
+def answer_at_once(broker: MessageBroker[Any], actor: int, payload: Any = None) -> Any:
+    """Spec 1.6: the actor the broker just woke takes its next message and, if it is a request,
+    replies to it, inside the call that woke it (a subscriber on the caller's thread). Returns
+    what it dequeued (None if nothing). `payload` is the reply's (default: the request's)."""
+    env = broker.dequeue(actor)
+    if env is not None and env.kind == "request" and env.corr is not None:
+        broker.reply(actor, env.corr, env.payload if payload is None else payload)
+    return env
 
 
 def refusal_disagreement(
@@ -199,11 +207,8 @@ def refusal_disagreement(
         )
     if fields is None or not isinstance(result, m.Refused):
         return None
-    want = {k: v for k, v in result.fields if k not in FREE_TEXT}
-    got = {k: v for k, v in fields.items() if k not in FREE_TEXT}
-    if got != want or set(fields) != {k for k, _ in result.fields}:
-        return f"{type(action).__name__}: {error} with fields {dict(fields)}, model {want}"
-    return None
+    problem = result.fields_problem(fields)
+    return None if problem is None else f"{type(action).__name__}: {error}: {problem}"
 
 
 def value_disagreement(action: m.Action, value: Any, result: m.Result) -> str | None:

@@ -19,8 +19,16 @@ from typing import Any
 
 import model as m
 from broker import Broker, BrokerError, BrokerFactory, SplitMix64
-from model._menu import answered_at_once
-from model.checker import CheckBounds, Clock, Counterexample, Progress, Report, Step, check
+from model.checker import (
+    CheckBounds,
+    Clock,
+    Counterexample,
+    Progress,
+    Report,
+    Step,
+    answered_at_once,
+    check,
+)
 from sim.checking.bridge import Unscriptable, disagreement, model_counters, perform, script_step
 from sim.checking.refinement import refinement
 from sim.run import Scheduler

@@ -41,6 +41,7 @@ from hypothesis.stateful import (
 import model as m
 from broker import BACKPRESSURES, Broker, BrokerError, BrokerFactory, MessageBroker, SplitMix64
 from sim.checking.bridge import (
+    answer_at_once,
     model_addr,
     model_counters,
     perform,
@@ -143,9 +144,7 @@ class LockstepMachine(RuleBasedStateMachine):
             return
         self.eager = False
         self.answered_by = actor
-        env = perform(self.broker, m.Dequeue(actor))
-        if env is not None and env.kind == "request" and env.corr is not None:
-            perform(self.broker, m.Reply(actor, env.corr), "at once")
+        answer_at_once(self.broker, actor, "at once")
 
     def _id_of(self, label: str) -> int:
         if label.startswith("id:"):

@@ -15,7 +15,7 @@ from typing import Any
 
 import model as m
 from broker import ActorNotFound, Broker, BrokerError, BrokerFactory, MessageBroker, SplitMix64
-from sim.checking.bridge import action_of, perform
+from sim.checking.bridge import action_of, answer_at_once, perform
 from sim.run._monitors import InvariantViolation, Monitor
 from sim.run._oplog import LoggedBroker, LoggedTimers, OpLog
 from sim.run._rng import Streams
@@ -146,9 +146,7 @@ class Simulation:
         message at once, inside that operation (the log writes it as a nested operation)."""
         if actor == self.answer_at_once:
             self.answer_at_once = None
-            env = self.broker.dequeue(actor)
-            if env is not None and env.kind == "request" and env.corr is not None:
-                self.broker.reply(actor, env.corr, env.payload)
+            answer_at_once(self.broker, actor)
             return
         worker = self.workers.get(actor)
         if worker is not None:
