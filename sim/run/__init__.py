@@ -6,6 +6,7 @@ replay with the first divergence, and the run's summary.
 """
 
 from sim.run._monitors import InvariantViolation
+from sim.run._oplog import retry_fields
 from sim.run._replay import Divergence, replay
 from sim.run._rng import Streams, stream
 from sim.run._runner import Progress, RunResult, Simulation, hard_stop, simulate
@@ -28,6 +29,7 @@ __all__ = [
     "hard_stop",
     "latency_summary",
     "replay",
+    "retry_fields",
     "simulate",
     "stream",
 ]
