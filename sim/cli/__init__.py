@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from sim.cli import checks, lab, run
 from sim.cli._common import EXIT_USAGE, UsageError, _version
 from sim.lab import SweepError
+from sim.port import PortError
 from sim.run import TraceError
 from sim.scenario import ScenarioError
 
@@ -42,4 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ScenarioError, TraceError, SweepError) as err:
         print(f"brokerlab {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except PortError as err:  # a port that crashed, hung or wrote nonsense (exit 1), or cannot run
+        print(f"brokerlab {args.command}: {err}", file=sys.stderr)
+        return err.exit_code
     return code

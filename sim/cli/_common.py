@@ -6,7 +6,9 @@ import argparse
 import math
 import time
 from importlib.metadata import PackageNotFoundError, version
-from typing import IO
+from typing import IO, Any
+
+from broker import BrokerFactory
 
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE = 0, 1, 2
 
@@ -84,3 +86,50 @@ class _Progress:
         if self.drawn:
             self.out.write("\n")
             self.out.flush()
+
+
+BROKER_HELP = (
+    'reference (default), a mutant of `brokerlab mutants`, or cmd:"COMMAND": a port speaking '
+    "docs/port-protocol.md"
+)
+
+
+def add_broker_options(parser: Any, default: str | None = "reference", help: str = "") -> None:
+    """`--broker NAME` and `--port-timeout SECONDS`, shared by every command that drives one."""
+    parser.add_argument("--broker", default=default, metavar="NAME", help=help or BROKER_HELP)
+    parser.add_argument(
+        "--port-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
+        help="with --broker cmd:...: how long the port may take to answer one request (10)",
+    )  # fmt: skip
+
+
+def broker_factory(args: argparse.Namespace, *, replay: bool = False) -> BrokerFactory:
+    """The broker `--broker` names: the reference, a mutant, or a port (started here, so a port
+    that cannot start or speaks another protocol version is a usage error, exit 2)."""
+    from sim.checking.mutants import broker_class
+    from sim.port import PortError, PortFactory
+
+    name: str = args.broker
+    if name.startswith("cmd:"):
+        command = name[4:].strip()
+        if not command:
+            raise UsageError('--broker cmd: needs a command line, e.g. cmd:"node port.js"')
+        factory = PortFactory(command, timeout=args.port_timeout, replay=replay)
+        try:
+            factory.link  # noqa: B018  # start it now
+        except PortError as err:
+            if err.exit_code == EXIT_USAGE:
+                raise UsageError(str(err)) from None
+            raise
+        return factory
+    try:
+        return broker_class(name)
+    except KeyError as err:
+        raise UsageError(f"--broker: {err.args[0]}") from None
+
+
+def close_broker(factory: object) -> None:
+    """Stop a port's process, if the factory started one."""
+    close = getattr(factory, "close", None)
+    if callable(close):
+        close()

@@ -16,6 +16,9 @@ from sim.cli._common import (
     UsageError,
     _open_out,
     _positive_int,
+    add_broker_options,
+    broker_factory,
+    close_broker,
 )
 
 
@@ -219,9 +222,9 @@ def _add_check_parser(sub: Any) -> None:
         help="members also subscribe to topic t; clients may publish requests, answered at once",
     )  # fmt: skip
     ch.add_argument("--no-symmetry", action="store_true", help="explore every actor renaming")
-    ch.add_argument(
-        "--broker", metavar="NAME",
-        help="also replay every transition on this broker: reference or a mutant",
+    add_broker_options(
+        ch, None, "also replay every transition on this broker: reference, a mutant, or "
+        'cmd:"COMMAND", a port (docs/port-protocol.md)',
     )  # fmt: skip
     ch.add_argument("--out", metavar="PATH", help="write the first counterexample as a scenario")
     ch.add_argument("--graph", metavar="PATH", help="write the state graph (.graphml or .dot)")
@@ -249,11 +252,30 @@ def _check_bounds(args: argparse.Namespace) -> Any:
         raise UsageError(f"bad bounds: {err}") from None
 
 
+def _check_port_features(factory: Any, bounds: Any) -> None:
+    """A port is checked on what it has: bounds that need more are a usage error."""
+    features = getattr(factory, "features", None)
+    if features is None:
+        return
+    needs = {f"strategy:{bounds.strategy}"}
+    if bounds.capacity is not None:
+        needs.add(f"backpressure:{bounds.backpressure}")
+    if bounds.topic:
+        needs.add("topics")
+    if bounds.retry_attempts > 1:
+        needs.add("retry")
+    missing = sorted(needs - features)
+    if missing:
+        raise UsageError(
+            f"the port lacks {', '.join(missing)}, which these bounds need; it has "
+            f"{', '.join(sorted(features)) or 'no optional features'}"
+        )
+
+
 def _check(args: argparse.Namespace) -> int:
     from model.checker import check
     from sim.checking.bridge import Unscriptable
     from sim.checking.exhaustive import check_broker, scenario_toml
-    from sim.checking.mutants import broker_class
 
     bounds = _check_bounds(args)
     if args.graph and not args.graph.endswith((".graphml", ".dot")):
@@ -261,13 +283,14 @@ def _check(args: argparse.Namespace) -> int:
     progress = _CheckProgress(sys.stderr) if sys.stderr.isatty() and not args.json else None
     symmetry = not args.no_symmetry
     if args.broker is not None:
+        factory = broker_factory(args, replay=True)
         try:
-            factory = broker_class(args.broker)
-        except KeyError as err:
-            raise UsageError(f"--broker: {err.args[0]}") from None
-        report = check_broker(
-            bounds, factory, symmetry=symmetry, progress=progress, clock=time.perf_counter
-        )
+            _check_port_features(factory, bounds)
+            report = check_broker(
+                bounds, factory, symmetry=symmetry, progress=progress, clock=time.perf_counter
+            )
+        finally:
+            close_broker(factory)
     else:
         report = check(
             bounds, symmetry=symmetry, progress=progress, labels=bool(args.graph),

@@ -9,7 +9,6 @@ import sys
 from typing import Any
 
 from broker import BrokerFactory
-from sim.checking.mutants import broker_class
 from sim.cli._common import (
     EXIT_OK,
     EXIT_VIOLATION,
@@ -18,6 +17,9 @@ from sim.cli._common import (
     _positive_float,
     _Progress,
     _seed,
+    add_broker_options,
+    broker_factory,
+    close_broker,
 )
 from sim.run import format_summary, replay, simulate
 from sim.scenario import Scenario, default_scenario, load_scenario
@@ -33,14 +35,15 @@ def add_parsers(sub: Any) -> None:
     run.add_argument("--trace", metavar="PATH", help="write the JSON Lines trace here")
     run.add_argument("--summary", metavar="PATH", help="write the summary JSON here")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    run.add_argument(
-        "--broker", default="reference", metavar="NAME",
-        help="the broker to simulate: reference (default) or a mutant of `brokerlab mutants`",
-    )  # fmt: skip
+    add_broker_options(run)
 
     rep = sub.add_parser("replay", help="re-run a trace and report the first divergence")
     rep.set_defaults(func=_replay)
     rep.add_argument("trace", help="trace file written by `brokerlab run --trace`")
+    rep.add_argument(
+        "--port-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
+        help="for a trace of a port (header broker cmd:...): its per-request timeout (10)",
+    )  # fmt: skip
 
 
 def _scenario(args: argparse.Namespace) -> Scenario:
@@ -56,11 +59,11 @@ def _run(args: argparse.Namespace) -> int:
     scenario = _scenario(args)
     trace = _open_out(args.trace, "trace") if args.trace else None
     progress = _Progress(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
+    factory = broker_factory(args)
     try:
-        result = simulate(
-            scenario, trace=trace, progress=progress, broker_factory=_broker_class(args)
-        )
+        result = simulate(scenario, trace=trace, progress=progress, broker_factory=factory)
     finally:
+        close_broker(factory)
         if trace is not None:
             trace.close()
         if progress is not None:
@@ -78,22 +81,24 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    factories: list[BrokerFactory] = []
+
+    def named(name: str) -> BrokerFactory:  # the broker the header names
+        factories.append(broker_factory(argparse.Namespace(**{**vars(args), "broker": name})))
+        return factories[-1]
+
     try:
         with open(args.trace, encoding="utf-8") as stream:
-            divergence = replay(stream, args.trace, brokers=broker_class)
+            divergence = replay(stream, args.trace, brokers=named)
     except OSError as err:
         raise UsageError(f"cannot read {args.trace!r}: {err.strerror}") from None
     except UnicodeDecodeError:
         raise UsageError(f"cannot read {args.trace!r}: not UTF-8 text") from None
+    finally:
+        for factory in factories:
+            close_broker(factory)
     if divergence is None:
         print(f"{args.trace}: replay identical")
         return EXIT_OK
     print(f"{args.trace}: replay diverged at {divergence}")
     return EXIT_VIOLATION
-
-
-def _broker_class(args: argparse.Namespace) -> BrokerFactory:
-    try:
-        return broker_class(args.broker)
-    except KeyError as err:
-        raise UsageError(f"--broker: {err.args[0]}") from None

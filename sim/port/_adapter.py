@@ -218,13 +218,13 @@ class PortBroker:
             self._unsent, self._expected = [], []
         else:
             link.write([line])
-        answer = link.read()
+        raw, answer = link.read_raw()
         while "ask" in answer:
             self._ask(answer)
-            answer = link.read()
+            raw, answer = link.read_raw()
         if self._factory.replay and self._network is None:
             child: dict[str, Any] = {}
-            self._node[line] = (_encode(answer), child)
+            self._node[line] = (raw, child)
             self._node = child
         return answer
 
@@ -262,9 +262,9 @@ class PortBroker:
         return answer.get("result")
 
     def _error(self, code: Any, fields: Any) -> BrokerError:
-        cls = _ERRORS.get(code)  # type: ignore[arg-type]
+        cls = _ERRORS.get(code)
         if cls is None or not isinstance(fields, dict):
-            raise self._link.fail(f"error {code!r} with fields {fields!r}: no such error (spec 8.4)")
+            raise self._link.fail(f"error {code!r}, fields {fields!r}: no such error (spec 8.4)")
         try:
             return cls(**fields)
         except TypeError as err:
@@ -471,9 +471,7 @@ class PortBroker:
             "send_timeout": send_timeout,
         }
         pending = _Request(sender, self.timers.now, timeout, str(to), on_outcome)
-        result: int = self._operation(
-            "request", args, _Call(payload, priority == "high", pending)
-        )
+        result: int = self._operation("request", args, _Call(payload, priority == "high", pending))
         return result
 
     def reply(self, sender: int | None, corr: int, payload: Any) -> int:
@@ -532,4 +530,3 @@ class PortBroker:
             )  # fmt: skip
         except (KeyError, TypeError, AttributeError) as err:
             raise self._link.fail(f"its stats {s!r} lack {err} (docs/port-protocol.md)") from None
-

@@ -8,6 +8,7 @@ the last request sent and the last lines of its standard error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -66,8 +67,8 @@ class Link:
         except ValueError as err:
             raise PortError(f"port command {command!r}: {err}", 2) from None
         if not argv:
-            raise PortError("port command is empty: expected cmd:\"PROGRAM ARGS...\"", 2)
-        self._err = tempfile.TemporaryFile()
+            raise PortError('port command is empty: expected cmd:"PROGRAM ARGS..."', 2)
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115  # lives as long as the port
         try:
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err
@@ -81,7 +82,8 @@ class Link:
         self._buf = bytearray()
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._fd, selectors.EVENT_READ)
-        self.write([json.dumps({"op": "hello", "protocol": PROTOCOL, "spec_version": SPEC_VERSION})])
+        hello_request = {"op": "hello", "protocol": PROTOCOL, "spec_version": SPEC_VERSION}
+        self.write([json.dumps(hello_request)])
         hello = self.read()
         if hello.get("protocol") != PROTOCOL or hello.get("spec_version") != SPEC_VERSION:
             self.close()
@@ -138,12 +140,16 @@ class Link:
 
     def read(self) -> dict[str, Any]:
         """The next answer, parsed; `ok: false` and anything not a JSON object fail."""
+        return self.read_raw()[1]
+
+    def read_raw(self) -> tuple[str, dict[str, Any]]:
+        """The next answer as written and parsed."""
         line = self.read_line()
         answer = self.parse(line)
         if answer.get("ok") is not True and "ask" not in answer:
             problem = answer.get("problem", "no `ok: true` and no `problem` given")
             raise self.fail(f"it answered ok: false: {problem}")
-        return answer
+        return line, answer
 
     def parse(self, line: str) -> dict[str, Any]:
         try:
@@ -179,10 +185,8 @@ class Link:
         """End the port: close its input, then wait a little, then kill it."""
         proc = self._proc
         if proc.poll() is None:
-            try:
+            with contextlib.suppress(OSError):
                 self._in.close()
-            except OSError:
-                pass
             try:
                 proc.wait(timeout=2.0)
             except subprocess.TimeoutExpired:
