@@ -30,18 +30,25 @@ class Failure:
     message: str
 
 
-def machine_for(factory: BrokerFactory, name: str = "Lockstep") -> type[LockstepMachine]:
-    """A `LockstepMachine` whose broker comes from `factory`."""
-    return type(name, (LockstepMachine,), {"factory": staticmethod(factory)})
+def machine_for(
+    factory: BrokerFactory, name: str = "Lockstep", features: frozenset[str] | None = None
+) -> type[LockstepMachine]:
+    """A `LockstepMachine` whose broker comes from `factory` (a port: with its `features`)."""
+    attributes = {"factory": staticmethod(factory), "features": features}
+    return type(name, (LockstepMachine,), attributes)
 
 
-def run_lockstep(factory: BrokerFactory, settings: Settings | None = None) -> Failure | None:
+def run_lockstep(
+    factory: BrokerFactory,
+    settings: Settings | None = None,
+    features: frozenset[str] | None = None,
+) -> Failure | None:
     """Run the lockstep machine against `factory`'s broker; the (shrunk) failure, or None.
 
     The failure's `steps` counts the rules of the minimal failing example Hypothesis reports
     (invariant checks and teardown are not steps).
     """
-    machine = machine_for(factory)
+    machine = machine_for(factory, features=features)
     try:
         run_state_machine_as_test(machine, settings=settings)
     except Exception as error:  # any failure of the broker counts, not only a Divergence

@@ -23,10 +23,87 @@ from sim.cli._common import (
 
 
 def add_parsers(sub: Any) -> None:
-    """The `conform`, `mutants` and `check` subcommands."""
+    """The `conform`, `mutants`, `check`, `lockstep` and `port-serve` subcommands."""
     _add_conform_parser(sub)
     _add_mutants_parser(sub)
     _add_check_parser(sub)
+    _add_lockstep_parser(sub)
+    ps = sub.add_parser(
+        "port-serve",
+        help="the reference broker behind the port protocol, on stdin/stdout",
+        description="Speak docs/port-protocol.md on standard input and output with the "
+        "reference broker behind it, as a port does: an example of the protocol's other side, "
+        'and a target for --broker cmd:"brokerlab port-serve".',
+    )
+    ps.set_defaults(func=_port_serve)
+
+
+def _port_serve(args: argparse.Namespace) -> int:
+    from sim.port import serve
+
+    return serve(sys.stdin, sys.stdout)
+
+
+# -- lockstep --------------------------------------------------------------------------------
+
+
+def _add_lockstep_parser(sub: Any) -> None:
+    lo = sub.add_parser(
+        "lockstep",
+        help="run a broker and the model side by side on random operation sequences",
+        description="The lockstep test (Hypothesis' stateful testing): random sequences of "
+        "every operation, performed on the broker and on the model, compared after each "
+        "(result, events, counters, pending requests). A port is driven only with the "
+        "features it declares. Reproducible: the same arguments draw the same examples. Exit 0 "
+        "if the broker agrees with the model on every example, 1 with the shrunk failing "
+        "example otherwise.",
+    )
+    lo.set_defaults(func=_lockstep)
+    add_broker_options(lo)
+    lo.add_argument(
+        "--examples", type=_positive_int, default=200, metavar="N",
+        help="operation sequences to try (default 200)",
+    )  # fmt: skip
+    lo.add_argument(
+        "--steps", type=_positive_int, default=30, metavar="N",
+        help="operations per sequence, at most (default 30)",
+    )  # fmt: skip
+    lo.add_argument("--quick", action="store_true", help="do not shrink a failure")
+
+
+def _lockstep(args: argparse.Namespace) -> int:
+    try:
+        from hypothesis import Phase
+        from hypothesis import settings as hsettings
+    except ImportError:
+        raise UsageError(
+            "the lockstep test needs Hypothesis, a dev extra: pip install 'brokerlab[dev]'"
+        ) from None
+    from sim.checking.hunt import run_lockstep
+
+    phases = [Phase.explicit, Phase.generate] + ([] if args.quick else [Phase.shrink])
+    settings = hsettings(
+        max_examples=args.examples, stateful_step_count=args.steps, print_blob=False,
+        deadline=None, phases=phases, database=None, derandomize=True,
+    )  # fmt: skip
+    factory = broker_factory(args)
+    features = getattr(factory, "features", None)
+    try:
+        failure = run_lockstep(factory, settings, features)
+    finally:
+        close_broker(factory)
+    scope = "" if features is None else f" (features: {', '.join(sorted(features)) or 'base'})"
+    if failure is None:
+        print(
+            f"lockstep: {args.examples} examples, broker {args.broker!r} agrees with the model"
+            f"{scope}"
+        )
+        return EXIT_OK
+    print(
+        f"lockstep: broker {args.broker!r} FAILED [{failure.check}] after {failure.steps} "
+        f"steps{scope}\n{failure.message}"
+    )
+    return EXIT_VIOLATION
 
 
 # -- conform ---------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ from sim.run import retry_fields
 
 _ERRORS = {cls.code: cls for cls in ALL_ERRORS}
 _NUMBERS = ("deadline", "at", "send_timeout")  # event fields of type number (spec 9.4)
+# A reply to a correlation id never issued goes nowhere (`to` null); an Envelope needs an address.
+_NOWHERE = Address("name", "-")
 _OUTCOMES: tuple[OutcomeKind, ...] = ("replied", "timed_out", "cancelled", "failed")
 
 
@@ -324,7 +326,7 @@ class PortBroker:
             payload = source.payload if source is not None else call.payload
             high = source.high if source is not None else call.high
             sender = None if f["from"] is None else self._ids.get(f["from"])
-            to = Address.parse(f["to"]) if f["to"] is not None else Address.parse("id:0")
+            to = Address.parse(f["to"]) if f["to"] is not None else _NOWHERE
             self._msgs[msg] = Envelope(
                 msg, sender, to, f["kind"], payload, f.get("corr"), f.get("deadline"), high,
                 f.get("key"), f.get("dup_of"), f.get("copy_of"),
