@@ -23,7 +23,9 @@ NAME_RULE = "one or more of the characters A-Z a-z 0-9 _ . - / @ +"
 
 def check_name(value: object, what: str = "name") -> str:
     """Return `value` if it is a valid name, else raise `InvalidAddress` saying what is allowed."""
+    # rule 2.2: a name matches [A-Za-z0-9_.\-/@+]+
     if not isinstance(value, str) or _NAME.fullmatch(value) is None:
+        # rule 2.2, 8.4: anything else is InvalidAddress, naming what is allowed
         raise InvalidAddress(value, f"a {what} is {NAME_RULE}")
     return value
 
@@ -37,19 +39,24 @@ class Address:
     value: str
 
     def __post_init__(self) -> None:
+        # rule 2.1: an address is id, name, service, pool or topic
         if self.kind not in KINDS:
+            # rule 2.3, 8.4: an unknown kind is InvalidAddress
             raise InvalidAddress(self.kind, f"an address kind is one of {', '.join(KINDS)}")
         if self.kind == "id":
             if _ID.fullmatch(self.value) is None:
+                # rule 2.2, 8.4: an actor id is a positive integer, no leading 0
                 raise InvalidAddress(f"id:{self.value}", ID_RULE)
         elif not isinstance(self.value, str) or _NAME.fullmatch(self.value) is None:
             # the whole address is what the caller passed (spec 8.4's `value`)
+            # rule 2.2, 8.4: a name outside the grammar
             raise InvalidAddress(f"{self.kind}:{self.value}", f"a {self.kind} name is {NAME_RULE}")
 
     @classmethod
     def id(cls, actor: int) -> Address:
         """The actor with this id."""
         if isinstance(actor, bool) or not isinstance(actor, int) or actor < 1:
+            # rule 2.2, 8.4: an actor id is a positive integer
             raise InvalidAddress(actor, ID_RULE)
         return cls("id", str(actor))
 
@@ -76,11 +83,15 @@ class Address:
         Address(kind='pool', value='workers')
         """
         if not isinstance(text, str):
+            # rule 2.3, 8.4: only text parses as an address
             raise InvalidAddress(text, KIND_RULE)
+        # rule 2.3: the text form is kind:value
         kind, sep, value = text.partition(":")
         if not sep or kind not in KINDS:
+            # rule 2.3, 8.4: text without a known kind prefix is InvalidAddress
             raise InvalidAddress(text, KIND_RULE)
         return cls(kind, value)
 
     def __str__(self) -> str:
+        # rule 2.3: the text form, which parses back to the same address
         return f"{self.kind}:{self.value}"

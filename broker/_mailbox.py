@@ -18,6 +18,7 @@ BACKPRESSURES: tuple[Backpressure, ...] = ("reject", "drop_newest", "drop_oldest
 
 def check_backpressure(value: object) -> Backpressure:
     if value not in BACKPRESSURES:
+        # rule 4.3, 8.3, 8.4: an unknown backpressure mode is InvalidConfig
         raise InvalidConfig("backpressure", value, f"one of {', '.join(BACKPRESSURES)}")
     return value
 
@@ -26,6 +27,7 @@ def check_capacity(value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        # rule 4.1, 8.3, 8.4: a capacity must be an integer >= 1
         raise InvalidConfig("capacity", value, "an integer >= 1, or null for unbounded")
     return value
 
@@ -36,7 +38,9 @@ class Mailbox:
     __slots__ = ("backpressure", "capacity", "high", "normal", "parked", "size")
 
     def __init__(self, capacity: int | None = None, backpressure: Backpressure = "reject") -> None:
+        # rule 4.1: the capacity is checked before the mode (2.6's order)
         self.capacity = check_capacity(capacity)
+        # rule 4.3: then the backpressure mode
         self.backpressure = check_backpressure(backpressure)
         self.high: deque[Envelope[Any]] = deque()
         self.normal: deque[Envelope[Any]] = deque()
@@ -49,25 +53,31 @@ class Mailbox:
         return self.capacity is not None and self.size >= self.capacity
 
     def push(self, env: Envelope[Any]) -> None:
+        # rule 4.5: FIFO within each priority class
         (self.high if env.high else self.normal).append(env)
+        # rule 4.5: the size counts both classes
         self.size += 1
 
     def pop(self) -> Envelope[Any] | None:
         if self.high:
             self.size -= 1
+            # rule 4.5: the oldest high message first
             return self.high.popleft()
         if self.normal:
             self.size -= 1
+            # rule 4.5: else the oldest normal one
             return self.normal.popleft()
         return None
 
     def pop_oldest_droppable(self) -> Envelope[Any]:
         """The message `drop_oldest` evicts: the oldest of the lowest class present (spec 4.4)."""
         self.size -= 1
+        # rule 4.4: drop_oldest's victim: lowest class
         return self.normal.popleft() if self.normal else self.high.popleft()
 
     def drain(self) -> list[Envelope[Any]]:
         """Remove and return everything queued, in dequeue order."""
+        # rule 9.3: everything queued, in dequeue order
         out = [*self.high, *self.normal]
         self.high.clear()
         self.normal.clear()

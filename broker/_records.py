@@ -100,10 +100,12 @@ class Stats:
 
     @property
     def accepted(self) -> int:
+        # rule 7.2, 9.2: accepted = sent - rejected
         return self.sent - self.rejected
 
     @property
     def in_flight(self) -> int:
+        # rule 7.2, 9.2: accepted = delivered + dead + in flight
         return self.accepted - self.delivered - self.dead_lettered
 
     def counters(self) -> tuple[int, int, int, int, int]:

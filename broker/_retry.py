@@ -18,6 +18,7 @@ def check_number(value: object, what: str, *, low: float = 0.0, strict: bool = F
         or value < low
         or (strict and value == low)
     ):
+        # rule 8.3, 8.4: negative, zero (if strict), NaN or infinite is invalid
         raise InvalidConfig(what, value, f"a finite number {'>' if strict else '>='} {low:g}")
     return float(value)
 
@@ -40,17 +41,22 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         attempts = self.max_attempts
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            # rule 6.2, 8.3: max_attempts is an integer >= 1
             raise InvalidConfig("max_attempts", attempts, "an integer >= 1")
+        # rule 6.2, 8.3: backoff >= 0, multiplier >= 1, max_backoff >= 0
         check_number(self.backoff, "backoff")
         check_number(self.multiplier, "multiplier", low=1.0)
         check_number(self.max_backoff, "max_backoff")
         check_number(self.jitter, "jitter")
         if self.jitter > 1.0:
+            # rule 6.2, 8.3: jitter is in [0, 1]
             raise InvalidConfig("jitter", self.jitter, "a number in [0, 1]")
 
     def delay(self, retry: int, rng: Rng) -> float:
         """The wait before retry number `retry` (1-based)."""
+        # rule 6.2: min(max_backoff, backoff * multiplier^(k-1))
         base = min(self.max_backoff, self.backoff * self.multiplier ** (retry - 1))
         if self.jitter:
+            # rule 1.2, 6.2: times (1 - jitter * u), one draw
             base *= 1.0 - self.jitter * rng.random()
         return base

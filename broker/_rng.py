@@ -38,6 +38,7 @@ class SplitMix64:
 
     def next64(self) -> int:
         """The next 64-bit output."""
+        # rule 1.2: SplitMix64's next(), modulo 2^64
         self.state = z = (self.state + _GAMMA) & _MASK
         z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
         z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
@@ -48,9 +49,11 @@ class SplitMix64:
         integer generation in an interval", 2019), on 64-bit outputs."""
         if n < 1:
             raise ValueError(f"randrange needs n >= 1, got {n}")
+        # rule 1.2: below(n), Lemire's method
         m = self.next64() * n
         low = m & _MASK
         if low < n:
+            # rule 1.2: reject while the low half is below (2^64 - n) mod n
             threshold = ((1 << 64) - n) % n
             while low < threshold:
                 m = self.next64() * n
@@ -59,4 +62,5 @@ class SplitMix64:
 
     def random(self) -> float:
         """Uniform in [0, 1): the top 53 bits of one output, times 2^-53."""
+        # rule 1.2: unit(): (next() >> 11) * 2^-53
         return (self.next64() >> 11) * (1.0 / (1 << 53))

@@ -41,10 +41,12 @@ def round_robin(
     members: Sequence[Member], cursor: int, rng: Rng, key: str | None
 ) -> tuple[int, int]:
     """Spec 3.2: the first live member at or after the cursor; the cursor moves past it."""
+    # rule 3.2, 3.2.1: the first live member at or after the cursor
     n = len(members)
     for step in range(n):
         i = (cursor + step) % n
         if members[i].alive:
+            # rule 3.2.1: the cursor moves to the index after the chosen one
             return i, (i + 1) % n
     raise AssertionError("round_robin called without a live member")
 
@@ -53,7 +55,9 @@ def random_choice(
     members: Sequence[Member], state: int, rng: Rng, key: str | None
 ) -> tuple[int, int]:
     """Spec 3.3: uniform over live members, one draw of `rng.randrange(live)`."""
+    # rule 3.3: the live members
     live = [i for i, m in enumerate(members) if m.alive]
+    # rule 1.2, 3.3: one draw randrange(len(live))
     return live[rng.randrange(len(live))], state
 
 
@@ -64,6 +68,7 @@ def least_loaded(
     best = -1
     best_load = 0
     for i, m in enumerate(members):
+        # rule 3.4: smallest load, ties to the earliest
         if m.alive and (best < 0 or m.load < best_load):
             best, best_load = i, m.load
     return best, state
@@ -77,23 +82,30 @@ def power_of_two(
     bumped past i, so the pair is uniform over distinct pairs. One live member: no draw."""
     live = [i for i, m in enumerate(members) if m.alive]
     if len(live) == 1:
+        # rule 3.5: one live member: chosen without a draw
         return live[0], state
+    # rule 1.2, 3.5: draw i = randrange(n)
     i = rng.randrange(len(live))
+    # rule 1.2, 3.5: then j = randrange(n - 1)
     j = rng.randrange(len(live) - 1)
     if j >= i:
+        # rule 3.5: j >= i: add 1, so the pair is distinct
         j += 1
     a, b = sorted((live[i], live[j]))
+    # rule 3.5: the less loaded; ties to the earlier
     return (b if members[b].load < members[a].load else a), state
 
 
 def stable_hash(text: str) -> int:
     """A 64-bit hash that is the same in every process and every language (spec 3.6)."""
+    # rule 3.6: H(text) is the first 8 bytes of BLAKE2b-64, big-endian
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
 @functools.lru_cache(maxsize=256)
 def _ring(labels: tuple[str, ...]) -> tuple[list[int], list[int]]:
     """Ring points and, for each, the index of its member; ties broken by label then vnode."""
+    # rule 3.6: 64 points per member, ordered by (point, label, v)
     points = sorted(
         (stable_hash(f"{label}#{v}"), label, v, i)
         for i, label in enumerate(labels)
@@ -109,13 +121,16 @@ def consistent_hash(
     nodes. The ring depends only on the members' labels, so a leaving member moves only its
     own keys."""
     if key is None:
+        # rule 3.6: a message without a key is a RouteError
         raise RouteError("pool", "a consistent_hash pool needs a message key")
     hashes, owners = _ring(tuple(m.label for m in members))
+    # rule 3.6: the first point at or after the key's
     start = bisect.bisect_left(hashes, stable_hash(key))
     n = len(hashes)
     for step in range(n):
         owner = owners[(start + step) % n]
         if members[owner].alive:
+            # rule 3.6: whose owner is live
             return owner, state
     raise AssertionError("consistent_hash called without a live member")
 
@@ -126,6 +141,7 @@ def first_live(members: Sequence[Member], state: int, rng: Rng, key: str | None)
     takes the message."""
     for i, m in enumerate(members):
         if m.alive:
+            # rule 3.7: a broadcast original goes to the first live member
             return i, state
     raise AssertionError("first_live called without a live member")
 
@@ -158,7 +174,9 @@ def leave_cursor(cursor: int, left_index: int, remaining: int) -> int:
     this is what keeps rotation from skipping or double-serving a remaining member.
     """
     if left_index < cursor:
+        # rule 3.2.3: a leaver before the cursor moves it back by one
         cursor -= 1
+    # rule 3.2.3: then modulo the new size
     return 0 if remaining == 0 else cursor % remaining
 
 
@@ -166,4 +184,5 @@ def check_strategy(name: object) -> StrategyName:
     for known in STRATEGIES:
         if name == known:
             return known
+    # rule 3.1, 8.3, 8.4: an unknown strategy is InvalidConfig
     raise InvalidConfig("strategy", name, f"one of {', '.join(STRATEGIES)}")

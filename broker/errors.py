@@ -22,8 +22,10 @@ def show(key: str, value: object) -> str:
     """How a field appears in a message (spec 8.4): a `value` (what the caller passed) as JSON,
     so text is quoted; other text as it is; numbers in their shortest round-trip form."""
     if isinstance(value, str) and key != "value":
+        # rule 8.4: text as it is, except value
         return value
     try:
+        # rule 8.4: value and numbers written as JSON
         return json.dumps(value, allow_nan=True)
     except (TypeError, ValueError):
         return repr(value)
@@ -57,14 +59,17 @@ class BrokerError(Exception):
                 if key not in self.OPTIONAL:
                     raise TypeError(f"{type(self).__name__} needs the field {key!r}")
                 fields[key] = None
+        # rule 8.1: each error's fields, by name and together
         self.fields: dict[str, Any] = fields
         for key, value in fields.items():
             setattr(self, key, value)
+        # rule 8.4: the message is the template filled with the fields
         super().__init__(self.describe(fields))
 
     @classmethod
     def describe(cls, fields: dict[str, Any]) -> str:
         """The message of spec 8.4: the template, then each optional part whose field is set."""
+        # rule 8.4: an optional part only when its field is set
         text = cls.TEMPLATE + "".join(
             part for key, part in cls.OPTIONAL.items() if fields.get(key) is not None
         )
@@ -76,6 +81,7 @@ class BrokerError(Exception):
     @property
     def is_transient(self) -> bool:
         """True when retrying the same operation later may succeed (spec 6.1)."""
+        # rule 6.1, 8.1: MailboxFull, PoolEmpty, ServiceUnavailable are transient
         return self.transient
 
 
