@@ -81,6 +81,19 @@ EVENTUALLY: dict[str, str] = {
     "dead-lettered",
 }
 
+# The spec rules each property checks (every one also checks spec 11.3's own wording), for the
+# rule-coverage matrix (docs/rule-coverage.md).
+PROPERTY_RULES: dict[str, tuple[str, ...]] = {
+    "routing": ("2.5", "3.1", "3.2.1", "3.4", "11.3"),
+    "correlation": ("5.4", "5.6", "11.3"),
+    "one_outcome": ("5.3", "5.5", "11.3"),
+    "conservation": ("7.1", "7.2", "11.3"),
+    "no_leak": ("2.8", "5.8", "11.3"),
+    "capacity": ("4.6", "11.3"),
+    "eventually_resolved": ("5.3", "11.3"),
+    "eventually_terminal": ("7.1", "11.3"),
+}
+
 
 def _id(label: str | None) -> int:
     assert label is not None and label.startswith("id:"), label

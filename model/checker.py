@@ -43,6 +43,7 @@ from model._menu import (
 from model._properties import (
     ALWAYS,
     EVENTUALLY,
+    PROPERTY_RULES,
     SOMETIMES,
     check_transition,
     discharged,
@@ -53,6 +54,7 @@ from model._state import State
 
 __all__ = [
     "FAULTS",
+    "PROPERTY_RULES",
     "BoundsError",
     "CheckBounds",
     "Clock",

@@ -213,6 +213,21 @@ MUTANTS: dict[str, type[Broker[Any]]] = {
     "inclusive_deadline": InclusiveDeadline,
 }
 
+# The spec rules each mutant breaks, for the rule-coverage matrix (docs/rule-coverage.md).
+MUTANT_RULES: dict[str, tuple[str, ...]] = {
+    "reply_before_pending": ("5.1",),
+    "publish_before_pending": ("1.6", "3.9", "5.1"),
+    "leak_pending_on_stop": ("2.8", "5.8"),
+    "late_reply_delivered": ("5.5", "5.6"),
+    "duplicate_reply_delivered": ("5.6",),
+    "round_robin_no_adjust_on_leave": ("3.2.3",),
+    "route_collision": ("2.4",),
+    "dropped_counted_delivered": ("7.1", "7.2"),
+    "future_timestamp_expired": ("4.7",),
+    "capacity_off_by_one": ("4.2", "4.6"),
+    "inclusive_deadline": ("5.5",),
+}
+
 
 for _name, _cls in MUTANTS.items():
     _cls.brokerlab_name = _name  # type: ignore[attr-defined]  # what a trace header names

@@ -1,7 +1,8 @@
 """The `brokerlab` command line: one module per command group, dispatch by `set_defaults(func=)`.
 
 `run` and `replay` are in sim/cli/run.py, `sweep` and `plot` in sim/cli/lab.py, `conform`,
-`mutants` and `check` in sim/cli/checks.py, what they share in sim/cli/_common.py.
+`mutants`, `check`, `lockstep` and `port-serve` in sim/cli/checks.py, `vectors` and `diff` in
+sim/cli/vectors.py, what they share in sim/cli/_common.py.
 
 Exit codes everywhere: 0 ok, 1 an invariant broke or a replay diverged, 2 bad input or usage.
 A user mistake gets one clear line on stderr, never a traceback.
@@ -13,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from sim.cli import checks, lab, run
+from sim.cli import checks, lab, run, vectors
 from sim.cli._common import EXIT_USAGE, UsageError, _version
 from sim.lab import SweepError
 from sim.port import PortError
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parsers(sub)
     lab.add_parsers(sub)
     checks.add_parsers(sub)
+    vectors.add_parsers(sub)
     return parser
 
 
