@@ -57,6 +57,7 @@ def test_spec_11_the_model_holds_every_property_on_small_bounds() -> None:
 
 
 def test_spec_11_sometimes_properties_are_not_vacuous() -> None:
+    """Spec 11.3: a sometimes-property the bounds rule out is n/a, one they allow is reached."""
     report = check(CheckBounds(clients=1, members=1, faults=()))
     verdicts = {p.name: p.verdict for p in report.properties if p.kind == "sometimes"}
     assert verdicts["reply_delivered"] == "reached"
@@ -64,6 +65,7 @@ def test_spec_11_sometimes_properties_are_not_vacuous() -> None:
 
 
 def test_spec_11_symmetry_cuts_by_the_factorials_and_keeps_verdicts() -> None:
+    """Spec 11.4: one state per orbit of interchangeable actors, the same verdicts."""
     bounds = CheckBounds(clients=2, members=2, requests=1, retry_attempts=1, faults=())
     on, off = check(bounds), check(bounds, symmetry=False)
     assert on.ok and off.ok
@@ -159,6 +161,7 @@ def test_cli_check_json_and_exit_codes(capsys: pytest.CaptureFixture[str], tmp_p
 
 
 def test_bad_bounds_are_refused() -> None:
+    """Spec 11.1: bounds outside the explored world are refused, not silently changed."""
     with pytest.raises(BoundsError, match="strategy"):
         check(CheckBounds(strategy="random"))
 

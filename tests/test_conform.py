@@ -110,7 +110,8 @@ def check(text: str) -> Verdict:
 
 
 def test_random_simulator_traces_conform() -> None:
-    """Spec 10: 240 runs with faults and every strategy; every event is a legal model step."""
+    """Spec 10.2, 10.3, 10.4: 240 runs with faults and every strategy (random draws read from
+    the trace, fault lines skipped); every event is a legal model step."""
     seen: set[str] = set()
     for seed in range(240):
         scenario = random_scenario(seed)
@@ -301,6 +302,7 @@ def test_mutant_traces_fail_conformance(name: str) -> None:
 
 
 def test_unreadable_inputs() -> None:
+    """Spec 10.5: input that is not a readable trace is refused (exit 2 on the command line)."""
     good = trace_of(parse_scenario(REQUESTS, "requests")).splitlines()
     for text in ("", "not json\n", '{"format":"x"}\n', good[0] + "\n{bad\n"):
         with pytest.raises(TraceUnreadable):
@@ -314,6 +316,7 @@ def test_unreadable_inputs() -> None:
 
 
 def test_cli_conform(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Spec 10.5: the exit codes and messages of `brokerlab conform`."""
     text = trace_of(parse_scenario(REQUESTS, "requests"))
     good = tmp_path / "good.jsonl"
     good.write_text(text)

@@ -65,6 +65,7 @@ def sources() -> list[pathlib.Path]:
 
 
 def test_every_room_imports_only_the_rooms_below_it() -> None:
+    """Spec 10.1 among them: the trace checker (model/) imports nothing of broker/ or sim/."""
     bad = []
     for path in sources():
         mod = module_name(path)

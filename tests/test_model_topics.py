@@ -701,6 +701,7 @@ def test_spec_10_subscribe_op_arguments_are_type_checked(key_: str, value: Any) 
 
 
 def test_spec_11_2_normalize_and_the_state_key_keep_topics() -> None:
+    """Spec 11.2: the relative state (shifted, history dropped) keeps the subscriptions."""
     s = run(Subscribe("news", 1), Subscribe("news", 2), Advance(3.0), state=registered(2))
     assert normalize(s).topics == s.topics
     other = run(Unsubscribe("news", 2), Subscribe("news", 2), state=s)  # same members...

@@ -131,9 +131,11 @@ class Link:
             if left <= 0 or not self._selector.select(left):
                 raise self.fail(f"no answer within {self.timeout:g} s (--port-timeout)")
             chunk = os.read(self._fd, 1 << 16)
-            if not chunk:
-                self._proc.poll()
-                code = self._proc.returncode
+            if not chunk:  # its output is closed: it exited, or will in a moment
+                try:
+                    code = self._proc.wait(timeout=1.0)
+                except subprocess.TimeoutExpired:
+                    code = None
                 status = "closed its output" if code is None else f"exited with status {code}"
                 raise self.fail(status)
             self._buf += chunk

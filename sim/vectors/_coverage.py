@@ -28,7 +28,9 @@ T = TypeVar("T")
 MARKER = re.compile(r"^\s*# rules? (\d+(?:\.\d+)+(?:, \d+(?:\.\d+)+)*): .+$")
 BROKER_DIR = Path(broker.__file__).resolve().parent
 _RULE_LINE = re.compile(r"^\s{0,4}(\d+\.\d+(?:\.\d+)?)\s+\S")
-_CITE = re.compile(r"\bspec ((?:\d+\.\d+(?:\.\d+)?)(?:(?:, | and | or |/)\d+\.\d+(?:\.\d+)?)*)")
+_CITE = re.compile(
+    r"\bspec ((?:\d+\.\d+(?:\.\d+)?)(?:(?:, | and | or |/)\d+\.\d+(?:\.\d+)?)*)", re.IGNORECASE
+)
 _NUMBER = re.compile(r"\d+\.\d+(?:\.\d+)?")
 
 
