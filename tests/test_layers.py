@@ -26,6 +26,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "sim.run": ("broker", "model", "sim.scenario", "sim.checking.bridge", "sim.run"),
     "sim.lab": ("broker", "model", "sim.scenario", "sim.run", "sim.lab"),
     "sim.checking": ("broker", "model", "sim.scenario", "sim.run", "sim.checking"),
+    "sim.port": ("broker", "model", "sim.run", "sim.port"),
+    "sim.vectors": ("broker", "model", "sim.scenario", "sim.run", "sim.port", "sim.vectors"),
     "sim.cli": ("broker", "model", "sim"),
     "sim.bench": ("broker", "model", "sim.scenario", "sim.run"),
     "sim": ("sim",),

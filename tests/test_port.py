@@ -79,7 +79,8 @@ FAULTY = parse_scenario(
 def test_the_reference_through_the_protocol_writes_the_same_trace(
     serve: PortFactory, scenario: Any
 ) -> None:
-    """Every effect crosses the pipe: transit asks, timers, wakes, random draws, faults."""
+    """Spec 10.6: every effect crosses the pipe: transit asks, timers, wakes, random draws,
+    faults; the traces are the in-process reference's, byte for byte."""
     scenario = dataclasses.replace(scenario, until=min(scenario.until, 30.0))
     here, there = _trace(Broker, scenario), _trace(serve, scenario)
     assert len(here) > 300

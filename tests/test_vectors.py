@@ -58,6 +58,7 @@ def test_every_rule_of_the_broker_has_a_vector() -> None:
 
 
 def test_the_reference_passes_every_vector_in_process_and_through_the_protocol() -> None:
+    """Spec 10.6: a broker passes a vector when its trace is the golden one, byte for byte."""
     index = read_index()
     here = verify(Broker, ALL, index)
     assert {o.status for o in here} == {"pass"}
