@@ -125,7 +125,7 @@ class PortFactory:
         self.replay = replay
         self.brokerlab_name = f"cmd:{command}"  # what a trace header names
         self._link: Link | None = None
-        self._root: dict[str, Any] = {}  # request line -> (answer line, children)
+        self._root: dict[str, Any] = {}  # request line -> (answer line, answer, next requests)
 
     @property
     def link(self) -> Link:
@@ -203,11 +203,12 @@ class PortBroker:
         link = self._link
         if self._replaying:
             known = self._node.get(line)
-            if known is not None:
+            if known is not None:  # (answer as written, parsed: read-only, next requests)
                 self._unsent.append(line)
                 self._expected.append(known[0])
-                self._node = known[1]
-                return link.parse(known[0])
+                self._node = known[2]
+                answer: dict[str, Any] = known[1]
+                return answer
             link.write([*self._unsent, line])
             for expected in self._expected:
                 got = link.read_line()
@@ -226,7 +227,7 @@ class PortBroker:
             raw, answer = link.read_raw()
         if self._factory.replay and self._network is None:
             child: dict[str, Any] = {}
-            self._node[line] = (raw, child)
+            self._node[line] = (raw, answer, child)
             self._node = child
         return answer
 

@@ -22,8 +22,8 @@ class Divergence:
 
     def __str__(self) -> str:
         return (
-            f"line {self.line} differs\n  expected: {self.expected or '<end of trace>'}\n"
-            f"  got:      {self.got or '<end of run>'}"
+            f"line {self.line} differs\n  recorded (the trace): {self.expected or '<end of trace>'}"
+            f"\n  re-run (now):         {self.got or '<end of run>'}"
         )
 
 
