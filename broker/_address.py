@@ -50,7 +50,8 @@ class Address:
         elif not isinstance(self.value, str) or _NAME.fullmatch(self.value) is None:
             # the whole address is what the caller passed (spec 8.4's `value`)
             # rule 2.2, 8.4: a name outside the grammar
-            raise InvalidAddress(f"{self.kind}:{self.value}", f"a {self.kind} name is {NAME_RULE}")
+            what = "an actor" if self.kind == "name" else f"a {self.kind}"
+            raise InvalidAddress(f"{self.kind}:{self.value}", f"{what} name is {NAME_RULE}")
 
     @classmethod
     def id(cls, actor: int) -> Address:

@@ -88,6 +88,21 @@ def test_a_difference_is_labelled_with_its_operation_and_rule() -> None:
     assert first_difference(golden.replace('"reference"', '"someone"', 1), golden) is None
 
 
+def test_only_the_wording_of_free_text_fields_may_differ() -> None:
+    """Spec 8.4, 10.6: `expected` and `reason` are free text; every other byte counts."""
+    head = '{"broker":"reference","format":"brokerlab-trace","seed":1}'
+    line = (
+        '{"error":"invalid_address","error_fields":{"expected":"%s","value":"%s"},"op":"send",'
+        '"result":null,"seq":1,"t":0.0}'
+    )
+    ours = head + "\n" + line % ("a name is ...", "name:a b") + "\n"
+    same = head + "\n" + line % ("other words", "name:a b") + "\n"
+    other = head + "\n" + line % ("a name is ...", "name:a  b") + "\n"
+    assert first_difference(same, ours) is None
+    diff = first_difference(other, ours)
+    assert diff is not None and diff.line == 2
+
+
 def test_vectors_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["vectors", "list"]) == 0
     assert f"{len(ALL)} vectors" in capsys.readouterr().out

@@ -45,7 +45,9 @@ def add_parsers(sub: Any) -> None:
     vf.add_argument("--verbose", "-v", action="store_true", help="one line per vector")
     vf.add_argument("--keep", metavar="DIR", help="write each failing vector's trace here")
     vf.set_defaults(func=_verify)
-    rg = vsub.add_parser("regen", help="rewrite the golden traces and index from the reference")
+    rg = vsub.add_parser(
+        "regen", help="rewrite the golden traces, the index and the matrix from the reference"
+    )
     rg.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if any golden file would change"
     )
@@ -161,6 +163,10 @@ def _regen(args: argparse.Namespace) -> int:
     for name in stale:
         (CORPUS / name).unlink()
     print(f"{len(files) - 1} vectors; {len(changed)} golden files written, {len(stale)} removed")
+    if MATRIX.parent.is_dir():  # a source checkout: the matrix follows the index
+        text, uncovered = matrix_text()
+        MATRIX.write_text(text, encoding="utf-8", newline="\n")
+        print(f"wrote {MATRIX}; not covered: {', '.join(uncovered) or 'none'}")
     return EXIT_OK
 
 
