@@ -88,7 +88,12 @@ def explain(diff: Difference, reference: str) -> str:
         out.append(f"  in the operation at seq {group.get('seq')}: {_op_text(group)}")
     if shown is not None:
         line = _parse(shown)
-        out.append(f"  spec rule: {rule_of(line, earlier)} (docs/spec.md; event order: 9.3)")
+        rule = rule_of(line, earlier)
+        if "op" in line and diff.reference is not None:  # the rule of what the operation did
+            first = _parse(ref_lines[diff.line]) if diff.line < len(ref_lines) else {}
+            if "ev" in first:
+                rule = rule_of(first, [*earlier, line])
+        out.append(f"  spec rule: {rule} (docs/spec.md; event order: 9.3)")
     return "\n".join(out)
 
 
