@@ -89,3 +89,13 @@ def test_the_checker_runs_against_the_port_and_catches_the_bug(
     assert "verdict: all properties hold" in capsys.readouterr().out
     assert main(["check", "--broker", f"cmd:{BUGGY}", *small]) == 1
     assert "VIOLATED" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_checker_at_its_default_bounds_agrees_with_the_port(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every transition of the default bounds (without retries: the port has none) replayed."""
+    assert main(["check", "--broker", f"cmd:{COMMAND}", "--retries", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "states 19770" in out and "verdict: all properties hold" in out

@@ -52,7 +52,7 @@ _OUTCOMES: tuple[OutcomeKind, ...] = ("replied", "timed_out", "cancelled", "fail
 
 
 def _encode(request: dict[str, Any]) -> str:
-    return json.dumps(request, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return json.dumps(request, separators=(",", ":"), allow_nan=False)  # insertion order: stable
 
 
 def op_features(op: str, args: dict[str, Any]) -> set[str]:

@@ -110,7 +110,10 @@ class Server:
             return {"ok": False, "problem": f"{op!r} before reset"}
         read = _READS.get(op)  # type: ignore[arg-type]
         if read is not None:
-            return {"ok": True, **read(b, request)}
+            try:
+                return {"ok": True, **read(b, request)}
+            except BrokerError as err:  # a read of an actor that is not registered
+                return {"ok": False, "problem": f"{op}: {err.code}: {err}"}
         perform = _OPERATIONS.get(op)  # type: ignore[arg-type]
         if perform is None:
             return {"ok": False, "problem": f"no operation {op!r}"}

@@ -312,30 +312,32 @@ class Broker {
     this.emit('start', { actor: actor.label });
   }
 
+  // spec 2.9: the name's grammar, then the strategy, then the name not taken.
   createPool({ pool: name, strategy }) {
+    checkName(name);
     if (!STRATEGIES.includes(strategy)) {
       throw err.invalidConfig('strategy', strategy, `one of ${STRATEGIES.join(', ')}`);
     }
     if (!SUPPORTED_STRATEGIES.includes(strategy)) throw new Unsupported(`strategy ${strategy}`);
-    checkName(name);
     if (this.pools.has(name)) throw err.duplicate(`pool:${name}`);
     this.pools.set(name, { name, strategy, members: [], cursor: 0 });
     this.emit('create_pool', { pool: name, strategy });
   }
 
+  // spec 2.9: the actor, then the pool, then membership (join and leave alike).
   join({ pool: name, actor: id }) {
+    const actor = this.actor(id);
     const pool = this.pools.get(name);
     if (!pool) throw err.poolNotFound(name);
-    const actor = this.actor(id);
     if (pool.members.includes(id)) throw err.duplicate(idAddress(id), `pool:${name}`);
     pool.members.push(id); // spec 3.2.2
     this.emit('join', { pool: name, actor: actor.label });
   }
 
   leave({ pool: name, actor: id }) {
+    const actor = this.actor(id);
     const pool = this.pools.get(name);
     if (!pool) throw err.poolNotFound(name);
-    const actor = this.actor(id);
     const j = pool.members.indexOf(id);
     if (j < 0) throw err.actorNotFound(idAddress(id), `pool:${name}`);
     this.removeMember(pool, j);
