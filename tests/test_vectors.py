@@ -68,6 +68,18 @@ def test_the_reference_passes_every_vector_in_process_and_through_the_protocol()
     finally:
         serve.close()
     assert [o.vector.name for o in there if o.status != "pass"] == []
+    for o in there:  # and strictly: every byte after the header, free text included
+        golden = o.vector.golden.read_text(encoding="utf-8").splitlines()[1:]
+        assert o.trace.splitlines()[1:] == golden, o.vector.name
+
+
+def test_every_golden_trace_conforms() -> None:
+    """Spec 10.2: the model accepts every golden trace, operation by operation."""
+    import model
+
+    for vector in ALL:
+        verdict = model.check_trace(vector.golden.read_text(encoding="utf-8").splitlines())
+        assert verdict.ok, f"{vector.name}: {verdict.illegal}"
 
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
