@@ -72,12 +72,13 @@ def test_lockstep_agrees_with_the_port(port: PortFactory) -> None:
 def test_lockstep_catches_the_planted_bug() -> None:
     buggy = PortFactory(BUGGY)
     try:
-        hunt = settings(QUICK, max_examples=300, phases=[Phase.generate])  # no shrinking
+        hunt = settings(QUICK, max_examples=300, phases=[Phase.generate], derandomize=True)
         failure = run_lockstep(buggy, hunt, buggy.features)
     finally:
         buggy.close()
     assert failure is not None
-    assert failure.check in ("events", "timeouts_exactly_at_deadline"), failure
+    # Caught by a comparison with the model (a request's outcome at its deadline), not a crash.
+    assert failure.check in ("events", "timeouts", "outcomes", "pending"), failure
 
 
 def test_the_checker_runs_against_the_port_and_catches_the_bug(
