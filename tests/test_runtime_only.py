@@ -201,8 +201,9 @@ def test_plot_draws_the_rows(rows: Path) -> None:
     assert png.read_bytes()[:8] == PNG_SIGNATURE
 
 
-def test_mutants_needs_the_dev_extra(tmp_path: Path) -> None:
-    proc = brokerlab("mutants", "--quick", cwd=tmp_path)
+@pytest.mark.parametrize("command", [("mutants", "--quick"), ("lockstep",)])
+def test_the_lockstep_commands_need_the_dev_extra(tmp_path: Path, command: tuple[str]) -> None:
+    proc = brokerlab(*command, cwd=tmp_path)
     assert proc.returncode == 2
     assert "Hypothesis" in proc.stderr
     assert "Traceback" not in proc.stderr

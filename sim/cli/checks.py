@@ -71,21 +71,25 @@ def _add_lockstep_parser(sub: Any) -> None:
     lo.add_argument("--quick", action="store_true", help="do not shrink a failure")
 
 
-def _lockstep(args: argparse.Namespace) -> int:
+def _lockstep_settings(examples: int, steps: int, shrink: bool, derandomize: bool) -> Any:
+    """Hypothesis' settings for a lockstep run. Hypothesis is a dev extra: exit 2 without it."""
     try:
-        from hypothesis import Phase
-        from hypothesis import settings as hsettings
+        from hypothesis import Phase, settings
     except ImportError:
         raise UsageError(
             "the lockstep test needs Hypothesis, a dev extra: pip install 'brokerlab[dev]'"
         ) from None
+    phases = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if shrink else [])
+    return settings(
+        max_examples=examples, stateful_step_count=steps, print_blob=False, deadline=None,
+        phases=phases, database=None, derandomize=derandomize,
+    )  # fmt: skip
+
+
+def _lockstep(args: argparse.Namespace) -> int:
+    settings = _lockstep_settings(args.examples, args.steps, not args.quick, derandomize=True)
     from sim.checking.hunt import run_lockstep
 
-    phases = [Phase.explicit, Phase.generate] + ([] if args.quick else [Phase.shrink])
-    settings = hsettings(
-        max_examples=args.examples, stateful_step_count=args.steps, print_blob=False,
-        deadline=None, phases=phases, database=None, derandomize=True,
-    )  # fmt: skip
     factory = broker_factory(args)
     features = getattr(factory, "features", None)
     try:
@@ -203,24 +207,10 @@ def _add_mutants_parser(sub: Any) -> None:
 
 
 def _mutants(args: argparse.Namespace) -> int:
-    try:
-        from hypothesis import Phase
-        from hypothesis import settings as hsettings
-    except ImportError:
-        raise UsageError(
-            "the lockstep hunt needs Hypothesis, a dev extra: pip install 'brokerlab[dev]'"
-        ) from None
-
+    hunt = _lockstep_settings(args.examples, 30, not args.quick, derandomize=False)
     from sim.checking.hunt import directed_result, run_lockstep
     from sim.checking.mutants import MUTANTS, conform_result
 
-    phases = [Phase.explicit, Phase.reuse, Phase.generate]
-    if not args.quick:
-        phases.append(Phase.shrink)
-    hunt = hsettings(
-        max_examples=args.examples, stateful_step_count=30, print_blob=False, deadline=None,
-        phases=phases, database=None,
-    )  # fmt: skip
     rows = []
     for name in MUTANTS:
         failure = run_lockstep(MUTANTS[name], hunt)
