@@ -102,13 +102,6 @@ class _Call:
     request: _Request | None = None
 
 
-class _Handle:
-    __slots__ = ("inner",)
-
-    def __init__(self, inner: TimerHandle) -> None:
-        self.inner = inner
-
-
 class PortFactory:
     """A `BrokerFactory` for the port started by `command` (one process, reset per broker).
 
@@ -179,14 +172,16 @@ class PortBroker:
         self._emit = listener
         self._network = network
         self._wake = wake
-        self._handles: dict[int, _Handle] = {}
+        self._handles: dict[int, TimerHandle] = {}  # the port's timer id -> the driver's timer
         self._msgs: dict[int, Envelope[Any]] = {}  # messages in flight, from their send events
         self._ids: dict[str, int] = {}  # actor label -> id, from register events
         self._requests: dict[int, _Request] = {}
         self._reads: dict[str, Any] = {}  # answers to reads since the last operation
         self.latencies: list[float] = []
-        # Replaying a known prefix (PortFactory.replay): requests not yet sent, answers expected.
-        self._replaying = factory.replay and network is None
+        # Replaying a known prefix (PortFactory.replay; not with a network, whose choices are
+        # the driver's): requests not yet sent, answers expected.
+        self._recording = factory.replay and network is None
+        self._replaying = self._recording
         self._node: dict[str, Any] = factory._root
         self._unsent: list[str] = []
         self._expected: list[str] = []
@@ -225,7 +220,7 @@ class PortBroker:
         while "ask" in answer:
             self._ask(answer)
             raw, answer = link.read_raw()
-        if self._factory.replay and self._network is None:
+        if self._recording:
             child: dict[str, Any] = {}
             self._node[line] = (raw, answer, child)
             self._node = child
@@ -288,11 +283,11 @@ class PortBroker:
                 if not isinstance(at, int | float) or at < self.timers.now:
                     raise self._link.fail(f"timer {tid!r} at {at!r}, before now {self.timers.now}")
                 handle = self.timers.call_at(float(at), partial(self._fire, tid))
-                self._handles[tid] = _Handle(handle)
+                self._handles[tid] = handle
             elif "cancel" in effect:
                 gone = self._handles.pop(effect["cancel"], None)
                 if gone is not None:
-                    gone.inner.cancel()
+                    gone.cancel()
             elif "wake" in effect:
                 wakes.append(effect["wake"])
             else:
