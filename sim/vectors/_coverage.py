@@ -27,7 +27,7 @@ import broker
 T = TypeVar("T")
 MARKER = re.compile(r"^\s*# rules? (\d+(?:\.\d+)+(?:, \d+(?:\.\d+)+)*): .+$")
 BROKER_DIR = Path(broker.__file__).resolve().parent
-_RULE_LINE = re.compile(r"^\s{0,4}(\d+\.\d+(?:\.\d+)?)\s+\S")
+_RULE_LINE = re.compile(r"^(\d+\.\d+(?:\.\d+)?)\s+\S")  # a rule starts a line: `5.5 The ...`
 _CITE = re.compile(
     r"\bspec ((?:\d+\.\d+(?:\.\d+)?)(?:(?:, | and | or |/)\d+\.\d+(?:\.\d+)?)*)", re.IGNORECASE
 )
@@ -81,11 +81,9 @@ def rule_key(rule: str) -> tuple[int, ...]:
 def spec_rules(spec: Path) -> dict[str, str]:
     """Every numbered rule of docs/spec.md: {id: its first words}, in document order."""
     rules: dict[str, str] = {}
-    in_table = False
     for line in spec.read_text(encoding="utf-8").splitlines():
-        in_table = line.startswith("|")
         match = _RULE_LINE.match(line)
-        if match and not in_table and not line.startswith("    "):
+        if match:
             rule = match.group(1)
             words = line[match.end(1) :].strip().split()
             rules.setdefault(rule, " ".join(words[:9]))
