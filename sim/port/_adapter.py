@@ -42,7 +42,7 @@ from broker import (
 from broker.errors import ALL_ERRORS
 from model import EVENT_FIELDS
 from sim.port._link import DEFAULT_TIMEOUT, Link, PortError
-from sim.run import retry_fields
+from sim.run import register_args, request_args, send_args
 
 _ERRORS = {cls.code: cls for cls in ALL_ERRORS}
 _NUMBERS = ("deadline", "at", "send_timeout")  # event fields of type number (spec 9.4)
@@ -118,7 +118,7 @@ class PortFactory:
         self.replay = replay
         self.brokerlab_name = f"cmd:{command}"  # what a trace header names
         self._link: Link | None = None
-        self._root: dict[str, Any] = {}  # request line -> (answer line, answer, next requests)
+        self._root: dict[str, Any] = {}  # request line -> (answer line, next requests)
 
     @property
     def link(self) -> Link:
@@ -198,12 +198,11 @@ class PortBroker:
         link = self._link
         if self._replaying:
             known = self._node.get(line)
-            if known is not None:  # (answer as written, parsed: read-only, next requests)
+            if known is not None:  # (the answer as written, the requests that came next)
                 self._unsent.append(line)
                 self._expected.append(known[0])
-                self._node = known[2]
-                answer: dict[str, Any] = known[1]
-                return answer
+                self._node = known[1]
+                return link.parse(known[0])
             link.write([*self._unsent, line])
             for expected in self._expected:
                 got = link.read_line()
@@ -222,7 +221,7 @@ class PortBroker:
             raw, answer = link.read_raw()
         if self._recording:
             child: dict[str, Any] = {}
-            self._node[line] = (raw, answer, child)
+            self._node[line] = (raw, child)
             self._node = child
         return answer
 
@@ -379,14 +378,7 @@ class PortBroker:
         services: Iterable[str] = (),
         pools: Iterable[str] = (),
     ) -> int:
-        args = {
-            "name": name,
-            "capacity": capacity,
-            "backpressure": backpressure,
-            "send_timeout": send_timeout,
-            "services": list(services),
-            "pools": list(pools),
-        }
+        args = register_args(name, capacity, backpressure, send_timeout, services, pools)
         result: int = self._operation("register", args)
         return result
 
@@ -433,16 +425,7 @@ class PortBroker:
         retry: RetryPolicy | None = None,
         send_timeout: float | None = None,
     ) -> int:
-        args = {
-            "from": sender,
-            "to": str(to),
-            "priority": priority,
-            "key": key,
-            "ttl": ttl,
-            "timestamp": timestamp,
-            "retry": retry_fields(retry),
-            "send_timeout": send_timeout,
-        }
+        args = send_args(sender, to, priority, key, ttl, timestamp, retry, send_timeout)
         result: int = self._operation("send", args, _Call(payload, priority == "high"))
         return result
 
@@ -459,15 +442,7 @@ class PortBroker:
         on_outcome: OnOutcome | None = None,
         send_timeout: float | None = None,
     ) -> int:
-        args = {
-            "from": sender,
-            "to": str(to),
-            "timeout": timeout,
-            "priority": priority,
-            "key": key,
-            "retry": retry_fields(retry),
-            "send_timeout": send_timeout,
-        }
+        args = request_args(sender, to, timeout, priority, key, retry, send_timeout)
         pending = _Request(sender, self.timers.now, timeout, str(to), on_outcome)
         result: int = self._operation("request", args, _Call(payload, priority == "high", pending))
         return result

@@ -18,21 +18,14 @@ import tempfile
 import time
 from typing import Any
 
+from broker import BACKPRESSURES, STRATEGIES
+
 PROTOCOL = 1
-# What a port may list in `features` (docs/port-protocol.md, Features).
-STRATEGY_FEATURES = tuple(
-    f"strategy:{s}"
-    for s in (
-        "round_robin", "random", "least_loaded", "power_of_two", "consistent_hash", "broadcast",
-        "shared",
-    )
-)  # fmt: skip
-BACKPRESSURE_FEATURES = tuple(
-    f"backpressure:{b}" for b in ("reject", "drop_newest", "drop_oldest", "block")
-)
+# What a port may list in `features` (docs/port-protocol.md, Features): one per strategy and
+# backpressure mode the broker has, and the optional parts.
 FEATURES = (
-    *STRATEGY_FEATURES,
-    *BACKPRESSURE_FEATURES,
+    *(f"strategy:{s}" for s in STRATEGIES),
+    *(f"backpressure:{b}" for b in BACKPRESSURES),
     "services",
     "topics",
     "priority",

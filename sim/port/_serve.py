@@ -16,7 +16,6 @@ from typing import IO, Any
 
 from broker import (
     IMMEDIATE,
-    STRATEGIES,
     Broker,
     BrokerError,
     Envelope,
@@ -25,15 +24,9 @@ from broker import (
     Transit,
 )
 from model import SPEC_VERSION
-from sim.port._link import BACKPRESSURE_FEATURES, PROTOCOL
+from sim.port._link import FEATURES, PROTOCOL
 
-NAME = "reference"
-# The reference has everything (docs/port-protocol.md, Features).
-FEATURES = [
-    *(f"strategy:{s}" for s in STRATEGIES),
-    *BACKPRESSURE_FEATURES,
-    *("services", "topics", "priority", "ttl", "retry", "transit"),
-]
+NAME = "reference"  # and it has every feature (docs/port-protocol.md, Features)
 
 
 class _Timer:
@@ -92,7 +85,7 @@ class Server:
                 "protocol": PROTOCOL,
                 "spec_version": SPEC_VERSION,
                 "name": NAME,
-                "features": FEATURES,
+                "features": list(FEATURES),
             }
         if op == "reset":
             self.callbacks.clear()
@@ -115,12 +108,12 @@ class Server:
             except BrokerError as err:  # a read of an actor that is not registered
                 return {"ok": False, "problem": f"{op}: {err.code}: {err}"}
         perform = _OPERATIONS.get(op)  # type: ignore[arg-type]
-        if perform is None:
+        if perform is None and op != "fire":
             return {"ok": False, "problem": f"no operation {op!r}"}
         self.now = request["t"]
         self.effects = []
         try:
-            if op == "fire":
+            if perform is None:  # fire: run the broker's timer
                 self.callbacks.pop(request["timer"])()
                 result: Any = None
             else:
@@ -143,10 +136,15 @@ def _policy(spec: dict[str, Any] | None) -> RetryPolicy | None:
 
 
 Request = dict[str, Any]
+# Every operation but `fire`, which runs the broker's timer (Server.handle).
 _OPERATIONS: dict[str, Callable[[Broker[None], Request], Any]] = {
     "register": lambda b, r: b.register(
-        r["name"], capacity=r["capacity"], backpressure=r["backpressure"],
-        send_timeout=r["send_timeout"], services=r["services"], pools=r["pools"],
+        r["name"],
+        capacity=r["capacity"],
+        backpressure=r["backpressure"],
+        send_timeout=r["send_timeout"],
+        services=r["services"],
+        pools=r["pools"],
     ),
     "unregister": lambda b, r: b.unregister(r["actor"], r["reason"]),
     "stop": lambda b, r: b.stop(r["actor"], r["reason"]),
@@ -158,19 +156,31 @@ _OPERATIONS: dict[str, Callable[[Broker[None], Request], Any]] = {
     "subscribe": lambda b, r: b.subscribe(r["topic"], r["actor"]),
     "unsubscribe": lambda b, r: b.unsubscribe(r["topic"], r["actor"]),
     "send": lambda b, r: b.send(
-        r["from"], r["to"], None, priority=r["priority"], key=r["key"], ttl=r["ttl"],
-        timestamp=r["timestamp"], retry=_policy(r["retry"]), send_timeout=r["send_timeout"],
+        r["from"],
+        r["to"],
+        None,
+        priority=r["priority"],
+        key=r["key"],
+        ttl=r["ttl"],
+        timestamp=r["timestamp"],
+        retry=_policy(r["retry"]),
+        send_timeout=r["send_timeout"],
     ),
     "request": lambda b, r: b.request(
-        r["from"], r["to"], None, timeout=r["timeout"], priority=r["priority"], key=r["key"],
-        retry=_policy(r["retry"]), send_timeout=r["send_timeout"],
+        r["from"],
+        r["to"],
+        None,
+        timeout=r["timeout"],
+        priority=r["priority"],
+        key=r["key"],
+        retry=_policy(r["retry"]),
+        send_timeout=r["send_timeout"],
     ),
     "reply": lambda b, r: b.reply(r["from"], r["corr"], None),
     "cancel": lambda b, r: b.cancel(r["corr"]),
     "dequeue": lambda b, r: b.dequeue(r["actor"]),
     "done": lambda b, r: b.done(r["actor"]),
-    "fire": lambda b, r: None,  # Server.handle runs the timer's callback
-}  # fmt: skip
+}
 
 
 def _stats(b: Broker[None], r: Request) -> dict[str, Any]:

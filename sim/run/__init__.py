@@ -6,7 +6,7 @@ replay with the first divergence, and the run's summary.
 """
 
 from sim.run._monitors import InvariantViolation
-from sim.run._oplog import retry_fields
+from sim.run._oplog import register_args, request_args, send_args
 from sim.run._replay import Divergence, replay
 from sim.run._rng import Streams, stream
 from sim.run._runner import Progress, RunResult, Simulation, hard_stop, simulate
@@ -28,8 +28,10 @@ __all__ = [
     "format_summary",
     "hard_stop",
     "latency_summary",
+    "register_args",
     "replay",
-    "retry_fields",
+    "request_args",
+    "send_args",
     "simulate",
     "stream",
 ]

@@ -121,6 +121,71 @@ def retry_fields(retry: RetryPolicy | None) -> dict[str, Any] | None:
     }
 
 
+# The arguments of the `op` lines that carry more than ids (docs/trace-format.md, Operations).
+# The trace (LoggedBroker) and the port protocol (sim/port, whose requests are op lines) both
+# build them here, so the two vocabularies cannot part.
+
+
+def register_args(
+    name: str | None,
+    capacity: int | None,
+    backpressure: Backpressure,
+    send_timeout: float | None,
+    services: Iterable[str],
+    pools: Iterable[str],
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "capacity": capacity,
+        "backpressure": backpressure,
+        "send_timeout": send_timeout,
+        "services": list(services),
+        "pools": list(pools),
+    }
+
+
+def send_args(
+    sender: int | None,
+    to: Address | str,
+    priority: Priority,
+    key: str | None,
+    ttl: float | None,
+    timestamp: float | None,
+    retry: RetryPolicy | None,
+    send_timeout: float | None,
+) -> dict[str, Any]:
+    return {
+        "from": sender,
+        "to": str(to),
+        "priority": priority,
+        "key": key,
+        "ttl": ttl,
+        "timestamp": timestamp,
+        "retry": retry_fields(retry),
+        "send_timeout": send_timeout,
+    }
+
+
+def request_args(
+    sender: int,
+    to: Address | str,
+    timeout: float,
+    priority: Priority,
+    key: str | None,
+    retry: RetryPolicy | None,
+    send_timeout: float | None,
+) -> dict[str, Any]:
+    return {
+        "from": sender,
+        "to": str(to),
+        "timeout": timeout,
+        "priority": priority,
+        "key": key,
+        "retry": retry_fields(retry),
+        "send_timeout": send_timeout,
+    }
+
+
 class LoggedTimers:
     """The clock as the broker sees it: each broker timer is an operation (`op: fire`)."""
 
@@ -153,16 +218,12 @@ class LoggedBroker(Generic[P]):
         services: Iterable[str] = (),
         pools: Iterable[str] = (),
     ) -> int:
-        kw: dict[str, Any] = {
-            "capacity": capacity,
-            "backpressure": backpressure,
-            "send_timeout": send_timeout,
-            "services": list(services),
-            "pools": list(pools),
-        }
-        return self.log.call(
-            "register", {"name": name, **kw}, partial(self.inner.register, name, **kw)
-        )
+        args = register_args(name, capacity, backpressure, send_timeout, services, pools)
+        call = partial(
+            self.inner.register, name, capacity=capacity, backpressure=backpressure,
+            send_timeout=send_timeout, services=args["services"], pools=args["pools"],
+        )  # fmt: skip
+        return self.log.call("register", args, call)
 
     def unregister(self, actor_id: int, reason: str = "unregistered") -> None:
         args = {"actor": actor_id, "reason": reason}
@@ -215,16 +276,12 @@ class LoggedBroker(Generic[P]):
         retry: RetryPolicy | None = None,
         send_timeout: float | None = None,
     ) -> int:
-        kw: dict[str, Any] = {
-            "priority": priority,
-            "key": key,
-            "ttl": ttl,
-            "timestamp": timestamp,
-            "retry": retry,
-            "send_timeout": send_timeout,
-        }
-        args = {"from": sender, "to": str(to), **kw, "retry": retry_fields(retry)}
-        return self.log.call("send", args, partial(self.inner.send, sender, to, payload, **kw))
+        args = send_args(sender, to, priority, key, ttl, timestamp, retry, send_timeout)
+        call = partial(
+            self.inner.send, sender, to, payload, priority=priority, key=key, ttl=ttl,
+            timestamp=timestamp, retry=retry, send_timeout=send_timeout,
+        )  # fmt: skip
+        return self.log.call("send", args, call)
 
     def request(
         self,
@@ -239,15 +296,11 @@ class LoggedBroker(Generic[P]):
         on_outcome: OnOutcome | None = None,
         send_timeout: float | None = None,
     ) -> int:
-        kw: dict[str, Any] = {
-            "timeout": timeout,
-            "priority": priority,
-            "key": key,
-            "retry": retry,
-            "send_timeout": send_timeout,
-        }
-        args = {"from": sender, "to": str(to), **kw, "retry": retry_fields(retry)}
-        call = partial(self.inner.request, sender, to, payload, on_outcome=on_outcome, **kw)
+        args = request_args(sender, to, timeout, priority, key, retry, send_timeout)
+        call = partial(
+            self.inner.request, sender, to, payload, timeout=timeout, priority=priority, key=key,
+            retry=retry, on_outcome=on_outcome, send_timeout=send_timeout,
+        )  # fmt: skip
         return self.log.call("request", args, call)
 
     def reply(self, sender: int | None, corr: int, payload: P) -> int:

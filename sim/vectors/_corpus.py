@@ -147,7 +147,10 @@ class Outcome:
 
 
 def verify(
-    factory: BrokerFactory, chosen: list[Vector], index: dict[str, Any], features: Any = None
+    factory: BrokerFactory,
+    chosen: list[Vector],
+    index: dict[str, Any],
+    features: frozenset[str] | None = None,
 ) -> list[Outcome]:
     """Run every chosen vector on `factory`'s broker and compare with its golden trace.
     With `features` (a port's), a vector that needs more is skipped."""
