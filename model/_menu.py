@@ -116,6 +116,18 @@ class Env:
     enrolled: bool = False
     held: tuple[tuple[int, int, int], ...] = ()
 
+    def encode(self, r: dict[int, int]) -> tuple[object, ...]:
+        """The memory under the actor renaming `r` (model/_abstraction.py): a key part."""
+        return (self.enrolled, tuple(sorted((r[m], c, n) for m, c, n in self.held)))
+
+    def member_sig(self, m: int) -> tuple[object, ...]:
+        """What member `m` remembers, unchanged by a renaming (a symmetry signature part)."""
+        return tuple(sorted((c, n) for mm, c, n in self.held if mm == m))
+
+    def client_sig(self, c: int) -> tuple[object, ...]:
+        """What client `c` remembers, unchanged by a renaming (a symmetry signature part)."""
+        return ()
+
 
 def members(b: CheckBounds) -> tuple[int, ...]:
     return tuple(range(1, b.members + 1))
