@@ -105,6 +105,12 @@ class CheckBounds:
         }
 
 
+# Named sets of bounds (`brokerlab check --preset NAME`): each runs every bounds it lists.
+PRESETS: dict[str, tuple[CheckBounds, ...]] = {
+    "default": (CheckBounds(),),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Env:
     """The actors' memory, beside the broker's state.

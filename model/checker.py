@@ -32,6 +32,7 @@ from model._abstraction import key, normalize, renamer
 from model._actions import Action, Advance
 from model._menu import (
     FAULTS,
+    PRESETS,
     BoundsError,
     CheckBounds,
     Env,
@@ -54,6 +55,7 @@ from model._state import State
 
 __all__ = [
     "FAULTS",
+    "PRESETS",
     "PROPERTY_RULES",
     "BoundsError",
     "CheckBounds",
