@@ -19,8 +19,8 @@ import functools
 import hashlib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar, cast
 
 from model._actions import (
     Action,
@@ -65,6 +65,7 @@ from model._state import (
     OutcomeKind,
     Parked,
     PoolState,
+    Reads,
     Request,
     Retry,
     ServiceState,
@@ -135,16 +136,52 @@ class _Refuse(_Coded):
     """The operation is refused and changes nothing (spec 2.6, 8): `apply` returns `Refused`."""
 
 
-class _Step:
-    """The state under construction during one `apply`; never escapes it."""
+_FIELDS = tuple(f.name for f in fields(State))
+_R = TypeVar("_R")
 
-    __slots__ = ("choices", "events", "retry_at", "s")
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _replace(record: _R, **changes: Any) -> _R:
+    """`dataclasses.replace` for the model's records (frozen, every field an init argument),
+    without its per-call checks: a new record of the same type, `changes` applied."""
+    cls = type(record)
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in fields(cast(Any, record)))
+    return cls(*[changes[n] if n in changes else getattr(record, n) for n in names])
+
+
+class _Draft(Reads):
+    """A mutable copy of a `State`'s fields, which one `apply` updates in place and turns into
+    one new `State` at its end (instead of a new `State` per change)."""
+
+    __slots__ = _FIELDS
+
+
+class _Step:
+    """The state under construction during one `apply`; never escapes it.
+
+    `s` is the state as it stands: the `State` given while nothing changed, then a `_Draft`
+    (typed as a `State`: it has every field and every `Reads` method) that `update` changes
+    and `result` freezes."""
+
+    __slots__ = ("choices", "draft", "events", "retry_at", "s")
 
     def __init__(self, state: State, choices: tuple[int, ...], retry_at: tuple[float, ...]) -> None:
         self.s = state
+        self.draft: _Draft | None = None
         self.events: list[Event] = []
         self.choices = list(choices)
         self.retry_at = list(retry_at)
+
+    def result(self) -> State:
+        """The state after the step: the one given if nothing changed."""
+        d = self.draft
+        if d is None:
+            return self.s
+        return State(*[getattr(d, name) for name in _FIELDS])
 
     def emit(self, kind: str, /, **fields: Any) -> None:
         """An event, with every field of its kind (docs/spec.md 9.4)."""
@@ -176,7 +213,14 @@ class _Step:
         self.emit("send", **fields)
 
     def update(self, **changes: Any) -> None:
-        self.s = replace(self.s, **changes)
+        d = self.draft
+        if d is None:
+            d = self.draft = _Draft()
+            for name in _FIELDS:
+                setattr(d, name, getattr(self.s, name))
+            self.s = cast(State, d)
+        for name, value in changes.items():
+            setattr(d, name, value)
 
     def actor(self, actor_id: int) -> ActorState:
         found = self.s.actor(actor_id)
@@ -297,19 +341,19 @@ def _add_provider(st: _Step, service: str, actor_id: int) -> None:
     if old is None:
         st.update(services=(*st.s.services, ServiceState(service, (actor_id,))))
     else:
-        new = replace(old, providers=(*old.providers, actor_id))
+        new = _replace(old, providers=(*old.providers, actor_id))
         st.update(services=tuple(new if s.name == service else s for s in st.s.services))
     actor = st.actor(actor_id)
-    st.put_actor(replace(actor, services=(*actor.services, service)))
+    st.put_actor(_replace(actor, services=(*actor.services, service)))
 
 
 def _add_member(st: _Step, pool_name: str, actor_id: int) -> None:
     """Spec 3.2.2: a joiner is appended to the membership."""
     pool = st.s.pool(pool_name)
     assert pool is not None
-    st.put_pool(replace(pool, members=(*pool.members, actor_id)))
+    st.put_pool(_replace(pool, members=(*pool.members, actor_id)))
     actor = st.actor(actor_id)
-    st.put_actor(replace(actor, pools=(*actor.pools, pool_name)))
+    st.put_actor(_replace(actor, pools=(*actor.pools, pool_name)))
 
 
 def _remove_member(st: _Step, pool: PoolState, actor_id: int) -> None:
@@ -318,9 +362,9 @@ def _remove_member(st: _Step, pool: PoolState, actor_id: int) -> None:
     members = pool.members[:j] + pool.members[j + 1 :]
     cursor = pool.cursor - 1 if j < pool.cursor else pool.cursor
     cursor = cursor % len(members) if members else 0
-    st.put_pool(replace(pool, members=members, cursor=cursor))
+    st.put_pool(_replace(pool, members=members, cursor=cursor))
     actor = st.actor(actor_id)
-    st.put_actor(replace(actor, pools=tuple(p for p in actor.pools if p != pool.name)))
+    st.put_actor(_replace(actor, pools=tuple(p for p in actor.pools if p != pool.name)))
 
 
 def _unregister(st: _Step, a: Unregister) -> Result:
@@ -335,7 +379,7 @@ def _unregister(st: _Step, a: Unregister) -> Result:
         assert pool is not None
         _remove_member(st, pool, actor.id)
     services = tuple(
-        replace(s, providers=tuple(x for x in s.providers if x != actor.id)) for s in st.s.services
+        _replace(s, providers=tuple(x for x in s.providers if x != actor.id)) for s in st.s.services
     )
     st.update(
         services=services,
@@ -356,7 +400,7 @@ def _stop(st: _Step, a: Stop) -> Result:
 
 def _shut(st: _Step, actor: ActorState) -> None:
     """Spec 2.7, 5.8: queued then parked mail dead-lettered `actor_stopped`, requests cancelled."""
-    st.put_actor(replace(actor, alive=False, busy=False, high=(), normal=(), parked=()))
+    st.put_actor(_replace(actor, alive=False, busy=False, high=(), normal=(), parked=()))
     for msg in actor.queue:
         st.dead_letter(msg, "actor_stopped")
     for parked in actor.parked:
@@ -374,7 +418,7 @@ def _restart(st: _Step, a: Restart) -> Result:
     """Spec 2.8: live again, with the (already emptied) mailbox; idempotent."""
     actor = st.actor(a.actor)
     if not actor.alive:
-        st.put_actor(replace(actor, alive=True))
+        st.put_actor(_replace(actor, alive=True))
         st.emit("start", actor=actor.label)
     return None
 
@@ -445,7 +489,7 @@ def _subscribe(st: _Step, a: Subscribe) -> Result:
         within = f"topic:{a.topic}"
         raise _Refuse("duplicate_registration", address=f"id:{a.actor}", within=within)
     else:
-        st.put_topic(replace(topic, subscribers=(*topic.subscribers, a.actor)))
+        st.put_topic(_replace(topic, subscribers=(*topic.subscribers, a.actor)))
     st.emit("subscribe", topic=a.topic, actor=actor.label)
     return None
 
@@ -471,7 +515,7 @@ def _without_subscriber(
     out: list[TopicState] = []
     for t in topics:
         if actor_id in t.subscribers and (only is None or t.name == only):
-            t = replace(t, subscribers=tuple(x for x in t.subscribers if x != actor_id))
+            t = _replace(t, subscribers=tuple(x for x in t.subscribers if x != actor_id))
         if t.subscribers:
             out.append(t)
     return tuple(out)
@@ -528,7 +572,7 @@ def _choose(st: _Step, pool: PoolState, msg: Msg) -> int:
         for k in range(n):
             i = (pool.cursor + k) % n
             if members[i].alive:
-                st.put_pool(replace(pool, cursor=(i + 1) % n))
+                st.put_pool(_replace(pool, cursor=(i + 1) % n))
                 return members[i].id
     if pool.strategy == "random":  # spec 3.3: the choice is the action's
         return _chosen(st, pool, msg, live)
@@ -613,7 +657,7 @@ def _send(
     st.update(sent=st.s.sent + 1)
     st.send_event(msg)
     if net.duplicate is not False and not net.drop:
-        dup = replace(msg, id=st.new_msg_id(), attempt=0, dup_of=msg.id)
+        dup = _replace(msg, id=st.new_msg_id(), attempt=0, dup_of=msg.id)
         st.update(sent=st.s.sent + 1)
         st.send_event(dup)
         if net.duplicate is True:
@@ -668,9 +712,9 @@ def _arrive(
             return None
         # drop_oldest: the oldest message of the lowest class present (normal below high)
         if actor.normal:
-            victim, actor = actor.normal[0], replace(actor, normal=actor.normal[1:])
+            victim, actor = actor.normal[0], _replace(actor, normal=actor.normal[1:])
         else:
-            victim, actor = actor.high[0], replace(actor, high=actor.high[1:])
+            victim, actor = actor.high[0], _replace(actor, high=actor.high[1:])
         st.put_actor(actor)
         st.dead_letter(victim, "dropped_oldest")
     _enqueue(st, st.actor(actor.id), msg)
@@ -701,8 +745,8 @@ def _send_copies(st: _Step, msg: Msg, to: tuple[int, ...]) -> None:
     for actor_id in to:
         if not st.actor(actor_id).alive:
             continue
-        copy = replace(msg, id=st.new_msg_id(), to=Addr("id", str(actor_id)), attempt=0)
-        copy = replace(copy, copy_of=msg.id, dup_of=None)  # a copy of a duplicate is a copy
+        copy = _replace(msg, id=st.new_msg_id(), to=Addr("id", str(actor_id)), attempt=0)
+        copy = _replace(copy, copy_of=msg.id, dup_of=None)  # a copy of a duplicate is a copy
         st.update(sent=st.s.sent + 1)
         st.send_event(copy)
         _arrive(st, copy, None, None, sync=False)
@@ -711,9 +755,9 @@ def _send_copies(st: _Step, msg: Msg, to: tuple[int, ...]) -> None:
 def _enqueue_shared(st: _Step, pool: PoolState, msg: Msg) -> None:
     """Spec 3.8, 4.5: the pool's one queue, two classes, FIFO."""
     if msg.high:
-        pool = replace(pool, high=(*pool.high, msg))
+        pool = _replace(pool, high=(*pool.high, msg))
     else:
-        pool = replace(pool, normal=(*pool.normal, msg))
+        pool = _replace(pool, normal=(*pool.normal, msg))
     st.put_pool(pool)
     st.emit("enqueue", msg=msg.id, actor=pool.label, depth=len(pool.high) + len(pool.normal))
 
@@ -724,7 +768,7 @@ def _drain_if_unserved(st: _Step, pool_name: str) -> None:
     assert pool is not None
     if pool.strategy != "shared" or any(st.actor(m).alive for m in pool.members):
         return
-    st.put_pool(replace(pool, high=(), normal=()))
+    st.put_pool(_replace(pool, high=(), normal=()))
     for msg in pool.queue:
         st.dead_letter(msg, "actor_stopped")
 
@@ -732,9 +776,9 @@ def _drain_if_unserved(st: _Step, pool_name: str) -> None:
 def _enqueue(st: _Step, actor: ActorState, msg: Msg) -> None:
     """Spec 4.5: into its priority class, FIFO."""
     if msg.high:
-        actor = replace(actor, high=(*actor.high, msg))
+        actor = _replace(actor, high=(*actor.high, msg))
     else:
-        actor = replace(actor, normal=(*actor.normal, msg))
+        actor = _replace(actor, normal=(*actor.normal, msg))
     st.put_actor(actor)
     st.emit("enqueue", msg=msg.id, actor=actor.label, depth=actor.size)
 
@@ -746,7 +790,7 @@ def _park(st: _Step, actor: ActorState, msg: Msg, wait: float | None) -> None:
     if wait is not None:
         timer = st.schedule(st.s.now + wait, "park", actor=actor.id, msg=msg)
     actor = st.actor(actor.id)
-    st.put_actor(replace(actor, parked=(*actor.parked, Parked(msg, timer))))
+    st.put_actor(_replace(actor, parked=(*actor.parked, Parked(msg, timer))))
     st.emit("park", msg=msg.id, actor=actor.label)
 
 
@@ -758,7 +802,7 @@ def _fail(
     if code in TRANSIENT and retry is not None and msg.attempt + 1 < retry.max_attempts:
         at = _retry_time(st, msg, retry)
         if msg.deadline is None or at < msg.deadline:  # spec 6.4
-            again = replace(msg, attempt=msg.attempt + 1)
+            again = _replace(msg, attempt=msg.attempt + 1)
             st.update(retries=st.s.retries + 1)
             st.emit("retry", msg=msg.id, attempt=again.attempt, at=at)
             st.schedule(at, "retry", msg=again, retry=retry, wait=wait)
@@ -837,7 +881,7 @@ def _resolve(st: _Step, corr: int, outcome: OutcomeKind, reply: int | None = Non
     """Spec 5.3: exactly one outcome; the entry and its timer are gone afterwards."""
     req = st.s.request(corr)
     assert req is not None and req.pending
-    st.put_request(replace(req, outcome=outcome))
+    st.put_request(_replace(req, outcome=outcome))
     st.update(timers=tuple(t for t in st.s.timers if not (t.kind == "timeout" and t.corr == corr)))
     requester = st.s.actor(req.requester)
     label = requester.label if requester is not None else f"id:{req.requester}"
@@ -903,7 +947,7 @@ def _cancel(st: _Step, a: Cancel) -> Result:
 def _dequeue(st: _Step, a: Dequeue) -> Result:
     """Spec 4.5 order, 4.4 unpark into the freed slot, 4.7 expiry at dequeue, 4.8 stopped,
     3.8 an empty mailbox pulls from the actor's shared pools."""
-    actor = replace(st.actor(a.actor), busy=False)
+    actor = _replace(st.actor(a.actor), busy=False)
     st.put_actor(actor)
     if not actor.alive:
         return None
@@ -912,13 +956,13 @@ def _dequeue(st: _Step, a: Dequeue) -> Result:
         if actor.queue:
             msg = actor.queue[0]
             if actor.high:
-                actor = replace(actor, high=actor.high[1:])
+                actor = _replace(actor, high=actor.high[1:])
             else:
-                actor = replace(actor, normal=actor.normal[1:])
+                actor = _replace(actor, normal=actor.normal[1:])
             st.put_actor(actor)
             if actor.parked:
                 first = actor.parked[0]
-                st.put_actor(replace(actor, parked=actor.parked[1:]))
+                st.put_actor(_replace(actor, parked=actor.parked[1:]))
                 if first.timer is not None:
                     st.cancel_timer(first.timer)
                 _enqueue(st, st.actor(actor.id), first.msg)
@@ -931,7 +975,7 @@ def _dequeue(st: _Step, a: Dequeue) -> Result:
             st.dead_letter(msg, "expired")
             continue
         actor = st.actor(a.actor)
-        st.put_actor(replace(actor, busy=True))
+        st.put_actor(_replace(actor, busy=True))
         st.update(delivered=st.s.delivered + 1)
         st.emit("dequeue", msg=msg.id, actor=actor.label)
         return msg
@@ -946,16 +990,16 @@ def _pull_shared(st: _Step, actor: ActorState) -> Msg | None:
             continue
         msg = pool.queue[0]
         if pool.high:
-            st.put_pool(replace(pool, high=pool.high[1:]))
+            st.put_pool(_replace(pool, high=pool.high[1:]))
         else:
-            st.put_pool(replace(pool, normal=pool.normal[1:]))
+            st.put_pool(_replace(pool, normal=pool.normal[1:]))
         return msg
     return None
 
 
 def _done(st: _Step, a: Done) -> Result:
     """Spec 3.4: the actor no longer counts the message it worked on."""
-    st.put_actor(replace(st.actor(a.actor), busy=False))
+    st.put_actor(_replace(st.actor(a.actor), busy=False))
     return None
 
 
@@ -1020,7 +1064,7 @@ def _fire(st: _Step, timer: Timer) -> None:
         actor = st.actor(timer.actor)
         kept = tuple(p for p in actor.parked if p.timer != timer.seq)
         gone = [p for p in actor.parked if p.timer == timer.seq]
-        st.put_actor(replace(actor, parked=kept))
+        st.put_actor(_replace(actor, parked=kept))
         for p in gone:
             st.dead_letter(p.msg, "send_timeout")
             _fail_request(st, p.msg)
@@ -1072,7 +1116,7 @@ def apply(state: State, action: Action) -> Effect:
         result = _HANDLERS[type(action)](st, action)
     except _Refuse as refused:
         return Effect(state, refused.refused(), ())
-    return Effect(st.s, result, tuple(st.events))
+    return Effect(st.result(), result, tuple(st.events))
 
 
 def step(state: State, action: Action) -> State:

@@ -256,28 +256,20 @@ class DeadLetter:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class State:
-    """The whole broker as the spec sees it. The initial state is `State()`."""
+class Reads:
+    """What the semantics read of a state beyond its fields: `State`'s and the draft's that
+    `apply` builds (model/_semantics.py) share these."""
 
-    now: float = 0.0
-    actors: tuple[ActorState, ...] = ()  # registered actors, by id
-    services: tuple[ServiceState, ...] = ()  # in order of first provision
-    pools: tuple[PoolState, ...] = ()  # in creation order
-    topics: tuple[TopicState, ...] = ()  # spec 2.10: in order of first subscription
-    requests: tuple[Request, ...] = ()  # every request ever issued, by corr
-    timers: tuple[Timer, ...] = ()  # live timers, in (when, seq) order
-    next_actor: int = 1  # spec 1.3: three counters from 1
-    next_msg: int = 1
-    next_corr: int = 1
-    next_seq: int = 0
-    sent: int = 0  # spec 7.2 counters
-    rejected: int = 0
-    delivered: int = 0
-    dead_lettered: int = 0
-    retries: int = 0
-    dead_letters: tuple[DeadLetter, ...] = ()
-    transit: tuple[InTransit, ...] = ()  # spec 7.4: delayed messages, by id
+    __slots__ = ()
+    actors: tuple[ActorState, ...]
+    pools: tuple[PoolState, ...]
+    topics: tuple[TopicState, ...]
+    services: tuple[ServiceState, ...]
+    requests: tuple[Request, ...]
+    timers: tuple[Timer, ...]
+    transit: tuple[InTransit, ...]
+    sent: int
+    rejected: int
 
     @property
     def accepted(self) -> int:
@@ -286,10 +278,15 @@ class State:
     @property
     def in_flight(self) -> int:
         """Spec 7.1, counted from where messages are (queued, parked, awaiting a retry)."""
-        queued = sum(a.size + len(a.parked) for a in self.actors)
-        queued += sum(len(p.high) + len(p.normal) for p in self.pools)
-        timed = sum(1 for t in self.timers if t.kind in ("retry", "transit"))
-        return queued + len(self.transit) + timed
+        n = len(self.transit)
+        for a in self.actors:
+            n += len(a.high) + len(a.normal) + len(a.parked)
+        for p in self.pools:
+            n += len(p.high) + len(p.normal)
+        for t in self.timers:
+            if t.kind == "retry" or t.kind == "transit":
+                n += 1
+        return n
 
     def actor(self, actor_id: int) -> ActorState | None:
         for a in self.actors:
@@ -324,3 +321,27 @@ class State:
     def pending(self) -> tuple[int, ...]:
         """Correlation ids of the pending requests, ascending."""
         return tuple(r.corr for r in self.requests if r.pending)
+
+
+@dataclass(frozen=True, slots=True)
+class State(Reads):
+    """The whole broker as the spec sees it. The initial state is `State()`."""
+
+    now: float = 0.0
+    actors: tuple[ActorState, ...] = ()  # registered actors, by id
+    services: tuple[ServiceState, ...] = ()  # in order of first provision
+    pools: tuple[PoolState, ...] = ()  # in creation order
+    topics: tuple[TopicState, ...] = ()  # spec 2.10: in order of first subscription
+    requests: tuple[Request, ...] = ()  # every request ever issued, by corr
+    timers: tuple[Timer, ...] = ()  # live timers, in (when, seq) order
+    next_actor: int = 1  # spec 1.3: three counters from 1
+    next_msg: int = 1
+    next_corr: int = 1
+    next_seq: int = 0
+    sent: int = 0  # spec 7.2 counters
+    rejected: int = 0
+    delivered: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    dead_letters: tuple[DeadLetter, ...] = ()
+    transit: tuple[InTransit, ...] = ()  # spec 7.4: delayed messages, by id

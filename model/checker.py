@@ -21,15 +21,16 @@ stops the search.
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import networkx as nx
 
-from model._abstraction import key, normalize, renamer
-from model._actions import Action, Advance
+from model._abstraction import Keys, normalize
+from model._actions import Action, Advance, Tell
 from model._menu import (
     FAULTS,
     PRESETS,
@@ -162,7 +163,8 @@ class Report:
 
 def concrete(steps: tuple[Step, ...]) -> list[tuple[float, Action]]:
     """The actions of `steps` in absolute time, each with its time: `Advance(d)` becomes
-    `Advance(now + d)`; the rest carry no time."""
+    `Advance(now + d)` and a `Tell` stamped `d` ticks from the present is stamped `now + d`;
+    the rest carry no time."""
     out: list[tuple[float, Action]] = []
     now = 0.0
     for step in steps:
@@ -170,16 +172,22 @@ def concrete(steps: tuple[Step, ...]) -> list[tuple[float, Action]]:
             if isinstance(action, Advance):
                 now += action.to
                 action = Advance(now)
+            elif isinstance(action, Tell) and action.timestamp is not None:
+                action = replace(action, timestamp=now + action.timestamp)
             out.append((now, action))
     return out
 
 
 class _Search:
-    """One breadth-first search; `run` fills a `Report`."""
+    """One breadth-first search; `run` fills a `Report`.
+
+    The graph is kept as two arrays of edge ends while searching (`src`, `dst`) and becomes a
+    `networkx.DiGraph` only after it (`Report.graph`), for the eventually-check and export.
+    """
 
     def __init__(self, b: CheckBounds, symmetry: bool, labels: bool, clock: Clock) -> None:
         self.b, self.labels, self.clock = b, labels, clock
-        self.names = renamer(b, symmetry)
+        self.keys = Keys(b, symmetry)
         self.report = Report(b, symmetry)
         self.parent: list[tuple[int, Step] | None] = []
         self.depth: list[int] = []
@@ -188,6 +196,9 @@ class _Search:
         self.disch: list[frozenset[Any]] = []
         self.first_bad: dict[str, Counterexample] = {}
         self.seen: set[str] = set()
+        self.src, self.dst = array("i"), array("i")
+        self.node_labels: list[str] = []
+        self.edge_labels: list[str] = []
 
     def path(self, node: int) -> tuple[Step, ...]:
         steps: list[Step] = []
@@ -197,7 +208,7 @@ class _Search:
         return (*setup(self.b), *reversed(steps))
 
     def add(self, s: State, env: Env, parent: tuple[int, Step] | None, depth: int) -> int:
-        k = key(s, env, self.names(s, env))
+        k = self.keys.key(s, env)
         found = self.index.get(k)
         if found is not None:
             return found
@@ -205,13 +216,12 @@ class _Search:
         self.index[k] = n
         self.parent.append(parent)
         self.depth.append(depth)
-        self.report.graph.add_node(n)
         if self.labels:
-            self.report.graph.nodes[n]["label"] = _label(s, env)
+            self.node_labels.append(_label(s, env))
         return n
 
     def run(self, on_transition: OnTransition | None, progress: Progress | None) -> Report:
-        g, rep = self.report.graph, self.report
+        rep = self.report
         start = self.clock()
         init = State()
         for step in setup(self.b):
@@ -219,6 +229,9 @@ class _Search:
                 init = apply(init, action).state
         init = normalize(init)
         self.add(init, Env(), None, 0)
+        # States are explored as `apply` left them, shifted back to `now = 0` after time passed
+        # (the menu's `Advance(1.0)` is one tick from the present); the history they carry is
+        # never read, and the key is that of the normalized state (model/_abstraction.py).
         queue: deque[tuple[int, State, Env]] = deque([(0, init, Env())])
         while queue:
             n, s, env = queue.popleft()
@@ -227,15 +240,18 @@ class _Search:
             live: list[Step] = []
             for step, after, new_env, effect in moves:
                 bad, seen = check_transition(s, step, effect)
-                self.seen |= seen
-                nxt = normalize(after)
+                if seen:
+                    self.seen |= seen
+                nxt = after if after.now == 0.0 else normalize(after)
                 before_count = len(self.parent)
                 m = self.add(nxt, new_env, (n, step), self.depth[n] + 1)
                 if m == n:
                     continue  # time passed and nothing changed: a stutter
                 live.append(step)
-                rep.transitions += 1
-                g.add_edge(n, m, **({"label": step_text(step)} if self.labels else {}))
+                self.src.append(n)
+                self.dst.append(m)
+                if self.labels:
+                    self.edge_labels.append(step_text(step))
                 for text in bad:
                     name = text.split(":", 1)[0]
                     if name not in self.first_bad:
@@ -255,14 +271,31 @@ class _Search:
             self.obls.append(frozenset(obls))
             self.disch.append(discharged(obls, live))
             if progress is not None and len(self.obls) % 2000 == 0:
-                progress(len(self.parent), rep.transitions, self.depth[n], self.clock() - start)
+                progress(len(self.parent), len(self.src), self.depth[n], self.clock() - start)
         rep.states = len(self.parent)
+        rep.transitions = len(self.src)
         rep.depth = max(self.depth)
+        rep.graph = self.graph()
         if rep.stopped is None:
             self.eventually()
         rep.seconds = self.clock() - start
         self.verdicts()
         return rep
+
+    def graph(self) -> nx.DiGraph:
+        """The explored graph, from the edge arrays (with labels when asked for)."""
+        g = nx.DiGraph()
+        g.add_nodes_from(range(len(self.parent)))
+        if self.labels:
+            for n, text in enumerate(self.node_labels):
+                g.nodes[n]["label"] = text
+            g.add_edges_from(
+                (a, b, {"label": t})
+                for a, b, t in zip(self.src, self.dst, self.edge_labels, strict=True)
+            )
+        else:
+            g.add_edges_from(zip(self.src, self.dst, strict=True))
+        return g
 
     def eventually(self) -> None:
         """Obligations kept open forever by a weakly fair run (see the module docstring)."""

@@ -45,7 +45,7 @@ from model import (
     check_trace,
     event_problem,
 )
-from model._abstraction import key, normalize
+from model._abstraction import encode, normalize
 from model._menu import Env
 from model._state import ADDRESS_KINDS, NAME
 
@@ -707,9 +707,9 @@ def test_spec_11_2_normalize_and_the_state_key_keep_topics() -> None:
     other = run(Unsubscribe("news", 2), Subscribe("news", 2), state=s)  # same members...
     assert other.topics == s.topics
     swapped = run(Unsubscribe("news", 1), Subscribe("news", 1), state=s)  # ...other order
-    identity = [{1: 1, 2: 2}]
-    assert key(normalize(s), Env(), identity) == key(normalize(other), Env(), identity)
-    assert key(normalize(s), Env(), identity) != key(normalize(swapped), Env(), identity)
+    identity = {1: 1, 2: 2}
+    assert encode(s, Env(), identity) == encode(normalize(other), Env(), identity)
+    assert encode(s, Env(), identity) != encode(normalize(swapped), Env(), identity)
 
 
 def test_trace_lines_are_json() -> None:
