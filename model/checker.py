@@ -135,7 +135,8 @@ class Report:
     seconds: float = 0.0
     properties: list[PropertyResult] = field(default_factory=list)
     graph: nx.DiGraph = field(default_factory=nx.DiGraph)
-    stopped: str | None = None  # an `on_transition` complaint, which ended the search
+    stopped: str | None = None  # why the search ended early: a complaint, or the state limit
+    limited: bool = False  # it ended at the state limit (`max_states`): the graph is partial
 
     @property
     def states_per_second(self) -> float:
@@ -156,6 +157,7 @@ class Report:
             "seconds": round(self.seconds, 3),
             "states_per_second": round(self.states_per_second, 1),
             "symmetry": self.symmetry,
+            "limited": self.limited,
             "bounds": self.bounds.to_dict(),
             "properties": [p.to_dict() for p in self.properties],
         }
@@ -185,8 +187,10 @@ class _Search:
     `networkx.DiGraph` only after it (`Report.graph`), for the eventually-check and export.
     """
 
-    def __init__(self, b: CheckBounds, symmetry: bool, labels: bool, clock: Clock) -> None:
-        self.b, self.labels, self.clock = b, labels, clock
+    def __init__(
+        self, b: CheckBounds, symmetry: bool, labels: bool, clock: Clock, limit: int | None
+    ) -> None:
+        self.b, self.labels, self.clock, self.limit = b, labels, clock, limit
         self.keys = Keys(b, symmetry)
         self.report = Report(b, symmetry)
         self.parent: list[tuple[int, Step] | None] = []
@@ -270,6 +274,10 @@ class _Search:
                     queue.append((m, nxt, new_env))
             self.obls.append(frozenset(obls))
             self.disch.append(discharged(obls, live))
+            if self.limit is not None and len(self.parent) >= self.limit and queue:
+                rep.stopped = f"state limit: stopped at {len(self.parent)} states (--max-states)"
+                rep.limited = True
+                break
             if progress is not None and len(self.obls) % 2000 == 0:
                 progress(len(self.parent), len(self.src), self.depth[n], self.clock() - start)
         rep.states = len(self.parent)
@@ -336,6 +344,13 @@ class _Search:
             out.append(PropertyResult(name, "eventually", "violated" if ce else "holds", text))
             if ce is not None:
                 out[-1] = PropertyResult(name, "eventually", "violated", text, None, ce)
+        if self.report.limited:  # a partial graph proves no eventually-property
+            out[:] = [
+                p
+                if p.kind != "eventually" or p.verdict == "violated"
+                else replace(p, verdict="n/a")
+                for p in out
+            ]
         for name, ce in self.first_bad.items():  # complaints of `on_transition`
             if name not in ALWAYS and name not in EVENTUALLY:
                 out.append(PropertyResult(name, "always", "violated", ce.detail, None, ce))
@@ -369,6 +384,7 @@ def check(
     progress: Progress | None = None,
     labels: bool = False,
     clock: Clock | None = None,
+    max_states: int | None = None,
 ) -> Report:
     """Explore every state `bounds` allow, breadth first, and judge every property.
 
@@ -376,9 +392,15 @@ def check(
     `on_transition` is called on every explored transition (its first complaint stops the
     search and becomes a violation); `progress(states, transitions, depth, seconds)` is called
     every 2000 states; `labels` keeps state and step labels in the graph (for `--graph`);
-    `clock` measures the run (`time.perf_counter`; without one, `seconds` is 0).
+    `clock` measures the run (`time.perf_counter`; without one, `seconds` is 0);
+    `max_states` stops the search once that many states are found (`Report.limited`: the
+    always-violations found so far stand, no eventually-property is judged, and a witness not
+    yet seen is `n/a`).
 
     Returns a `Report`. Raises `BoundsError` for bounds the checker cannot explore.
     """
     b = (bounds or CheckBounds()).validate()
-    return _Search(b, symmetry, labels, clock or (lambda: 0.0)).run(on_transition, progress)
+    if max_states is not None and max_states < 1:
+        raise BoundsError(f"max_states = {max_states}: expected at least 1")
+    search = _Search(b, symmetry, labels, clock or (lambda: 0.0), max_states)
+    return search.run(on_transition, progress)

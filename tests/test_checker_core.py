@@ -17,7 +17,7 @@ from model._abstraction import Keys, encode, normalize
 from model._menu import Env, setup, successors
 from model._semantics import apply
 from model._state import State
-from model.checker import CheckBounds, check
+from model.checker import BoundsError, CheckBounds, check
 
 # The old checker's sometimes-witnesses, in order, and the verdict of each: r(eached) or n/a.
 OLD_SOMETIMES = (
@@ -131,3 +131,17 @@ def test_spec_11_4_one_key_per_orbit_of_the_enrolment_orders() -> None:
     (a, ea), (c, ec) = ends
     assert Keys(b, True).key(a, ea) == Keys(b, True).key(c, ec)
     assert Keys(b, False).key(a, ea) != Keys(b, False).key(c, ec)
+
+
+def test_a_state_limit_stops_the_search_and_judges_no_eventually() -> None:
+    """`max_states`: the search stops there; always-properties found so far stand, a partial
+    graph proves no eventually-property, and an unseen witness is n/a, not unreached."""
+    full = check(BOUNDS["tiny"])
+    cut = check(BOUNDS["tiny"], max_states=100)
+    assert not full.limited and cut.limited and 100 <= cut.states < full.states
+    kinds = {p.name: (p.kind, p.verdict) for p in cut.properties}
+    assert all(v == "n/a" for k, v in kinds.values() if k == "eventually")
+    assert all(v != "unreached" for _, v in kinds.values())
+    assert cut.to_dict()["limited"] is True
+    with pytest.raises(BoundsError, match="max_states"):
+        check(BOUNDS["tiny"], max_states=0)
