@@ -65,7 +65,6 @@ from model._state import (
     OutcomeKind,
     Parked,
     PoolState,
-    Reads,
     Request,
     Retry,
     ServiceState,
@@ -138,9 +137,8 @@ class _Refuse(_Coded):
 
 _FIELDS = tuple(f.name for f in fields(State))
 _R = TypeVar("_R")
-
-
 _NAMES: dict[type, tuple[str, ...]] = {}
+_set = object.__setattr__  # how a fresh record is filled before it escapes (see `_Step`)
 
 
 def _replace(record: _R, **changes: Any) -> _R:
@@ -153,35 +151,22 @@ def _replace(record: _R, **changes: Any) -> _R:
     return cls(*[changes[n] if n in changes else getattr(record, n) for n in names])
 
 
-class _Draft(Reads):
-    """A mutable copy of a `State`'s fields, which one `apply` updates in place and turns into
-    one new `State` at its end (instead of a new `State` per change)."""
-
-    __slots__ = _FIELDS
-
-
 class _Step:
     """The state under construction during one `apply`; never escapes it.
 
-    `s` is the state as it stands: the `State` given while nothing changed, then a `_Draft`
-    (typed as a `State`: it has every field and every `Reads` method) that `update` changes
-    and `result` freezes."""
+    `s` is the state as it stands: the `State` given while nothing changed; at the first
+    change, a fresh copy that `update` fills in place (it is frozen only to the outside: no
+    one else sees it before `apply` returns it), so a step makes one new `State`, not one per
+    change."""
 
-    __slots__ = ("choices", "draft", "events", "retry_at", "s")
+    __slots__ = ("choices", "events", "fresh", "retry_at", "s")
 
     def __init__(self, state: State, choices: tuple[int, ...], retry_at: tuple[float, ...]) -> None:
         self.s = state
-        self.draft: _Draft | None = None
+        self.fresh = False
         self.events: list[Event] = []
         self.choices = list(choices)
         self.retry_at = list(retry_at)
-
-    def result(self) -> State:
-        """The state after the step: the one given if nothing changed."""
-        d = self.draft
-        if d is None:
-            return self.s
-        return State(*[getattr(d, name) for name in _FIELDS])
 
     def emit(self, kind: str, /, **fields: Any) -> None:
         """An event, with every field of its kind (docs/spec.md 9.4)."""
@@ -213,14 +198,13 @@ class _Step:
         self.emit("send", **fields)
 
     def update(self, **changes: Any) -> None:
-        d = self.draft
-        if d is None:
-            d = self.draft = _Draft()
+        if not self.fresh:
+            old, new = self.s, object.__new__(State)
             for name in _FIELDS:
-                setattr(d, name, getattr(self.s, name))
-            self.s = cast(State, d)
+                _set(new, name, getattr(old, name))
+            self.s, self.fresh = new, True
         for name, value in changes.items():
-            setattr(d, name, value)
+            _set(self.s, name, value)
 
     def actor(self, actor_id: int) -> ActorState:
         found = self.s.actor(actor_id)
@@ -1116,7 +1100,7 @@ def apply(state: State, action: Action) -> Effect:
         result = _HANDLERS[type(action)](st, action)
     except _Refuse as refused:
         return Effect(state, refused.refused(), ())
-    return Effect(st.result(), result, tuple(st.events))
+    return Effect(st.s, result, tuple(st.events))
 
 
 def step(state: State, action: Action) -> State:

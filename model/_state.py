@@ -256,20 +256,28 @@ class DeadLetter:
     reason: str
 
 
-class Reads:
-    """What the semantics read of a state beyond its fields: `State`'s and the draft's that
-    `apply` builds (model/_semantics.py) share these."""
+@dataclass(frozen=True, slots=True)
+class State:
+    """The whole broker as the spec sees it. The initial state is `State()`."""
 
-    __slots__ = ()
-    actors: tuple[ActorState, ...]
-    pools: tuple[PoolState, ...]
-    topics: tuple[TopicState, ...]
-    services: tuple[ServiceState, ...]
-    requests: tuple[Request, ...]
-    timers: tuple[Timer, ...]
-    transit: tuple[InTransit, ...]
-    sent: int
-    rejected: int
+    now: float = 0.0
+    actors: tuple[ActorState, ...] = ()  # registered actors, by id
+    services: tuple[ServiceState, ...] = ()  # in order of first provision
+    pools: tuple[PoolState, ...] = ()  # in creation order
+    topics: tuple[TopicState, ...] = ()  # spec 2.10: in order of first subscription
+    requests: tuple[Request, ...] = ()  # every request ever issued, by corr
+    timers: tuple[Timer, ...] = ()  # live timers, in (when, seq) order
+    next_actor: int = 1  # spec 1.3: three counters from 1
+    next_msg: int = 1
+    next_corr: int = 1
+    next_seq: int = 0
+    sent: int = 0  # spec 7.2 counters
+    rejected: int = 0
+    delivered: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    dead_letters: tuple[DeadLetter, ...] = ()
+    transit: tuple[InTransit, ...] = ()  # spec 7.4: delayed messages, by id
 
     @property
     def accepted(self) -> int:
@@ -321,27 +329,3 @@ class Reads:
     def pending(self) -> tuple[int, ...]:
         """Correlation ids of the pending requests, ascending."""
         return tuple(r.corr for r in self.requests if r.pending)
-
-
-@dataclass(frozen=True, slots=True)
-class State(Reads):
-    """The whole broker as the spec sees it. The initial state is `State()`."""
-
-    now: float = 0.0
-    actors: tuple[ActorState, ...] = ()  # registered actors, by id
-    services: tuple[ServiceState, ...] = ()  # in order of first provision
-    pools: tuple[PoolState, ...] = ()  # in creation order
-    topics: tuple[TopicState, ...] = ()  # spec 2.10: in order of first subscription
-    requests: tuple[Request, ...] = ()  # every request ever issued, by corr
-    timers: tuple[Timer, ...] = ()  # live timers, in (when, seq) order
-    next_actor: int = 1  # spec 1.3: three counters from 1
-    next_msg: int = 1
-    next_corr: int = 1
-    next_seq: int = 0
-    sent: int = 0  # spec 7.2 counters
-    rejected: int = 0
-    delivered: int = 0
-    dead_lettered: int = 0
-    retries: int = 0
-    dead_letters: tuple[DeadLetter, ...] = ()
-    transit: tuple[InTransit, ...] = ()  # spec 7.4: delayed messages, by id
