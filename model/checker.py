@@ -72,8 +72,10 @@ __all__ = [
     "step_text",
 ]
 
-# (path of relative steps so far, the step, its effect) -> a complaint, or None
-OnTransition = Callable[[tuple[Step, ...], Step, Effect], str | None]
+# (path of relative steps so far, the state it reached, the step, its effect) -> a complaint, or
+# None. The state carries the history of its path (counters, dead letters) since time last
+# passed: compare counters by their increments.
+OnTransition = Callable[[tuple[Step, ...], State, Step, Effect], str | None]
 Progress = Callable[[int, int, int, float], None]
 Clock = Callable[[], float]  # wall-clock seconds, injected: model/ never reads a clock
 
@@ -261,7 +263,7 @@ class _Search:
                     if name not in self.first_bad:
                         self.first_bad[name] = Counterexample(name, text, (*self.path(n), step))
                 if on_transition is not None:
-                    complaint = on_transition(self.path(n), step, effect)
+                    complaint = on_transition(self.path(n), s, step, effect)
                     if complaint is not None:
                         rep.stopped = complaint
                         name = complaint.split(":", 1)[0]

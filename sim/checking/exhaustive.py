@@ -83,7 +83,11 @@ class _Driver:
 
 
 def _compare(
-    factory: BrokerFactory, path: tuple[Step, ...], step: Step, effect: m.Effect
+    factory: BrokerFactory,
+    path: tuple[Step, ...],
+    before_state: m.State,
+    step: Step,
+    effect: m.Effect,
 ) -> str | None:
     driver = _Driver(factory)
     try:
@@ -109,7 +113,10 @@ def _compare(
         return f"events: {label}:\n broker {driver.seen}\n model  {list(effect.events)}"
     after = driver.broker.stats().counters()
     moved = tuple(x - y for x, y in zip(after, before, strict=True))
-    model_moved = model_counters(effect.state)
+    model_moved = tuple(
+        x - y
+        for x, y in zip(model_counters(effect.state), model_counters(before_state), strict=True)
+    )
     if moved != model_moved:
         return f"counters: {label}: broker moved {moved}, model {model_moved}"
     if isinstance(driver.broker, Broker):  # the reference and its mutants: compare states too
@@ -129,8 +136,10 @@ def check_broker(
 ) -> Report:
     """`model.checker.check`, with every transition also replayed on `factory`'s broker."""
 
-    def on_transition(path: tuple[Step, ...], step: Step, effect: m.Effect) -> str | None:
-        return _compare(factory, path, step, effect)
+    def on_transition(
+        path: tuple[Step, ...], before: m.State, step: Step, effect: m.Effect
+    ) -> str | None:
+        return _compare(factory, path, before, step, effect)
 
     return check(
         bounds, symmetry=symmetry, on_transition=on_transition, progress=progress, clock=clock
