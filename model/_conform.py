@@ -21,12 +21,17 @@ byte per correlation id keeps how each ended), dead letters are counted, not kep
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from array import array
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeGuard, cast
+from dataclasses import dataclass, field, fields, replace
+from functools import cache
+from itertools import islice
+from json.scanner import make_scanner
+from operator import attrgetter
+from typing import Any, TypeGuard, TypeVar, cast
 
 from model._actions import (
     EVENT_FIELDS,
@@ -64,6 +69,12 @@ _OUTCOMES: tuple[OutcomeKind, ...] = ("replied", "timed_out", "cancelled", "fail
 _TAGS = ("op", "choice", "ev", "end")
 _ENDS = ("drained", "hard_stop", "violation")
 _MAX_DEPTH = 16  # JSON nesting a trace line may have (the header's scenario is the deepest)
+_CHUNK = 256  # lines read, parsed and checked for canonical form at a time
+_INF = math.inf
+_RETRY_KEYS = ("max_attempts", "backoff", "multiplier", "max_backoff", "jitter")
+_RETRY_SORTED = sorted(_RETRY_KEYS)
+_T = TypeVar("_T")
+_SHAPES = 4096  # the most well-formed event shapes a check remembers (memory stays bounded)
 
 
 class TraceUnreadable(ValueError):
@@ -187,11 +198,20 @@ def read_header(line: str, source: str) -> dict[str, Any]:
 
 class _Stream:
     """Numbered, parsed lines; checks what every line has (`t`, `seq`, one tag) and, when
-    `strict`, that each is written in canonical form."""
+    `strict`, that each is written in canonical form.
+
+    Lines are read `_CHUNK` at a time (memory follows the chunk, not the trace). `_parsed`
+    reads each line with `json`'s scanner, and `_canonical_lines` compares the chunk with one
+    encoding of its objects. A line `_parsed` does not take, and those after it in the chunk, go
+    through `parse_line`, and a chunk not canonical as a whole is compared line by line: what is
+    refused, in which order and with which message, is as when lines were read one at a time
+    (even an error reading a line waits for the lines before it to be checked).
+    """
 
     def __init__(self, lines: Iterator[str], source: str, strict: bool = False) -> None:
         self.lines, self.source, self.strict = lines, source, strict
         self.noncanonical: tuple[int, float] | None = None  # the first such line's seq and t
+        self.unread: Exception | None = None
         self.number = 0
         self.last_t = -math.inf
         self.last_seq = 0
@@ -211,25 +231,120 @@ class _Stream:
         return head
 
     def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        for line in self.lines:
-            obj = self._parse(line)
-            where = f"{self.source}:{self.number}"
-            t, seq = obj.get("t"), obj.get("seq")
-            if not _is_number(t) or not math.isfinite(t) or t < self.last_t:
-                raise TraceUnreadable(f"{where}: 't' must be a finite number, non-decreasing")
-            if not _is_int(seq) or seq != self.last_seq + 1:
-                raise TraceUnreadable(
-                    f"{where}: 'seq' must be {self.last_seq + 1} (seq counts lines from 1)"
-                )
-            tags = [tag for tag in _TAGS if tag in obj]
-            if len(tags) != 1 or not isinstance(obj[tags[0]], str):
-                raise TraceUnreadable(
-                    f"{where}: a line has exactly one of 'op', 'choice', 'ev', 'end' (a string)"
-                )
-            self.last_t, self.last_seq = t, seq
+        lines = self._read()
+        while chunk := list(islice(lines, _CHUNK)):
+            objs = _parsed(chunk)
+            if self.strict and self.noncanonical is None and not _canonical_lines(chunk, objs):
+                yield from self._one_by_one(chunk, objs)  # finds the first line that is not
+                continue
+            number, last_t, last_seq = self.number, self.last_t, self.last_seq
+            for obj in objs:  # `_checked`, unrolled for the lines that pass it
+                number += 1
+                t: Any = obj.get("t")
+                seq: Any = obj.get("seq")
+                if "ev" in obj:
+                    tag = "ev"
+                elif "op" in obj:
+                    tag = "op"
+                else:
+                    tag = "choice" if "choice" in obj else "end"
+                if (
+                    type(t) is not float
+                    or not -_INF < t < _INF
+                    or t < last_t
+                    or type(seq) is not int
+                    or seq != last_seq + 1
+                    or type(obj.get(tag)) is not str
+                    or ("op" in obj) + ("choice" in obj) + ("ev" in obj) + ("end" in obj) != 1
+                ):
+                    self.number, self.last_t, self.last_seq = number, last_t, last_seq
+                    tag = self._checked(obj)
+                last_t, last_seq = t, seq
+                yield tag, obj
+            self.number, self.last_t, self.last_seq = number, last_t, last_seq
+            yield from self._one_by_one(chunk[len(objs) :], [])
+        if self.unread is not None:
+            raise self.unread
+
+    def _read(self) -> Iterator[str]:
+        """The lines, up to one that cannot be read (a file's bytes that are not UTF-8): its
+        error is kept in `unread`, and raised once the lines before it are checked."""
+        try:
+            yield from self.lines
+        except Exception as err:
+            self.unread = err
+
+    def _one_by_one(
+        self, lines: list[str], objs: list[dict[str, Any]]
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The lines parsed (but for those whose `objs` are given), checked and compared with
+        their canonical text one at a time."""
+        for i, line in enumerate(lines):
+            if i < len(objs):
+                obj = objs[i]
+                self.number += 1
+            else:
+                obj = self._parse(line)
+            tag = self._checked(obj)
             if self.strict and self.noncanonical is None and canonical(obj) != line.rstrip("\n"):
-                self.noncanonical = (seq, t)
-            yield tags[0], obj
+                self.noncanonical = (obj["seq"], obj["t"])
+            yield tag, obj
+
+    def _checked(self, obj: dict[str, Any]) -> str:
+        """The line's tag, once it has a `t`, the next `seq` and one tag."""
+        t, seq = obj.get("t"), obj.get("seq")
+        if not _is_number(t) or not math.isfinite(t) or t < self.last_t:
+            raise TraceUnreadable(
+                f"{self.source}:{self.number}: 't' must be a finite number, non-decreasing"
+            )
+        if not _is_int(seq) or seq != self.last_seq + 1:
+            raise TraceUnreadable(
+                f"{self.source}:{self.number}: 'seq' must be {self.last_seq + 1} (seq counts "
+                "lines from 1)"
+            )
+        tags = [tag for tag in _TAGS if tag in obj]
+        if len(tags) != 1 or not isinstance(obj[tags[0]], str):
+            raise TraceUnreadable(
+                f"{self.source}:{self.number}: a line has exactly one of 'op', 'choice', 'ev', "
+                "'end' (a string)"
+            )
+        self.last_t, self.last_seq = t, seq
+        return tags[0]
+
+
+def _parsed(chunk: list[str]) -> list[dict[str, Any]]:
+    """The objects of the chunk's first lines, as `json.loads` reads them, up to a line that
+    may nest too deep or is not an object from its first character to its end (a newline
+    aside): `parse_line` reads that one, and says why if it is refused."""
+    objs: list[dict[str, Any]] = []
+    for line in chunk:
+        try:
+            if line.count("[") + line.count("{") > _MAX_DEPTH:
+                break
+            obj, end = _scan(line, 0)
+        except Exception:  # whatever it is, `parse_line` raises it again, in its turn
+            break
+        if type(obj) is not dict or (end != len(line) and line[end:] != "\n"):
+            break
+        objs.append(obj)
+    return objs
+
+
+def _canonical_lines(chunk: list[str], objs: list[dict[str, Any]]) -> bool:
+    """Whether each of the chunk's first `len(objs)` lines is the canonical text of its object.
+    Each holds exactly its object (`_parsed`), so the lines joined by commas are the list's
+    canonical text if and only if each line is its object's: of the first line and text to
+    differ, one would go on past the other's end, with a comma, after its closing brace."""
+    text = ",".join(chunk[: len(objs)])
+    ends = text.count("\n")
+    if ends:  # the newlines `_parsed` allowed after each object, or one inside a line
+        if ends != sum(1 for line in chunk[: len(objs)] if line[-1] == "\n"):
+            return False
+        text = text.replace("\n", "")
+    try:
+        return canonical(objs) == f"[{text}]"
+    except ValueError:  # an infinity (1e999): `canonical` refuses it again, in its line's turn
+        return False
 
 
 def _depth(line: str) -> int:
@@ -266,6 +381,10 @@ def _no_constants(name: str) -> float:
     raise ValueError(f"{name} is not allowed in a trace")
 
 
+# The scanner `json.loads(line, parse_constant=_no_constants)` runs, without its per-call setup.
+_scan = make_scanner(cast(Any, json.JSONDecoder(parse_constant=_no_constants)))
+
+
 def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -282,9 +401,14 @@ class _Group:
     """An `op` line and the lines it caused."""
 
     op: dict[str, Any]
-    where: str
+    source: str
     choices: list[dict[str, Any]]
     events: list[dict[str, Any]]
+
+    @property
+    def where(self) -> str:
+        """The op line's file:line (line 1 is the header, and `seq` counts the lines after it)."""
+        return f"{self.source}:{self.op['seq'] + 1}"
 
 
 class _Checker:
@@ -297,11 +421,11 @@ class _Checker:
         self.last_seq = 0
         self.end: str | None = None
         self.interrupted = False
+        self.shapes: set[tuple[str, tuple[str, ...], tuple[type, ...]]] = set()  # well formed
 
     def run(self, stream: _Stream, progress: Callable[[int], None] | None) -> None:
         group: _Group | None = None
         for tag, line in stream:
-            self.last_seq = line["seq"]
             if self.end is not None:
                 raise Illegal(line["seq"], line["t"], "a line after the `end` line")
             if tag == "ev" and line["ev"] == "fault":
@@ -309,7 +433,7 @@ class _Checker:
             if tag == "op":
                 if group is not None:
                     self._check(group)
-                group = _Group(line, f"{self.source}:{stream.number}", [], [])
+                group = _Group(line, self.source, [], [])
                 if progress is not None and self.ops % 4096 == 0:
                     progress(line["seq"])
             elif tag == "end":
@@ -323,6 +447,7 @@ class _Checker:
                 group.choices.append(line)
             else:
                 group.events.append(line)
+        self.last_seq = stream.last_seq
         if group is not None:
             self._check(group)
 
@@ -342,7 +467,7 @@ class _Checker:
                     t,
                     f"a timer was due at {timers[0].when!r} and did not fire before this operation",
                 )
-            self.state = replace(self.state, now=t)
+            self.state = _replace(self.state, now=t)
         name = op["op"]
         if name == "fire":
             timers = self.state.timers
@@ -461,13 +586,19 @@ class _Checker:
                     f"{g.op['seq']}): an operation takes no time",
                 )
         for i, line in enumerate(g.events):
-            if line["ev"] not in EVENT_FIELDS:
-                raise TraceUnreadable(
-                    f"{self.source}: seq {line['seq']}: unknown event kind {line['ev']!r}"
-                )
-            problem = event_problem(line["ev"], line)
-            if problem is not None:
-                raise Illegal(line["seq"], line["t"], problem)
+            # Whether `event_problem` finds a problem depends only on the kind, the keys and
+            # the types of their values (a list's items aside): a shape it passed, passes.
+            shape = (line["ev"], tuple(line), tuple(map(type, line.values())))
+            if shape not in self.shapes:
+                if line["ev"] not in EVENT_FIELDS:
+                    raise TraceUnreadable(
+                        f"{self.source}: seq {line['seq']}: unknown event kind {line['ev']!r}"
+                    )
+                problem = event_problem(line["ev"], line)
+                if problem is not None:
+                    raise Illegal(line["seq"], line["t"], problem)
+                if list not in shape[2] and len(self.shapes) < _SHAPES:
+                    self.shapes.add(shape)
             got = as_event(line["ev"], line)
             if i >= len(expected):
                 if self.interrupted:
@@ -507,9 +638,9 @@ class _Checker:
             self.fates[r.corr] = 1 + _OUTCOMES.index(r.outcome)
             self.requesters[r.corr] = r.requester
         if ended:
-            s = replace(s, requests=tuple(r for r in s.requests if r.pending))
+            s = _replace(s, requests=tuple(r for r in s.requests if r.pending))
         if s.dead_letters:
-            s = replace(s, dead_letters=())
+            s = _replace(s, dead_letters=())
         self.state = s
 
     def _recall(self, corr: int) -> None:
@@ -519,7 +650,7 @@ class _Checker:
             req = Request(corr, self.requesters[corr], 0.0, 0.0, _OUTCOMES[fate - 1])
             rest = self.state.requests
             at = next((i for i, r in enumerate(rest) if r.corr > corr), len(rest))
-            self.state = replace(self.state, requests=(*rest[:at], req, *rest[at:]))
+            self.state = _replace(self.state, requests=(*rest[:at], req, *rest[at:]))
 
     # -- the end -----------------------------------------------------------------------------
 
@@ -562,11 +693,40 @@ def _find(g: _Group, name: str, msg: int | None) -> dict[str, Any] | None:
 
 
 def _with(action: Action, choices: list[int], retry_at: list[float]) -> Action:
-    if not hasattr(action, "choices"):
-        return action
+    if not (choices or retry_at) or not hasattr(action, "choices"):
+        return action  # `_action` leaves both empty
     return cast(
         Action, replace(cast(Any, action), choices=tuple(choices), retry_at=tuple(retry_at))
     )
+
+
+def _replace(obj: _T, **changes: Any) -> _T:
+    """`dataclasses.replace(obj, **changes)`, by position when `_positions` allows."""
+    cls: type = type(obj)
+    plan = _positions(cls)
+    if plan is None:
+        return replace(obj, **changes)  # type: ignore[type-var]
+    index, values = plan
+    args = list(values(obj))
+    for name, value in changes.items():
+        args[index[name]] = value
+    return cast(_T, cls(*args))
+
+
+@cache
+def _positions(cls: type) -> tuple[dict[str, int], Callable[[Any], tuple[Any, ...]]] | None:
+    """Where each field of the dataclass `cls` goes in its `__init__`, when that takes exactly
+    the fields, in order, each by position or by name: then `replace` is the class called
+    with every field's value, and by position that is twice as quick (a `State` has 18)."""
+    names = [f.name for f in fields(cls)]
+    params = list(inspect.signature(cls).parameters.values())
+    if (
+        len(names) < 2  # `attrgetter` of one name gives the value, not a tuple
+        or [p.name for p in params] != names
+        or any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params)
+    ):
+        return None
+    return {name: i for i, name in enumerate(names)}, attrgetter(*names)
 
 
 def _show(pair: tuple[Any, Any]) -> str:
@@ -606,7 +766,11 @@ class _Args:
     """An op line's arguments, type-checked as they are read."""
 
     def __init__(self, g: _Group) -> None:
-        self.op, self.where = g.op, f"{g.where} ({g.op['op']})"
+        self.op, self.group = g.op, g
+
+    @property
+    def where(self) -> str:
+        return f"{self.group.where} ({self.op['op']})"
 
     def bad(self, key: str, what: str) -> TraceUnreadable:
         return TraceUnreadable(f"{self.where}: {key!r} must be {what}, got {self.op.get(key)!r}")
@@ -616,16 +780,27 @@ class _Args:
             raise TraceUnreadable(f"{self.where}: the op line lacks {key!r}")
         return self.op[key]
 
+    # Each reader returns a value of its exact type at once; anything else is read in full.
+
     def integer(self, key: str) -> int:
+        value = self.op.get(key)
+        if type(value) is int:
+            return value
         value = self.has(key)
         if not _is_int(value):
             raise self.bad(key, "an integer")
         return int(value)
 
     def opt_integer(self, key: str) -> int | None:
+        value = self.op.get(key)
+        if type(value) is int:
+            return value
         return None if self.has(key) is None else self.integer(key)
 
     def opt_number(self, key: str) -> float | None:
+        value = self.op.get(key)
+        if type(value) is float:
+            return value
         value = self.has(key)
         if value is None:
             return None
@@ -643,12 +818,18 @@ class _Args:
         return value
 
     def text(self, key: str) -> str:
+        value = self.op.get(key)
+        if type(value) is str:
+            return value
         value = self.has(key)
         if not isinstance(value, str):
             raise self.bad(key, "a string")
         return value
 
     def opt_text(self, key: str) -> str | None:
+        value = self.op.get(key)
+        if type(value) is str:
+            return value
         return None if self.has(key) is None else self.text(key)
 
     def names(self, key: str) -> tuple[str, ...]:
@@ -667,14 +848,13 @@ class _Args:
         value = self.has("retry")
         if value is None:
             return None
-        keys = ("max_attempts", "backoff", "multiplier", "max_backoff", "jitter")
         if (
             not isinstance(value, dict)
-            or sorted(value) != sorted(keys)
+            or sorted(value) != _RETRY_SORTED
             or not _is_int(value["max_attempts"])
-            or not all(_is_number(value[k]) for k in keys[1:])
+            or not all(_is_number(value[k]) for k in _RETRY_KEYS[1:])
         ):
-            raise self.bad("retry", f"null or an object of {', '.join(keys)}")
+            raise self.bad("retry", f"null or an object of {', '.join(_RETRY_KEYS)}")
         return Retry(
             value["max_attempts"],
             float(value["backoff"]),

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import itertools
 import json
 import random
 from typing import Any
 
 import pytest
 
+import model._conform as conform
 from model import TraceUnreadable, Verdict, canonical, check_trace
 from sim import Scenario, parse_scenario, simulate
 from sim.checking.mutants import MUTANTS, conform_result, trace_scenario
@@ -421,3 +424,291 @@ def test_a_member_registered_before_its_pool_is_refused_not_looped() -> None:
           "backpressure": "reject", "send_timeout": None}  # fmt: skip
     why = _rejected("\n".join([head, canonical(op), canonical(ev)]) + "\n")
     assert why.startswith("seq 1 ") and "error pool_not_found" in why
+
+
+# -- reading in chunks: what one line at a time refuses, at the same line ----------------------
+# The reader parses and checks lines a chunk at a time (model._conform._CHUNK); small chunks here
+# put the edits at a chunk's first, middle and last lines.
+
+CHUNKS = (1, 3, 8)
+
+
+def _alone(line: str, number: int) -> str:
+    """Why `parse_line` refuses the line on its own, as line `number` of the file "test"."""
+    with pytest.raises(TraceUnreadable) as refused:
+        conform.parse_line(line, f"test:{number}")
+    return str(refused.value)
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
+def test_json_fragments_are_refused_at_their_line(
+    base: tuple[str, list[dict[str, Any]]], chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spec 10.5: lines that are not one JSON object each are refused where they are, even
+    when lines around them, joined, would be JSON (a value split over lines, two on one)."""
+    monkeypatch.setattr(conform, "_CHUNK", chunk)
+    head, events = base
+    body = [canonical(e) for e in events]
+    fragments = [
+        ["1,2"],
+        ["]"],
+        [""],
+        ["{} x"],
+        ["{},{}"],
+        ['{"a":[1', "2]}", "{},{}"],
+        ['{"a":"x', 'y"}', "{},{}"],
+        ['{"a":[{},"]}",{}', '{"x":"[{"}]}', "{},{}"],
+        [body[0][:-1], "}"],
+    ]
+    for lines in fragments:
+        for at in (1, 8, 9, 13):  # the line's seq; the file's line is seq + 1
+            text = [head, *body[: at - 1], *lines, *body[at - 1 + len(lines) :]]
+            with pytest.raises(TraceUnreadable) as refused:
+                check_trace(text, "test")
+            assert str(refused.value) == _alone(lines[0], at + 1), (lines, at)
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
+def test_times_seqs_and_tags_are_checked_at_their_line(
+    base: tuple[str, list[dict[str, Any]]], chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/trace-format.md: each line has a finite `t`, not before the last, the next `seq`
+    and one tag (a string); an integer time is a time."""
+    monkeypatch.setattr(conform, "_CHUNK", chunk)
+    head, events = base
+    for at in (1, 8, 9, 13):
+        e = events[at - 1]
+        cases: list[tuple[dict[str, Any], str]] = [
+            ({"t": 1234.5}, "'t' must be a finite"),  # written 1e999 below: infinite
+            ({"t": -1234.5}, "'t' must be a finite"),
+            ({"t": True}, "'t' must be a finite"),
+            ({"t": str(e["t"])}, "'t' must be a finite"),
+            ({"seq": True}, f"'seq' must be {at} "),
+            ({"seq": float(at)}, f"'seq' must be {at} "),
+            ({"seq": at + 1}, f"'seq' must be {at} "),
+            ({"end": "drained"}, "a line has exactly one of"),
+            ({"choice": None}, "a line has exactly one of"),
+            ({next(k for k in ("op", "ev", "choice") if k in e): 1}, "a line has exactly one of"),
+        ]
+        if at > 1:
+            cases.append(({"t": events[at - 2]["t"] - 1}, "'t' must be a finite"))  # goes back
+        for change, why in cases:
+            lines = [canonical(x) for x in events]
+            lines[at - 1] = canonical(e | change).replace("1234.5", "1e999")
+            for strict in (True, False):
+                with pytest.raises(TraceUnreadable) as refused:
+                    check_trace([head, *lines], "test", strict=strict)
+                assert str(refused.value).startswith(f"test:{at + 1}: {why}"), (at, change)
+        text = [head, *[canonical(x) for x in events[: at - 1]], "{}", "{} x"]
+        with pytest.raises(TraceUnreadable, match=rf"^test:{at + 1}: 't' must be a finite"):
+            check_trace(text, "test")
+    lines = [canonical(e | {"t": int(e["t"])} if e["t"] == 0 else e) for e in events]
+    assert [type(json.loads(line)["t"]) for line in lines[:3]] == [int, int, int]
+    assert check_trace([head, *lines], "test").ok
+
+
+def _fault(events: list[dict[str, Any]], at: int, kind: Any) -> list[dict[str, Any]]:
+    """A copy of the events with a `fault` line (which the checker skips) at index `at`."""
+    fault = {"t": events[at - 1]["t"], "seq": 0, "ev": "fault", "kind": kind, "actor": "w-1"}
+    return [dict(e) for e in events[:at]] + [fault] + [dict(e) for e in events[at:]]
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
+def test_nesting_is_bounded_in_every_chunk(
+    base: tuple[str, list[dict[str, Any]]], chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line nested deeper than 16 levels is refused before `json` recurses into it; brackets
+    in strings do not count, and 16 levels are read."""
+    monkeypatch.setattr(conform, "_CHUNK", chunk)
+    head, events = base
+    deep: Any = []
+    for _ in range(14):
+        deep = [deep]  # 15 lists: the line is 16 deep
+    assert check(_text(head, _fault(events, 10, deep))).ok
+    assert check(_text(head, _fault(events, 10, "[{" * 20))).ok
+    with pytest.raises(TraceUnreadable, match=r"^test:12: JSON nested deeper than 16 levels"):
+        check(_text(head, _fault(events, 10, [deep])))
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
+def test_the_first_line_not_in_canonical_form_is_named(
+    base: tuple[str, list[dict[str, Any]]], chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/trace-format.md, Encoding: the first line not written canonically is named, whichever
+    chunk it is in; a line ending in a newline is read as without it, one inside is not."""
+    monkeypatch.setattr(conform, "_CHUNK", chunk)
+    head, events = base
+    body = [canonical(e) for e in events]
+    for at in (1, 8, 9, 13, 200):
+        spaced = [*body]
+        spaced[at - 1] = json.dumps(events[at - 1])
+        spaced[at + 30] = json.dumps(events[at + 30])
+        assert _rejected("\n".join([head, *spaced])).startswith(f"seq {at} "), at
+        for edit in (lambda line: line.replace(",", ",\n", 1), " {}".format, "{}\r\n".format):
+            lines = [*body]
+            lines[at - 1] = edit(lines[at - 1])
+            why = str(check_trace([head, *lines], "test").illegal)
+            assert why.startswith(f"seq {at} ") and "canonical" in why
+    ragged = [line + "\n" if i % 3 else line for i, line in enumerate([head, *body])]
+    assert check_trace(ragged, "test").ok
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
+def test_an_illegal_line_and_a_noncanonical_one_the_first_is_named(
+    base: tuple[str, list[dict[str, Any]]], chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Of a line that does not conform and one not in canonical form, the first is named."""
+    monkeypatch.setattr(conform, "_CHUNK", chunk)
+    head, events = base
+    i = next(i for i, e in enumerate(events) if e.get("ev") == "enqueue" and i > 20)
+    body = [canonical(e | {"depth": 9}) if j == i else canonical(e) for j, e in enumerate(events)]
+    for at in (i - 3, i + 3):
+        lines = [*body]
+        lines[at] = json.dumps(events[at])
+        assert _rejected("\n".join([head, *lines])).startswith(f"seq {min(at, i) + 1} ")
+
+
+def test_a_trace_longer_than_a_chunk_conforms() -> None:
+    """Read from a file (lines ending in newlines) or as lines, chunk after chunk."""
+    text = trace_of(parse_scenario(REQUESTS | {"until": 200.0}, "long"))
+    lines = text.splitlines()
+    assert len(lines) > 4 * conform._CHUNK
+    verdict = check(text)
+    assert verdict.ok and verdict.end == "drained"
+    assert check_trace(lines, "test") == verdict
+    assert verdict.events == sum(1 for line in lines if '"ev":"' in line and "fault" not in line)
+    at = 3 * conform._CHUNK + 100
+    lines[at] = json.dumps(json.loads(lines[at]))
+    assert _rejected("\n".join(lines)).startswith(f"seq {at} ")
+
+
+def test_lines_are_read_a_chunk_at_a_time(base: tuple[str, list[dict[str, Any]]]) -> None:
+    """Memory follows what is open: a trace refused early is not read to its end."""
+    head, events = base
+    taken = 0
+
+    def lines() -> Any:
+        nonlocal taken
+        for line in itertools.chain([head, "{nope"], itertools.repeat(canonical(events[0]), 10**6)):
+            taken += 1
+            yield line
+
+    with pytest.raises(TraceUnreadable, match=r"^test:2: not valid JSON"):
+        check_trace(lines(), "test")
+    assert taken <= 2 + conform._CHUNK
+
+
+def test_every_event_line_is_typed_however_many_alike_came_before(
+    base: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """Spec 9.4: an event line like others already checked (the same fields, the same types)
+    is still checked for its own values' types: a float depth, a list of texts with a number."""
+    last = max(e["seq"] for e in base[1] if e.get("ev") == "enqueue")
+    seq, why = _edited(base, lambda e: e["seq"] == last, {"depth": 1.0})
+    assert seq == last > 100
+    assert why.startswith(f"seq {seq} ") and "'depth' of a enqueue event is a int" in why
+    w1, w2 = (e for e in base[1] if e.get("ev") == "register" and e["actor"] in ("w-1", "w-2"))
+    assert [*map(type, w1.values())] == [*map(type, w2.values())]  # w-2's is shaped as w-1's
+    change = {"addresses": [*w2["addresses"], 7]}
+    seq, why = _edited(base, lambda e: e.get("ev") == "register" and e["actor"] == "w-2", change)
+    assert why.startswith(f"seq {seq} ") and "'addresses' of a register event" in why
+
+
+def test_op_arguments_are_read_with_their_exact_types(
+    base: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """A boolean is not an integer, a number not a text; an integer is a number."""
+    head, events = base
+    cases: list[tuple[str, str, Any, str]] = [
+        ("dequeue", "actor", True, "'actor' must be an integer, got True"),
+        ("request", "to", 5, "'to' must be a string, got 5"),
+        ("request", "timeout", "1.5", "'timeout' must be a number or null, got '1.5'"),
+        ("reply", "from", 1.0, "'from' must be an integer, got 1.0"),
+    ]
+    for op, key, value, why in cases:
+        edited = [dict(e) for e in events]
+        i = next(i for i, e in enumerate(edited) if e.get("op") == op)
+        edited[i][key] = value
+        with pytest.raises(TraceUnreadable) as refused:
+            check(_text(head, edited))
+        assert str(refused.value) == f"test:{i + 2} ({op}): {why}"
+    i = next(i for i, e in enumerate(events) if e.get("op") == "request")
+    edited = [dict(e) for e in events]
+    edited[i]["send_timeout"] = 1  # unused: the pool rejects rather than blocks
+    assert check(_text(head, edited)).ok
+
+
+def test_replace_is_dataclasses_replace() -> None:
+    """The checker's quicker `replace` makes what `dataclasses.replace` makes, or calls it."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Plain:
+        a: int
+        b: str = "b"
+        c: tuple[int, ...] = ()
+
+    @dataclasses.dataclass(frozen=True)
+    class KeywordOnly:
+        a: int
+        c: int = 0
+        b: int = dataclasses.field(default=0, kw_only=True)
+
+    @dataclasses.dataclass(init=False)
+    class OwnInit:
+        a: int
+        b: int
+
+        def __init__(self, b: int, a: int) -> None:
+            self.a, self.b = a, b + 1
+
+    @dataclasses.dataclass
+    class Derived:
+        a: int
+        b: int = dataclasses.field(init=False, default=0)
+
+        def __post_init__(self) -> None:
+            self.b = self.a * 2
+
+    from model import State
+
+    cases: list[tuple[Any, dict[str, Any]]] = [
+        (Plain(1), {"b": "x"}),
+        (Plain(1, "y", (2,)), {"a": 3, "c": ()}),
+        (KeywordOnly(1, b=2, c=3), {"c": 4}),
+        (OwnInit(1, 2), {"a": 5}),
+        (Derived(3), {"a": 4}),
+        (State(), {"now": 2.5}),
+        (State(now=1.0, sent=3), {"sent": 4, "dead_letters": ()}),
+    ]
+    for obj, changes in cases:
+        made = conform._replace(obj, **changes)
+        assert made == dataclasses.replace(obj, **changes) and type(made) is type(obj)
+
+
+def test_a_line_that_cannot_be_read_is_refused_in_its_turn(
+    base: tuple[str, list[dict[str, Any]]],
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Spec 10.5: bytes that are not UTF-8 end the check where they are (exit 2), but a line
+    before them that does not conform is what is reported (exit 1), in the same chunk too."""
+    head, events = base
+    monkeypatch.setattr(conform, "_CHUNK", 2 * len(events))
+    i = next(i for i, e in enumerate(events) if e.get("ev") == "enqueue")
+    bad = [e | {"depth": 9} if j == i else e for j, e in enumerate(events)]
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(_text(head, bad).encode() + b"\xff\n")
+    assert main(["conform", str(path)]) == 1
+    assert f"seq {i + 1} " in capsys.readouterr().out
+    path.write_bytes(_text(head, events).encode() + b"\xff\n")
+    assert main(["conform", str(path)]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
+
+    def lines(text: str) -> Any:
+        yield from text.splitlines()
+        raise OSError("the disk is gone")
+
+    assert str(check_trace(lines(_text(head, bad)), "test").illegal).startswith(f"seq {i + 1} ")
+    with pytest.raises(OSError, match="the disk is gone"):
+        check_trace(lines(_text(head, events)), "test")
