@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from model._actions import Action, Advance, Ask, Dequeue, Event, Reply, Stop
+from model._actions import Action, Advance, Ask, Dequeue, Event, Reply, Stop, Tell
 from model._menu import POOL, SERVICE, CheckBounds, Step
 from model._semantics import Effect
-from model._state import Addr, Msg, Request, State
+from model._state import ActorState, Addr, Msg, Request, State
 
 ALWAYS: dict[str, str] = {
     "routing": "every route goes to a live member of the pool / the first live provider",
@@ -26,6 +26,8 @@ ALWAYS: dict[str, str] = {
     "conservation": "accepted = delivered + dead-lettered + in flight, on every step",
     "no_leak": "no request stays pending for a stopped or unregistered requester",
     "capacity": "no mailbox holds more than its capacity",
+    "expiry": "a message is dequeued only before its deadline, and expires only at or after it",
+    "dequeue_order": "a dequeue takes the oldest high message, else the oldest normal one",
 }
 
 
@@ -42,10 +44,21 @@ def _total(b: CheckBounds) -> int:
     return b.clients * b.requests
 
 
+def _fills(b: CheckBounds) -> bool:
+    """Some mailbox can be full when one more message arrives (the service's first provider
+    gets every message sent to `service:s`)."""
+    return b.capacity is not None and b.sends > b.capacity
+
+
 SOMETIMES: dict[str, Sometimes] = {
     "reply_delivered": Sometimes("correlation", "a reply is delivered", lambda b: _total(b) >= 1),
     "duplicate_reply_dead_lettered": Sometimes(
-        "correlation", "a second reply is dead-lettered", lambda b: "duplicate" in b.faults
+        "correlation",
+        "a second reply is dead-lettered",
+        lambda b: (
+            ("duplicate" in b.faults or (b.strategy == "broadcast" and b.members >= 2))
+            and _total(b) >= 1
+        ),
     ),
     "failover": Sometimes(
         "routing",
@@ -58,21 +71,47 @@ SOMETIMES: dict[str, Sometimes] = {
     ),
     "retry_succeeds": Sometimes(
         "conservation",
-        "a retried request is enqueued",
-        lambda b: (
-            b.retry_attempts >= 2
-            and b.capacity is not None
-            and b.backpressure == "reject"
-            and _total(b) > b.capacity
-        ),
+        "a retried message is enqueued",
+        lambda b: b.retry_attempts >= 2 and b.backpressure == "reject" and _fills(b),
+    ),
+    "message_dropped": Sometimes(
+        "conservation",
+        "a message is dropped by a full mailbox (drop_newest, drop_oldest)",
+        lambda b: b.backpressure in ("drop_newest", "drop_oldest") and _fills(b),
     ),
     "requester_stop_cancels": Sometimes(
-        "no_leak", "a stopped requester's request is cancelled", lambda b: "crash" in b.faults
+        "no_leak",
+        "a stopped requester's request is cancelled",
+        lambda b: "crash" in b.faults and _total(b) >= 1,
     ),
     "mailbox_fills": Sometimes(
         "capacity",
         "a mailbox fills to capacity",
-        lambda b: b.capacity is not None and _total(b) >= b.capacity,
+        lambda b: b.capacity is not None and b.sends >= b.capacity,
+    ),
+    "message_parked": Sometimes(
+        "capacity",
+        "a message is parked by a full mailbox (block)",
+        lambda b: b.backpressure == "block" and _fills(b),
+    ),
+    "ttl_expires": Sometimes(
+        "expiry",
+        "a one-way message with a TTL expires at dequeue",
+        lambda b: b.ttl is not None and b.tells >= 1,
+    ),
+    "ttl_delivered": Sometimes(
+        "expiry",
+        "a one-way message with a TTL is dequeued before its deadline",
+        lambda b: b.ttl is not None and b.tells >= 1,
+    ),
+    "high_overtakes": Sometimes(
+        "dequeue_order",
+        "a high message is dequeued while a normal one sent before it waits",
+        lambda b: (
+            b.priority
+            and b.sends >= 2
+            and (b.capacity is None or b.capacity >= 2 or b.strategy == "shared")
+        ),
     ),
 }
 EVENTUALLY: dict[str, str] = {
@@ -90,30 +129,66 @@ PROPERTY_RULES: dict[str, tuple[str, ...]] = {
     "conservation": ("7.1", "7.2", "11.3"),
     "no_leak": ("2.8", "5.8", "11.3"),
     "capacity": ("4.6", "11.3"),
+    "expiry": ("4.7", "11.3"),
+    "dequeue_order": ("4.5", "11.3"),
     "eventually_resolved": ("5.3", "11.3"),
     "eventually_terminal": ("7.1", "11.3"),
 }
 
 
-def _id(label: str | None) -> int:
-    assert label is not None and label.startswith("id:"), label
-    return int(label[3:])
+def _actor(s: State, label: str | None) -> ActorState | None:
+    """The actor an event names: `id:N`, or its name (spec 9.4)."""
+    assert label is not None
+    if label.startswith("id:"):
+        return s.actor(int(label[3:]))
+    return next((a for a in s.actors if a.name == label), None)
 
 
 def _messages(before: State, step: Step, events: tuple[Event, ...]) -> dict[int, Msg]:
-    """The messages a step may route: the one an `Ask` creates, those awaiting a retry, and
-    the copies it sends (a topic's, spec 3.9), addressed as their `send` events say."""
+    """The messages a step may route: the one an `Ask` or `Tell` creates, those awaiting a
+    retry, and the copies it sends (a topic's or a broadcast's, spec 3.7, 3.9), addressed as
+    their `send` events say."""
     out = {t.msg.id: t.msg for t in before.timers if t.msg is not None}
     n = before.next_msg
     for action in step:
-        if isinstance(action, Ask):
+        if isinstance(action, Ask | Tell):
             to = action.to if isinstance(action.to, Addr) else Addr.parse(action.to)
-            out[n] = Msg(n, "request", action.sender, to, before.next_corr)
+            if isinstance(action, Ask):
+                out[n] = Msg(n, "request", action.sender, to, before.next_corr)
+            else:
+                out[n] = Msg(n, "tell", action.sender, to)
     for e in events:
         fields = dict(e.fields)
         if e.name == "send" and e.msg is not None and fields.get("copy_of") is not None:
             out[e.msg] = Msg(e.msg, fields["kind"], None, Addr.parse(fields["to"]), e.corr)
     return out
+
+
+def _routing(before: State, e: Event, to: Addr, seen: set[str]) -> str | None:
+    """Spec 2.5, 3: whether the `route` event `e` of a message to `to` goes where it may."""
+    pool = before.pool(POOL)
+    if e.actor == f"pool:{POOL}":  # spec 3.8: a shared pool's queue takes it
+        if to != Addr("pool", POOL) or pool is None or pool.strategy != "shared":
+            return f"message {e.msg} to {to} routed to the queue of {e.actor}"
+        if not any(_alive(before, m) for m in pool.members):
+            return f"message {e.msg} routed to {e.actor}, which has no live member"
+        return None
+    actor = _actor(before, e.actor)
+    if actor is None or not actor.alive:
+        return f"message {e.msg} routed to {e.actor}, not a live actor"
+    if to.kind == "pool" and (pool is None or actor.id not in pool.members):
+        return f"message {e.msg} routed to {e.actor}, not in {to}"
+    named = to.kind == "name" and to.value != actor.name
+    if (to.kind == "id" and to.value != str(actor.id)) or named:
+        return f"message {e.msg} to {to} routed to {e.actor}"
+    if to.kind == "service":
+        service = before.service(SERVICE)
+        live = [p for p in service.providers if _alive(before, p)] if service else []
+        if not live or live[0] != actor.id:
+            return f"message {e.msg} routed to {e.actor}, not {live[:1]}"
+        if service is not None and live[0] != service.providers[0]:
+            seen.add("failover")
+    return None
 
 
 def check_transition(before: State, step: Step, effect: Effect) -> tuple[list[str], set[str]]:
@@ -123,8 +198,6 @@ def check_transition(before: State, step: Step, effect: Effect) -> tuple[list[st
     after, events = effect.state, effect.events
     action: Action = step[-1]
     msgs = _messages(before, step, events)
-    pool = before.pool(POOL)
-    service = before.service(SERVICE)
     replies = [e.msg for e in events if e.name == "send" and e.detail == "reply"]
     for e in events:
         if e.name == "route" and e.actor is not None and e.actor.startswith("topic:"):
@@ -133,20 +206,11 @@ def check_transition(before: State, step: Step, effect: Effect) -> tuple[list[st
                 bad.append(f"routing: message {e.msg} delivered to {e.actor}, no live subscriber")
         elif e.name == "route":
             assert e.msg is not None
-            to, actor = msgs[e.msg].to, before.actor(_id(e.actor))
+            to = msgs[e.msg].to
             assert to is not None
-            if actor is None or not actor.alive:
-                bad.append(f"routing: message {e.msg} routed to {e.actor}, not a live actor")
-            elif to.kind == "pool" and (pool is None or actor.id not in pool.members):
-                bad.append(f"routing: message {e.msg} routed to {e.actor}, not in {to}")
-            elif to.kind == "id" and str(to) != e.actor:
-                bad.append(f"routing: message {e.msg} to {to} routed to {e.actor}")
-            elif to.kind == "service":
-                live = [p for p in service.providers if _alive(before, p)] if service else []
-                if not live or live[0] != actor.id:
-                    bad.append(f"routing: message {e.msg} routed to {e.actor}, not {live[:1]}")
-                elif service is not None and live[0] != service.providers[0]:
-                    seen.add("failover")
+            problem = _routing(before, e, to, seen)
+            if problem is not None:
+                bad.append(f"routing: {problem}")
             if e.msg in msgs and msgs[e.msg].attempt > 0:
                 seen.add("retry_succeeds")
         elif e.name == "resolve":
@@ -177,6 +241,12 @@ def check_transition(before: State, step: Step, effect: Effect) -> tuple[list[st
                 seen.add("late_reply_dead_lettered")
             elif e.detail == "duplicate_reply":
                 seen.add("duplicate_reply_dead_lettered")
+            elif e.detail in ("dropped_newest", "dropped_oldest"):
+                seen.add("message_dropped")
+        elif e.name == "park":
+            seen.add("message_parked")
+    if isinstance(action, Dequeue):
+        bad += _dequeue(before, after, action.actor, events, seen)
     resolved = [e.corr for e in events if e.name == "resolve" and e.corr is not None]
     if len(resolved) != len(set(resolved)):
         bad.append(f"one_outcome: resolved twice in one step: {sorted(resolved)}")
@@ -200,6 +270,61 @@ def check_transition(before: State, step: Step, effect: Effect) -> tuple[list[st
 def _alive(s: State, actor_id: int) -> bool:
     a = s.actor(actor_id)
     return a is not None and a.alive
+
+
+def _queued(s: State) -> dict[int, Msg]:
+    """Every message waiting in `s`: in a mailbox, parked, or in a shared pool's queue."""
+    out = {m.id: m for a in s.actors for m in a.queue}
+    out |= {p.msg.id: p.msg for a in s.actors for p in a.parked}
+    out |= {m.id: m for p in s.pools for m in p.queue}
+    return out
+
+
+def _dequeue(
+    before: State, after: State, actor: int, events: tuple[Event, ...], seen: set[str]
+) -> list[str]:
+    """Spec 4.5, 4.7, 3.8 on one `Dequeue`: expired messages are dead-lettered and skipped,
+    the message handed over is the first of its queue (own mailbox first, high before normal,
+    FIFO) that has not expired, and its deadline is still ahead."""
+    bad: list[str] = []
+    now = after.now
+    waiting = _queued(before)
+    for e in events:
+        msg = waiting.get(e.msg) if e.msg is not None else None
+        if msg is None:
+            continue
+        late = msg.deadline is not None and now >= msg.deadline
+        if e.name == "dead_letter" and e.detail == "expired":
+            if not late:
+                bad.append(f"expiry: message {msg.id} expired before its deadline {msg.deadline}")
+            elif msg.kind == "tell":
+                seen.add("ttl_expires")
+        elif e.name == "dequeue":
+            if late:
+                bad.append(f"expiry: message {msg.id} dequeued at {now}, deadline {msg.deadline}")
+            elif msg.kind == "tell" and msg.deadline is not None:
+                seen.add("ttl_delivered")
+            bad += _order(before, after, actor, msg, seen)
+    return bad
+
+
+def _order(before: State, after: State, actor: int, msg: Msg, seen: set[str]) -> list[str]:
+    """Everything queued ahead of `msg` (the actor's own mailbox first, then the shared
+    queue it came from) left in the same step: it expired."""
+    own, now = before.actor(actor), after.actor(actor)
+    assert own is not None and now is not None
+    queues = [own.queue, *(p.queue for p in before.pools if msg in p.queue)]
+    left = {m.id for m in now.queue} | {m.id for p in after.pools for m in p.queue}
+    for queue in queues:
+        ahead = queue[: queue.index(msg)] if msg in queue else queue
+        skipped = [m.id for m in ahead if m.id in left]
+        if skipped:
+            return [f"dequeue_order: message {msg.id} dequeued while {skipped} waited ahead of it"]
+        if msg in queue:
+            if msg.high and any(not m.high and m.id < msg.id and m.id in left for m in queue):
+                seen.add("high_overtakes")
+            break
+    return []
 
 
 def _conservation(before: State, after: State, events: tuple[object, ...]) -> list[str]:
@@ -233,23 +358,37 @@ def _conservation(before: State, after: State, events: tuple[object, ...]) -> li
     return []
 
 
-def obligations(s: State) -> dict[tuple[str, int], Action | None]:
-    """Open obligations: ('request', corr) and ('message', id), each with the action that
-    discharges it (None: time passing, `Advance`)."""
-    out: dict[tuple[str, int], Action | None] = {("request", c): None for c in s.pending()}
+# What discharges an obligation: any one of these actions, or time passing (None).
+Discharge = tuple[Action, ...] | None
+
+
+def obligations(s: State) -> dict[tuple[str, int], Discharge]:
+    """Open obligations: ('request', corr) and ('message', id), each with the actions that
+    discharge it (None: time passing, `Advance`): a message in a shared pool's queue is taken
+    by the dequeue of any live member (spec 3.8)."""
+    out: dict[tuple[str, int], Discharge] = {("request", c): None for c in s.pending()}
     for a in s.actors:
         for m in a.queue:
-            out["message", m.id] = Dequeue(a.id)
+            out["message", m.id] = (Dequeue(a.id),)
         for p in a.parked:
-            out["message", p.msg.id] = Dequeue(a.id) if p.timer is None else None
+            out["message", p.msg.id] = (Dequeue(a.id),) if p.timer is None else None
+    for pool in s.pools:
+        if pool.queue:
+            takers = tuple(Dequeue(m) for m in pool.members if _alive(s, m))
+            for m in pool.queue:
+                out["message", m.id] = takers
     for t in s.timers:
         if t.kind in ("retry", "transit") and t.msg is not None:
             out["message", t.msg.id] = None
     return out
 
 
-def discharged(obls: dict[tuple[str, int], Action | None], steps: list[Step]) -> frozenset[Any]:
-    """The obligations whose discharging action is among `steps` (the enabled ones)."""
+def discharged(obls: dict[tuple[str, int], Discharge], steps: list[Step]) -> frozenset[Any]:
+    """The obligations one of whose discharging actions is among `steps` (the enabled ones)."""
     actions = {s[-1] for s in steps}
     tick = any(isinstance(a, Advance) for a in actions)
-    return frozenset(o for o, act in obls.items() if (tick if act is None else act in actions))
+    return frozenset(
+        o
+        for o, acts in obls.items()
+        if (tick if acts is None else any(act in actions for act in acts))
+    )

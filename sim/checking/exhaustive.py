@@ -7,19 +7,29 @@ and compares the broker's result, events and counters with the model's `Effect`,
 sim/checking/lockstep.py does for random runs. The first disagreement is a violation whose
 counterexample is that path: shortest, by breadth-first search.
 
+Nondeterministic routes are the model's choices, and the broker is made to take them: the
+reference and its mutants draw from a stream that plays back the draws which choose the model's
+member (`random`: its index among the live members; `power_of_two`: the member and the one live
+member it beats, which every other member beats too, spec 3.3, 3.5), and a `consistent_hash`
+message with a key nobody knows is sent with a key the model routes to the chosen member (3.6).
+A port draws its own numbers, and a retried message keeps its key, so `steering_problem` refuses
+those bounds (`BoundsError`) rather than report the broker's other choice as a disagreement.
+
 `scenario_toml(counterexample)` writes a counterexample as a scenario file whose `[[script]]`
 performs the path's actions at their model times, so `brokerlab run FILE --broker NAME`
-reproduces the violation in the simulator.
+reproduces the violation in the simulator (whose broker makes its own random choices).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import model as m
 from broker import Broker, BrokerError, BrokerFactory, SplitMix64
 from model.checker import (
+    BoundsError,
     CheckBounds,
     Clock,
     Counterexample,
@@ -33,18 +43,111 @@ from sim.checking.bridge import Unscriptable, disagreement, model_counters, perf
 from sim.checking.refinement import refinement
 from sim.run import Scheduler
 
-__all__ = ["check_broker", "scenario_toml"]
+__all__ = ["check_broker", "scenario_toml", "steering_problem"]
+
+# The strategies whose route is a choice the model makes (spec 3.3, 3.5, 3.6).
+CHOOSING: tuple[m.StrategyName, ...] = ("random", "power_of_two", "consistent_hash")
+
+
+class _Steered:
+    """A random stream that plays back the draws it is given (spec 1.2's `below`), then, if the
+    broker asks for more than the model's choices need, SplitMix64's: the broker then goes its
+    own way, and the comparison says where."""
+
+    def __init__(self) -> None:
+        self.draws: list[int] = []
+        self.rest = SplitMix64(0)
+
+    def randrange(self, n: int, /) -> int:
+        if self.draws and self.draws[0] < n:
+            return self.draws.pop(0)
+        self.draws = []
+        return self.rest.randrange(n)
+
+    def random(self) -> float:
+        return self.rest.random()
+
+
+def _choosing_pool(s: m.State) -> m.PoolState:
+    pools = [p for p in s.pools if p.strategy in CHOOSING]
+    assert len(pools) == 1, "the checker's world has one pool"
+    return pools[0]
+
+
+def _draws(s: m.State, a: m.Action) -> list[int]:
+    """The broker's draws that make the routes of `a` (absolute time) from `s` the members its
+    `choices` name, in routing order."""
+    made: tuple[int, ...] = getattr(a, "choices", ())
+    if not made:
+        return []
+    assert isinstance(a, m.Ask | m.Tell | m.Advance)
+    pool = _choosing_pool(s)
+    live = [x for x in pool.members if (actor := s.actor(x)) is not None and actor.alive]
+    out: list[int] = []
+    for k, chosen in enumerate(made):
+        try:
+            m.apply(s, replace(a, choices=made[:k]))
+        except m.NeedChoice as need:
+            allowed = need.live
+        else:  # pragma: no cover - the checker gives no choice a route does not need
+            raise AssertionError(f"{a} routes without choice {k}")
+        if pool.strategy == "random":  # spec 3.3: live[randrange(len(live))]
+            out.append(live.index(chosen))
+        elif pool.strategy == "power_of_two" and len(live) > 1:  # spec 3.5: i, then j - (j > i)
+            loser = next(x for x in live if x not in allowed)
+            i, j = live.index(chosen), live.index(loser)
+            out += [i, j - 1 if j > i else j]
+    return out
+
+
+def _keyed(s: m.State, a: m.Action) -> m.Action:
+    """`a` with a key nobody knows replaced by one the model routes to its chosen member."""
+    if not isinstance(a, m.Ask | m.Tell) or not isinstance(a.key, m.AnyKey):
+        return a
+    if not a.choices:  # it never routes (no live member): any key fails alike
+        return replace(a, key="k0")
+    assert len(a.choices) == 1, "a key-less message routes once (steering_problem)"
+    want = s.actor(a.choices[0])
+    assert want is not None
+    for n in range(10_000):
+        keyed = replace(a, key=f"k{n}", choices=())
+        if any(e.name == "route" and e.actor == want.label for e in m.apply(s, keyed).events):
+            return keyed
+    raise AssertionError(f"no key routes to {want.label}")  # pragma: no cover
+
+
+def steering_problem(bounds: CheckBounds, factory: BrokerFactory) -> str | None:
+    """Why the broker cannot be made to take the model's routing choices under `bounds`, or
+    None (see the module docstring)."""
+    own = isinstance(factory, type) and issubclass(factory, Broker)
+    if bounds.strategy in ("random", "power_of_two") and not own:
+        return (
+            f"strategy = {bounds.strategy!r}: this broker draws its own random numbers (spec "
+            "1.2), so it cannot be made to take each of the model's choices; only the "
+            "reference and its mutants can be checked with it"
+        )
+    if bounds.strategy == "consistent_hash" and bounds.retry_attempts > 1:
+        return (
+            "strategy = 'consistent_hash' with retries: a retried message keeps its key, so "
+            "the broker's second route is not the model's free choice; use --retries 1"
+        )
+    return None
 
 
 class _Driver:
     """One broker on a virtual clock, driven by the checker's steps (whose `Advance` is
     relative: the checker abstracts absolute time away, spec 11)."""
 
-    def __init__(self, factory: BrokerFactory) -> None:
+    def __init__(self, factory: BrokerFactory, steer: bool, draws: bool = False) -> None:
         self.clock = Scheduler()
         self.seen: list[m.Event] = []
         self.answer: tuple[int, int] | None = None  # (member, corr) to answer at once
-        self.broker = factory(self.clock, SplitMix64(0), listener=self._listen, wake=self._woken)
+        # With steering, the model along the same path: it says which key or draws make each
+        # choice; the draws are played back to the reference or a mutant (a port has its own).
+        self.model: m.State | None = m.State() if steer else None
+        self.steered = _Steered() if draws else None
+        rng = self.steered or SplitMix64(0)
+        self.broker = factory(self.clock, rng, listener=self._listen, wake=self._woken)
 
     def _listen(self, name: str, f: dict[str, Any]) -> None:
         self.seen.append(m.as_event(name, f))
@@ -73,9 +176,16 @@ class _Driver:
         return value, error
 
     def do(self, a: m.Action) -> tuple[Any, BrokerError | None]:
-        """Perform `a`; (value, None) or (None, the error raised)."""
+        """Perform `a` (relative times made absolute); (value, None) or (None, the error)."""
         if isinstance(a, m.Advance):
-            a = m.Advance(self.clock.now + a.to)
+            a = m.Advance(self.clock.now + a.to, a.choices)
+        elif isinstance(a, m.Tell) and a.timestamp is not None:
+            a = replace(a, timestamp=self.clock.now + a.timestamp)
+        if self.model is not None:
+            if self.steered is not None:
+                self.steered.draws = _draws(self.model, a)
+            a = _keyed(self.model, a)
+            self.model = m.apply(self.model, a).state
         try:
             return perform(self.broker, a, type(a).__name__.lower(), self.clock), None
         except BrokerError as e:
@@ -84,12 +194,13 @@ class _Driver:
 
 def _compare(
     factory: BrokerFactory,
+    steer: tuple[bool, bool],
     path: tuple[Step, ...],
     before_state: m.State,
     step: Step,
     effect: m.Effect,
 ) -> str | None:
-    driver = _Driver(factory)
+    driver = _Driver(factory, *steer)
     try:
         for earlier in path:
             driver.step(earlier)
@@ -134,16 +245,22 @@ def check_broker(
     progress: Progress | None = None,
     clock: Clock | None = None,
 ) -> Report:
-    """`model.checker.check`, with every transition also replayed on `factory`'s broker."""
+    """`model.checker.check`, with every transition also replayed on `factory`'s broker.
+
+    Raises `BoundsError` for bad bounds, and for bounds whose choices the broker cannot be
+    made to take (`steering_problem`)."""
+    b = (bounds or CheckBounds()).validate()
+    problem = steering_problem(b, factory)
+    if problem is not None:
+        raise BoundsError(problem)
+    steer = (b.strategy in CHOOSING, b.strategy in ("random", "power_of_two"))
 
     def on_transition(
         path: tuple[Step, ...], before: m.State, step: Step, effect: m.Effect
     ) -> str | None:
-        return _compare(factory, path, before, step, effect)
+        return _compare(factory, steer, path, before, step, effect)
 
-    return check(
-        bounds, symmetry=symmetry, on_transition=on_transition, progress=progress, clock=clock
-    )
+    return check(b, symmetry=symmetry, on_transition=on_transition, progress=progress, clock=clock)
 
 
 def _toml(value: Any) -> str:
@@ -182,6 +299,8 @@ def scenario_toml(
             if isinstance(action, m.Advance):
                 now += action.to  # time moves by the steps' `at`
                 continue
+            if isinstance(action, m.Tell) and action.timestamp is not None:
+                action = replace(action, timestamp=now + action.timestamp)  # relative, as `at`
             table = script_step(now, action)
             if at_once is not None:  # the member dequeues and replies inside the request
                 table["answered_by"] = at_once[0]

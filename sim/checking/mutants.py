@@ -11,6 +11,9 @@ the trace checker (`model.check_trace`) catches it too; `conform_result` runs it
 cannot show in a simulator trace at all (their entry is None): the simulator never stops a
 requester (clients cannot crash), never leaves a pool, and never sends a timestamped message;
 and the trace has no event for leaving a pool nor fields for timestamps or TTLs.
+
+`CHECK_PRESET` and `CHECK_BOUNDS` record what catches each mutant in `brokerlab check --broker`
+(docs/spec.md 11.4): the preset, and small bounds that do it in a second.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from broker import Address, Broker, Envelope, RetryPolicy, Rng, Timers
 from broker._registry import Actor, Registry
 from model import Verdict, check_trace
+from model.checker import CheckBounds
 from sim.run import simulate
 from sim.scenario import Scenario, parse_scenario
 
@@ -226,6 +230,45 @@ MUTANT_RULES: dict[str, tuple[str, ...]] = {
     "future_timestamp_expired": ("4.7",),
     "capacity_off_by_one": ("4.2", "4.6"),
     "inclusive_deadline": ("5.5",),
+}
+
+
+# Which `brokerlab check --broker NAME --preset P` catches each mutant (docs/spec.md 11.4), and
+# small bounds that catch it in a second. route_collision needs two names that collide under
+# its lossy hash, and the checker names one actor, `n` (symmetry could not tell the values
+# apart anyway): the lockstep test and the vectors catch it.
+CHECK_PRESET: dict[str, str | None] = {
+    "reply_before_pending": "default",
+    "publish_before_pending": "wide",
+    "leak_pending_on_stop": "default",
+    "late_reply_delivered": "default",
+    "duplicate_reply_delivered": "default",
+    "round_robin_no_adjust_on_leave": "wide",
+    "route_collision": None,
+    "dropped_counted_delivered": "wide",
+    "future_timestamp_expired": "wide",
+    "capacity_off_by_one": "default",
+    "inclusive_deadline": "default",
+}
+CHECK_BOUNDS: dict[str, CheckBounds] = {
+    "reply_before_pending": CheckBounds(clients=1, members=1, retry_attempts=1, faults=()),
+    "publish_before_pending": CheckBounds(clients=1, members=1, topic=True, faults=()),
+    "leak_pending_on_stop": CheckBounds(clients=1, members=1, retry_attempts=1, faults=("crash",)),
+    "late_reply_delivered": CheckBounds(clients=1, members=1, retry_attempts=1, faults=()),
+    "duplicate_reply_delivered": CheckBounds(
+        clients=1, members=1, retry_attempts=1, faults=("duplicate",)
+    ),
+    "round_robin_no_adjust_on_leave": CheckBounds(
+        clients=1, members=3, capacity=None, retry_attempts=1, faults=("leave",)
+    ),
+    "dropped_counted_delivered": CheckBounds(
+        clients=1, members=1, tells=1, backpressure="drop_newest", retry_attempts=1, faults=()
+    ),
+    "future_timestamp_expired": CheckBounds(
+        clients=1, members=1, requests=0, tells=1, ttl=1, retry_attempts=1, faults=()
+    ),
+    "capacity_off_by_one": CheckBounds(clients=2, members=1, retry_attempts=1, faults=()),
+    "inclusive_deadline": CheckBounds(clients=1, members=1, retry_attempts=1, faults=()),
 }
 
 

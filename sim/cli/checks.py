@@ -257,36 +257,73 @@ def format_mutants(rows: Sequence[dict[str, Any]]) -> str:
 # -- check -----------------------------------------------------------------------------------
 
 
+# The bound flags. Each defaults to None, so `--preset` can tell which were given;
+# `_check_bounds` fills the rest from `CheckBounds()`.
+_BOUND_FLAGS = (
+    "--clients", "--members", "--requests", "--capacity", "--backpressure", "--strategy",
+    "--timeout", "--retries", "--faults", "--topic", "--tells", "--ttl", "--named", "--priority",
+)  # fmt: skip
+
+
 def _add_check_parser(sub: Any) -> None:
-    from model.checker import FAULTS, CheckBounds
+    from model._state import BACKPRESSURES, STRATEGIES
+    from model.checker import FAULTS, PRESETS, CheckBounds
 
     d = CheckBounds()
     ch = sub.add_parser(
         "check",
         help="model-check the spec exhaustively on small bounds (docs/spec.md section 11)",
         description="Breadth-first exploration of every state the bounds allow; each property "
-        "with its verdict. Exit 0: all hold; 1: a violation (its shortest counterexample can be "
-        "written with --out and replayed by `brokerlab run`); 2: bad bounds.",
+        "with its verdict. The bounds are the flags below, or a named set of them (--preset). "
+        "Exit 0: all hold; 1: a violation (its shortest counterexample can be written with "
+        "--out and replayed by `brokerlab run`); 2: bad bounds, including bound flags with "
+        "--preset, and strategies whose choices the --broker cannot be made to take (a port's "
+        "random and power_of_two; consistent_hash with retries).",
     )
     ch.set_defaults(func=_check)
-    ch.add_argument("--clients", type=int, default=d.clients, help=f"default {d.clients}")
-    ch.add_argument("--members", type=int, default=d.members, help=f"pool members ({d.members})")
-    ch.add_argument("--requests", type=int, default=d.requests, help="requests per client")
-    ch.add_argument("--capacity", default=str(d.capacity), help="mailbox capacity, or 'unbounded'")
-    ch.add_argument("--backpressure", default=d.backpressure, help="reject, drop_newest, ...")
-    ch.add_argument("--strategy", default=d.strategy, help="round_robin or least_loaded")
-    ch.add_argument("--timeout", type=int, default=d.timeout, help="request timeout in ticks")
     ch.add_argument(
-        "--retries", type=int, default=d.retry_attempts, metavar="ATTEMPTS",
-        help="retry attempts of each request (1: no retries)",
+        "--preset", choices=sorted(PRESETS), metavar="NAME",
+        help=f"run each bounds of a named set in turn ({', '.join(PRESETS)}), stopping at the "
+        "first with a violation: a line per bounds and one property table (each verdict the "
+        "worst over the bounds); with --json, one object {preset, ok, reports: [report per "
+        "bounds run]}. Not combined with bound flags.",
+    )  # fmt: skip
+    ch.add_argument("--clients", type=int, help=f"clients ({d.clients})")
+    ch.add_argument("--members", type=int, help=f"pool members ({d.members})")
+    ch.add_argument("--requests", type=int, help=f"requests per client ({d.requests})")
+    ch.add_argument("--capacity", help=f"mailbox capacity, or 'unbounded' ({d.capacity})")
+    ch.add_argument(
+        "--backpressure", help=f"{', '.join(BACKPRESSURES)} ({d.backpressure})"
     )  # fmt: skip
     ch.add_argument(
-        "--faults", default=",".join(d.faults), metavar="LIST",
-        help=f"comma-separated, of {', '.join(FAULTS)}; or 'none'",
+        "--strategy", help=f"{', '.join(STRATEGIES)} ({d.strategy}); random, power_of_two "
+        "and consistent_hash (with a key nobody knows) branch on every member they may choose",
+    )  # fmt: skip
+    ch.add_argument("--timeout", type=int, help=f"request timeout in ticks ({d.timeout})")
+    ch.add_argument(
+        "--retries", type=int, metavar="ATTEMPTS",
+        help=f"retry attempts of each send (1: no retries; {d.retry_attempts})",
     )  # fmt: skip
     ch.add_argument(
-        "--topic", action="store_true",
+        "--faults", metavar="LIST",
+        help=f"comma-separated, of {', '.join(FAULTS)}; or 'none' ({','.join(d.faults)})",
+    )  # fmt: skip
+    ch.add_argument(
+        "--topic", action="store_const", const=True,
         help="members also subscribe to topic t; clients may publish requests, answered at once",
+    )  # fmt: skip
+    ch.add_argument("--tells", type=int, help=f"one-way sends per client ({d.tells})")
+    ch.add_argument(
+        "--ttl", metavar="TICKS",
+        help="tells carry this TTL and a timestamp one tick ago, now or one tick ahead "
+        "(default none)",
+    )  # fmt: skip
+    ch.add_argument(
+        "--named", action="store_const", const=True,
+        help="member 1 registers as `n`; clients may also send to name:n",
+    )  # fmt: skip
+    ch.add_argument(
+        "--priority", action="store_const", const=True, help="every send may also be high"
     )  # fmt: skip
     ch.add_argument("--no-symmetry", action="store_true", help="explore every actor renaming")
     add_broker_options(
@@ -298,23 +335,45 @@ def _add_check_parser(sub: Any) -> None:
     ch.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
 
-def _check_bounds(args: argparse.Namespace) -> Any:
-    from model.checker import BoundsError, CheckBounds
+def _optional_int(flag: str, text: str) -> int | None:
+    if text in ("none", "unbounded"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"{flag} {text!r}: an integer or 'none'") from None
 
-    if args.capacity == "unbounded":
-        capacity = None
-    else:
-        try:
-            capacity = int(args.capacity)
-        except ValueError:
-            raise UsageError(f"--capacity {args.capacity!r}: an integer or 'unbounded'") from None
-    faults = () if args.faults in ("", "none") else tuple(args.faults.split(","))
+
+def _pick(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _check_bounds(args: argparse.Namespace) -> tuple[str | None, tuple[Any, ...]]:
+    """The preset's name (None without one) and the bounds to check, validated."""
+    from model.checker import PRESETS, BoundsError, CheckBounds
+
+    given = [flag for flag in _BOUND_FLAGS if getattr(args, flag[2:]) is not None]
+    if args.preset is not None:
+        if given:
+            raise UsageError(f"--preset {args.preset} fixes every bound: drop {', '.join(given)}")
+        return args.preset, PRESETS[args.preset]
+    d = CheckBounds()
+    capacity = d.capacity if args.capacity is None else _optional_int("--capacity", args.capacity)
+    faults = d.faults
+    if args.faults is not None:
+        faults = () if args.faults in ("", "none") else tuple(args.faults.split(","))
     bounds = CheckBounds(
-        args.clients, args.members, args.requests, capacity, args.backpressure,
-        args.strategy, args.timeout, args.retries, faults, args.topic,
+        clients=_pick(args.clients, d.clients), members=_pick(args.members, d.members),
+        requests=_pick(args.requests, d.requests), capacity=capacity,
+        backpressure=_pick(args.backpressure, d.backpressure),
+        strategy=_pick(args.strategy, d.strategy), timeout=_pick(args.timeout, d.timeout),
+        retry_attempts=_pick(args.retries, d.retry_attempts), faults=faults,
+        topic=bool(args.topic), tells=_pick(args.tells, d.tells),
+        ttl=None if args.ttl is None else _optional_int("--ttl", args.ttl),
+        named=bool(args.named), priority=bool(args.priority),
     )  # fmt: skip
     try:
-        return bounds.validate()
+        return None, (bounds.validate(),)
     except BoundsError as err:
         raise UsageError(f"bad bounds: {err}") from None
 
@@ -324,13 +383,17 @@ def _check_port_features(factory: Any, bounds: Any) -> None:
     features = getattr(factory, "features", None)
     if features is None:
         return
-    needs = {f"strategy:{bounds.strategy}"}
+    needs = {f"strategy:{bounds.strategy}", "services"}
     if bounds.capacity is not None:
         needs.add(f"backpressure:{bounds.backpressure}")
     if bounds.topic:
         needs.add("topics")
     if bounds.retry_attempts > 1:
         needs.add("retry")
+    if bounds.priority:
+        needs.add("priority")
+    if bounds.ttl is not None:
+        needs.add("ttl")
     missing = sorted(needs - features)
     if missing:
         raise UsageError(
@@ -340,49 +403,78 @@ def _check_port_features(factory: Any, bounds: Any) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from model.checker import check
-    from sim.checking.bridge import Unscriptable
-    from sim.checking.exhaustive import check_broker, scenario_toml
+    from model.checker import BoundsError, check
+    from sim.checking.exhaustive import check_broker, steering_problem
 
-    bounds = _check_bounds(args)
+    preset, all_bounds = _check_bounds(args)
+    if args.graph and preset is not None:
+        raise UsageError("--graph writes one state graph: give bounds flags, not --preset")
     if args.graph and not args.graph.endswith((".graphml", ".dot")):
         raise UsageError(f"--graph {args.graph!r}: the file name must end in .graphml or .dot")
     progress = _CheckProgress(sys.stderr) if sys.stderr.isatty() and not args.json else None
     symmetry = not args.no_symmetry
-    if args.broker is not None:
-        factory = broker_factory(args, replay=True)
-        try:
-            _check_port_features(factory, bounds)
-            report = check_broker(
-                bounds, factory, symmetry=symmetry, progress=progress, clock=time.perf_counter
-            )
-        finally:
+    reports = []
+    factory = broker_factory(args, replay=True) if args.broker is not None else None
+    try:
+        if factory is not None:
+            for bounds in all_bounds:  # refuse before running anything
+                _check_port_features(factory, bounds)
+                problem = steering_problem(bounds, factory)
+                if problem is not None:
+                    raise UsageError(f"bad bounds for --broker {args.broker}: {problem}")
+        for bounds in all_bounds:
+            try:
+                if factory is not None:
+                    report = check_broker(
+                        bounds, factory, symmetry=symmetry, progress=progress,
+                        clock=time.perf_counter,
+                    )  # fmt: skip
+                else:
+                    report = check(
+                        bounds, symmetry=symmetry, progress=progress,
+                        labels=bool(args.graph), clock=time.perf_counter,
+                    )  # fmt: skip
+            except BoundsError as err:
+                raise UsageError(f"bad bounds: {err}") from None
+            if progress is not None:
+                progress.close()
+            reports.append(report)
+            if not report.ok:
+                break  # the exit status is 1 already; the rest may take long
+    finally:
+        if factory is not None:
             close_broker(factory)
+    ok = all(r.ok for r in reports)
+    if preset is None:
+        out = reports[0].to_dict()
+        text = format_check(reports[0], args.broker)
     else:
-        report = check(
-            bounds, symmetry=symmetry, progress=progress, labels=bool(args.graph),
-            clock=time.perf_counter,
-        )  # fmt: skip
-    if progress is not None:
-        progress.close()
-    if args.json:
-        print(json.dumps(report.to_dict(), sort_keys=True))
-    else:
-        print(format_check(report, args.broker))
+        out = {"preset": preset, "ok": ok, "reports": [r.to_dict() for r in reports]}
+        text = format_preset(preset, reports, len(all_bounds), args.broker)
+    print(json.dumps(out, sort_keys=True) if args.json else text)
     if args.graph:
-        _write_graph(report.graph, args.graph)
+        _write_graph(reports[0].graph, args.graph)
+    _write_counterexample(args, reports[-1])
+    return EXIT_OK if ok else EXIT_VIOLATION
+
+
+def _write_counterexample(args: argparse.Namespace, report: Any) -> None:
+    """--out: the first counterexample of `report`, as a scenario."""
+    from sim.checking.bridge import Unscriptable
+    from sim.checking.exhaustive import scenario_toml
+
     bad = [p.counterexample for p in report.violations() if p.counterexample is not None]
-    if args.out and bad:
-        try:
-            text = scenario_toml(bad[0], args.broker or "reference", bounds)
-        except Unscriptable as err:
-            print(f"brokerlab check: cannot write {args.out}: {err}", file=sys.stderr)
-        else:
-            with _open_out(args.out, "counterexample") as out:
-                out.write(text)
-            if not args.json:
-                print(f"counterexample written to {args.out}")
-    return EXIT_OK if report.ok else EXIT_VIOLATION
+    if not args.out or not bad:
+        return
+    try:
+        text = scenario_toml(bad[0], args.broker or "reference", report.bounds)
+    except Unscriptable as err:
+        print(f"brokerlab check: cannot write {args.out}: {err}", file=sys.stderr)
+        return
+    with _open_out(args.out, "counterexample") as out:
+        out.write(text)
+    if not args.json:
+        print(f"counterexample written to {args.out}")
 
 
 _GRAPH_LIMIT = 20000
@@ -426,6 +518,54 @@ class _CheckProgress:
     def close(self) -> None:
         if self.drawn:
             self.out.write("\n")
+
+
+# How bad each verdict is, for a preset's one table: the worst over its bounds.
+_WORST = ("n/a", "holds", "reached", "unreached", "violated")
+
+
+def format_preset(preset: str, reports: Sequence[Any], planned: int, broker: str | None) -> str:
+    """The report of `brokerlab check --preset`: a line per bounds, then one property table
+    whose verdicts are the worst over the bounds (a sometimes-property is reached only if it is
+    in every bounds that allows it), each violation with the bounds it was found in."""
+    target = "the model" if broker is None else f"the model and broker {broker!r}"
+    symmetry = "on" if reports[0].symmetry else "off"
+    lines = [f"brokerlab check --preset {preset}: {target}, symmetry {symmetry}", ""]
+    for i, r in enumerate(reports, 1):
+        bounds = " ".join(f"{k}={_short(v)}" for k, v in r.bounds.to_dict().items())
+        verdict = "ok" if r.ok else f"{len(r.violations())} VIOLATED"
+        lines.append(f"  [{i}] {r.states:>8} states {r.seconds:7.1f}s  {verdict:<10} {bounds}")
+    if len(reports) < planned:
+        lines.append(f"  ({planned - len(reports)} more not run: stopped at the violation)")
+    lines.append("")
+    worst: dict[str, Any] = {}
+    where: dict[str, int] = {}
+    for i, r in enumerate(reports, 1):
+        for p in r.properties:
+            old = worst.get(p.name)
+            if old is None or _WORST.index(p.verdict) > _WORST.index(old.verdict):
+                worst[p.name], where[p.name] = p, i
+    for name, p in worst.items():
+        pair = f" (for {p.pair})" if p.pair else ""
+        lines.append(f"  {p.kind:<10} {name:<30} {p.verdict.upper():<10} {p.text}{pair}")
+        if p.counterexample is not None:
+            ce = p.counterexample
+            lines.append(
+                f"             counterexample in [{where[name]}]: {len(ce.actions())} actions, "
+                f"t={ce.time!r}: " + ce.detail.splitlines()[0]
+            )
+    ok = all(r.ok for r in reports)
+    total = sum(r.seconds for r in reports)
+    states = sum(r.states for r in reports)
+    verdict = "all properties hold" if ok else "VIOLATED"
+    lines += ["", f"verdict: {verdict} ({len(reports)} bounds, {states} states, {total:.1f}s)"]
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(value) or "none"
+    return str(value)
 
 
 def format_check(report: Any, broker: str | None = None) -> str:
