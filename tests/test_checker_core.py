@@ -9,6 +9,7 @@ Every verdict must be the same.
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -18,6 +19,7 @@ from model._menu import Env, setup, successors
 from model._semantics import apply
 from model._state import State
 from model.checker import BoundsError, CheckBounds, check
+from sim.cli import main
 
 # The old checker's sometimes-witnesses, in order, and the verdict of each: r(eached) or n/a.
 OLD_SOMETIMES = (
@@ -145,3 +147,13 @@ def test_a_state_limit_stops_the_search_and_judges_no_eventually() -> None:
     assert cut.to_dict()["limited"] is True
     with pytest.raises(BoundsError, match="max_states"):
         check(BOUNDS["tiny"], max_states=0)
+
+
+def test_cli_check_max_states(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--max-states", "300", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["limited"] is True and 300 <= out["states"] < 400
+    assert main(["check", "--max-states", "300"]) == 0
+    assert "partial: state limit" in capsys.readouterr().out
+    assert main(["check", "--max-states", "0"]) == 2
+    assert "max_states" in capsys.readouterr().err

@@ -244,6 +244,7 @@ def check_broker(
     symmetry: bool = True,
     progress: Progress | None = None,
     clock: Clock | None = None,
+    max_states: int | None = None,
 ) -> Report:
     """`model.checker.check`, with every transition also replayed on `factory`'s broker.
 
@@ -260,7 +261,10 @@ def check_broker(
     ) -> str | None:
         return _compare(factory, steer, path, before, step, effect)
 
-    return check(b, symmetry=symmetry, on_transition=on_transition, progress=progress, clock=clock)
+    return check(
+        b, symmetry=symmetry, on_transition=on_transition, progress=progress, clock=clock,
+        max_states=max_states,
+    )  # fmt: skip
 
 
 def _toml(value: Any) -> str:

@@ -288,6 +288,11 @@ def _add_check_parser(sub: Any) -> None:
         "worst over the bounds); with --json, one object {preset, ok, reports: [report per "
         "bounds run]}. Not combined with bound flags.",
     )  # fmt: skip
+    ch.add_argument(
+        "--max-states", type=int, metavar="N",
+        help="stop each search at N states: violations found so far stand, eventually-"
+        "properties are n/a, and the report says the graph is partial",
+    )  # fmt: skip
     ch.add_argument("--clients", type=int, help=f"clients ({d.clients})")
     ch.add_argument("--members", type=int, help=f"pool members ({d.members})")
     ch.add_argument("--requests", type=int, help=f"requests per client ({d.requests})")
@@ -427,12 +432,13 @@ def _check(args: argparse.Namespace) -> int:
                 if factory is not None:
                     report = check_broker(
                         bounds, factory, symmetry=symmetry, progress=progress,
-                        clock=time.perf_counter,
+                        clock=time.perf_counter, max_states=args.max_states,
                     )  # fmt: skip
                 else:
                     report = check(
                         bounds, symmetry=symmetry, progress=progress,
                         labels=bool(args.graph), clock=time.perf_counter,
+                        max_states=args.max_states,
                     )  # fmt: skip
             except BoundsError as err:
                 raise UsageError(f"bad bounds: {err}") from None
@@ -579,6 +585,8 @@ def format_check(report: Any, broker: str | None = None) -> str:
         f"seconds {r.seconds:.2f}  states/s {r.states_per_second:,.0f}",
         "",
     ]
+    if r.limited:
+        lines[-1:-1] = [f"partial: {r.stopped}; no eventually-property judged"]
     for p in r.properties:
         pair = f" (for {p.pair})" if p.pair else ""
         lines.append(f"  {p.kind:<10} {p.name:<30} {p.verdict.upper():<10} {p.text}{pair}")
