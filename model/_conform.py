@@ -227,7 +227,7 @@ class _Stream:
             raise TraceUnreadable(f"{self.source}: empty file, not a trace")
         self.number = 1
         head = read_header(first, self.source)
-        if self.strict and canonical(head) != first.rstrip("\n"):
+        if self.strict and _canonical_text(head, f"{self.source}:1") != first.rstrip("\n"):
             self.noncanonical = (0, 0.0)
         return head
 
@@ -287,7 +287,12 @@ class _Stream:
             else:
                 obj = self._parse(line)
             tag = self._checked(obj)
-            if self.strict and self.noncanonical is None and canonical(obj) != line.rstrip("\n"):
+            where = f"{self.source}:{self.number}"
+            if (
+                self.strict
+                and self.noncanonical is None
+                and _canonical_text(obj, where) != line.rstrip("\n")
+            ):
                 self.noncanonical = (obj["seq"], obj["t"])
             yield tag, obj
 
@@ -376,6 +381,17 @@ def canonical(obj: object) -> str:
     return json.dumps(
         obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
+
+
+def _canonical_text(obj: object, where: str) -> str:
+    """`canonical(obj)` of a line read from `where`; a number JSON reads as an infinity
+    (`1e999`) has no canonical text, and is refused as unreadable."""
+    try:
+        return canonical(obj)
+    except ValueError:
+        raise TraceUnreadable(
+            f"{where}: a number out of range (a trace's numbers are finite)"
+        ) from None
 
 
 def _no_constants(name: str) -> float:

@@ -712,3 +712,24 @@ def test_a_line_that_cannot_be_read_is_refused_in_its_turn(
     assert str(check_trace(lines(_text(head, bad)), "test").illegal).startswith(f"seq {i + 1} ")
     with pytest.raises(OSError, match="the disk is gone"):
         check_trace(lines(_text(head, events)), "test")
+
+
+def test_a_number_out_of_range_is_unreadable_not_a_crash(
+    base: tuple[str, list[dict[str, Any]]], tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """JSON reads `1e999` as an infinity, which has no canonical text: the line is refused,
+    named, with exit 2 (it used to end in a ValueError traceback)."""
+    head, events = base
+    lines = _text(head, events).splitlines()
+    lines[1] = lines[1].replace('"seq":1,', '"seq":1,"x":1e999,', 1)
+    assert '"x":1e999' in lines[1]
+    with pytest.raises(TraceUnreadable, match=r":2: a number out of range"):
+        check_trace(lines, "t.jsonl")
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["conform", str(path)]) == 2
+    assert "out of range" in capsys.readouterr().err
+    head_line = lines[0].replace('"seed":', '"big":1e999,"seed":', 1)
+    assert '"big"' in head_line
+    with pytest.raises(TraceUnreadable, match=r":1: a number out of range"):
+        check_trace([head_line, *lines[2:]], "t.jsonl")
