@@ -175,7 +175,7 @@ def concrete(steps: tuple[Step, ...]) -> list[tuple[float, Action]]:
         for action in step:
             if isinstance(action, Advance):
                 now += action.to
-                action = Advance(now)
+                action = replace(action, to=now)  # its choices kept
             elif isinstance(action, Tell) and action.timestamp is not None:
                 action = replace(action, timestamp=now + action.timestamp)
             out.append((now, action))
