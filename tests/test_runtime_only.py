@@ -1,7 +1,7 @@
 """`pip install .` without extras gives a working CLI: run, check, conform, replay, sweep, plot.
 
 The runtime dependencies are only matplotlib and networkx (pyproject.toml); Hypothesis, pytest,
-coverage, ruff, mypy, the notebook stack and SimPy are dev or bench extras, so no module the CLI
+coverage, ruff, mypy, the notebook stack, SimPy, pandas and tqdm are dev, bench or lab extras, so no module the CLI
 imports for these commands may need one of them. Building a fresh virtualenv for every test run
 would need the network and minutes; instead each command runs in a subprocess of this
 interpreter whose first `sys.meta_path` finder refuses every extra's top-level module, exactly
@@ -23,7 +23,7 @@ import pytest
 # Every extra's top-level module (pytest-cov brings coverage, ipykernel brings IPython).
 BLOCKED = (
     "hypothesis", "pytest", "_pytest", "pytest_cov", "coverage", "ruff", "mypy",
-    "nbclient", "nbformat", "ipykernel", "IPython", "simpy",
+    "nbclient", "nbformat", "ipykernel", "IPython", "simpy", "pandas", "tqdm",
 )  # fmt: skip
 
 # Installs the blocker; any code appended runs without the extras.
