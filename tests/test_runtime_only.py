@@ -1,11 +1,12 @@
 """`pip install .` without extras gives a working CLI: run, check, conform, replay, sweep, plot.
 
 The runtime dependencies are only matplotlib and networkx (pyproject.toml); Hypothesis, pytest,
-coverage, ruff, mypy, the notebook stack, SimPy, pandas and tqdm are dev, bench or lab extras, so no module the CLI
-imports for these commands may need one of them. Building a fresh virtualenv for every test run
-would need the network and minutes; instead each command runs in a subprocess of this
-interpreter whose first `sys.meta_path` finder refuses every extra's top-level module, exactly
-as a missing package would (ModuleNotFoundError). `test_the_blocker_blocks` shows the blocker
+coverage, ruff, mypy, the notebook stack, SimPy, pandas and tqdm are dev, bench or lab extras,
+so no module the CLI imports for these commands may need one of them. Building a fresh
+virtualenv for every test run would need the network and minutes; instead each command runs in a
+subprocess of this interpreter whose first `sys.meta_path` finder refuses every extra's top-
+level module, exactly as a missing package would (ModuleNotFoundError).
+`test_the_blocker_blocks` shows the blocker
 really fails an import, so a runtime dependency on an extra cannot pass unnoticed; `mutants`,
 which documents that it needs Hypothesis, must then exit 2 with a clear message.
 """
