@@ -428,9 +428,22 @@ class _Group:
         return f"{self.source}:{self.op['seq'] + 1}"
 
 
+class _Cut(Exception):
+    """The last operation of a trace cut short needs a choice whose line the cut removed: the
+    member a random route went to, or a retry's time; `options` are the ones to try."""
+
+    def __init__(self, options: tuple[float, ...]) -> None:
+        self.options = options
+
+
 class _Checker:
     def __init__(self, source: str) -> None:
         self.source = source
+        # A trace cut short (no end line) may stop in the middle of its last operation: its
+        # lines so far must then be a prefix of what the model's operation writes, for some
+        # choice the cut removed (`guesses`: members of random routes, retry times).
+        self.cut = False  # checking the last operation of a trace that has no end line
+        self.guesses: list[float] = []
         self.state = State()
         self.fates = bytearray(1)  # corr -> 0 pending / unknown, 1 + outcome index once ended
         self.requesters = array("q", [0])  # corr -> requester id
@@ -466,7 +479,28 @@ class _Checker:
                 group.events.append(line)
         self.last_seq = stream.last_seq
         if group is not None:
-            self._check(group)
+            self.cut = True
+            self._check_cut(group)
+
+    def _check_cut(self, g: _Group) -> None:
+        """The last operation of a trace with no end line: its lines must be a prefix of the
+        model's for some choice whose line the cut removed (each tried in turn, depth first;
+        the events before a `route` or `retry` line do not depend on its choice)."""
+        saved = (self.state, self.ops, self.events, self.interrupted)
+        tries: list[list[float]] = [[]]
+        first: Illegal | None = None
+        while tries:
+            self.guesses = tries.pop()
+            self.state, self.ops, self.events, self.interrupted = saved
+            try:
+                self._check(g)
+                return
+            except _Cut as need:
+                tries.extend([*self.guesses, option] for option in reversed(need.options))
+            except Illegal as found:
+                first = first or found
+        assert first is not None  # `options` are never empty: a random route has a live member
+        raise first
 
     # -- applying ----------------------------------------------------------------------------
 
@@ -542,6 +576,7 @@ class _Checker:
         seq, t = g.op["seq"], g.op["t"]
         choices: list[int] = []
         retry_at: list[float] = []
+        guessed = 0  # of `self.guesses`
         while True:
             try:
                 return apply(self.state, _with(action, choices, retry_at))
@@ -549,6 +584,10 @@ class _Checker:
                 route = _find(g, "route", need.msg)
                 label = route.get("actor") if route is not None else None
                 found = next((a.id for a in self.state.actors if a.label == label), None)
+                if route is None and self.cut:
+                    choices.append(int(self._guess(guessed, need.live)))
+                    guessed += 1
+                    continue
                 if found is None:
                     raise Illegal(
                         seq,
@@ -561,12 +600,21 @@ class _Checker:
                 # No `retry` event: the broker's draw put the retry at or after the deadline
                 # (spec 6.4), which the model checks is possible.
                 retry = _find(g, "retry", need.msg)
+                if retry is None and self.cut:  # no retry line: after the deadline, or cut off
+                    retry_at.append(self._guess(guessed, (math.inf, need.low)))
+                    guessed += 1
+                    continue
                 at = retry.get("at", math.nan) if retry is not None else math.inf
                 if not _is_number(at):
                     raise Illegal(seq, t, f"a retry of m{need.msg} with no time") from None
                 retry_at.append(at)
             except ValueError as err:
                 raise Illegal(seq, t, f"{g.op['op']}: {err}") from None
+
+    def _guess(self, i: int, options: tuple[float, ...]) -> float:
+        if i < len(self.guesses):
+            return self.guesses[i]
+        raise _Cut(options)
 
     def _compare_result(self, g: _Group, action: Action, result: Result) -> None:
         op = g.op
@@ -643,7 +691,7 @@ class _Checker:
                 )
             if got.fields != expected[i].fields:
                 raise Illegal(line["seq"], line["t"], _field_difference(got, expected[i]))
-        if len(expected) > len(g.events) and not self.interrupted:
+        if len(expected) > len(g.events) and not (self.interrupted or self.cut):
             missing = expected[len(g.events)]
             seq = g.events[-1]["seq"] if g.events else g.op["seq"]
             raise Illegal(

@@ -82,7 +82,9 @@ def test_replay_identical_then_divergence_on_edit(
     assert lines[40] in out and edited[40] in out
     trace.write_text("\n".join(lines[:100]) + "\n")  # truncated: the run goes on past it
     assert main(["replay", str(trace)]) == 1
-    assert "<end of trace>" in capsys.readouterr().out
+    assert "line 101: the recorded trace ends here without its end line, cut short" in (
+        capsys.readouterr().out
+    )
     trace.write_text("\n".join([*lines, lines[-1]]) + "\n")  # an extra line
     assert main(["replay", str(trace)]) == 1
     assert "<end of run>" in capsys.readouterr().out

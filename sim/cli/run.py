@@ -40,9 +40,14 @@ def add_parsers(sub: Any) -> None:
     rep = sub.add_parser("replay", help="re-run a trace and report the first divergence")
     rep.set_defaults(func=_replay)
     rep.add_argument("trace", help="trace file written by `brokerlab run --trace`")
+    add_broker_options(
+        rep, default=None,
+        help="re-run on this broker instead of the one the header names (reference, a mutant, "
+        'or cmd:"COMMAND"): where a fixed broker parts from a failing trace',
+    )  # fmt: skip
     rep.add_argument(
-        "--port-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
-        help="for a trace of a port (header broker cmd:...): its per-request timeout (10)",
+        "--partial", action="store_true",
+        help="accept a trace cut short (no end line) whose every line replays identically",
     )  # fmt: skip
 
 
@@ -88,8 +93,9 @@ def _replay(args: argparse.Namespace) -> int:
         return factories[-1]
 
     try:
+        chosen = named(args.broker) if args.broker is not None else None
         with open(args.trace, encoding="utf-8") as stream:
-            divergence = replay(stream, args.trace, brokers=named)
+            divergence = replay(stream, args.trace, chosen, brokers=named)
     except OSError as err:
         raise UsageError(f"cannot read {args.trace!r}: {err.strerror}") from None
     except UnicodeDecodeError:
@@ -97,8 +103,13 @@ def _replay(args: argparse.Namespace) -> int:
     finally:
         for factory in factories:
             close_broker(factory)
+    on = f" on broker {args.broker!r}" if args.broker is not None else ""
     if divergence is None:
-        print(f"{args.trace}: replay identical")
+        print(f"{args.trace}: replay identical{on}")
         return EXIT_OK
-    print(f"{args.trace}: replay diverged at {divergence}")
+    if divergence.cut_short and args.partial:
+        n = divergence.line - 1
+        print(f"{args.trace}: replay identical{on} for its {n} lines (a trace cut short)")
+        return EXIT_OK
+    print(f"{args.trace}: replay{on} diverged at {divergence}")
     return EXIT_VIOLATION

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -19,8 +20,17 @@ class Divergence:
     line: int
     expected: str | None  # None: the recorded trace ended first
     got: str | None  # None: the re-run ended first
+    # The recorded trace ended without its end line (docs/trace-format.md: a trace cut short),
+    # and every line it has was identical.
+    cut_short: bool = False
 
     def __str__(self) -> str:
+        if self.cut_short:
+            return (
+                f"line {self.line}: the recorded trace ends here without its end line, cut short"
+                f" (lines 1-{self.line - 1} replay identically; --partial accepts such a trace)"
+                f"\n  re-run (now):         {self.got or '<end of run>'}"
+            )
         return (
             f"line {self.line} differs\n  recorded (the trace): {self.expected or '<end of trace>'}"
             f"\n  re-run (now):         {self.got or '<end of run>'}"
@@ -35,19 +45,34 @@ class _Diverged(Exception):
 class _Comparer:
     """A write-only text stream that checks each line against the recorded one."""
 
-    def __init__(self, recorded: Iterator[str]) -> None:
+    def __init__(self, recorded: Iterator[str], any_broker: bool) -> None:
         self.recorded = recorded
+        self.any_broker = any_broker
         self.line = 0
+        self.last = ""  # the last recorded line compared
 
     def write(self, text: str) -> int:
         self.line += 1
         got = text.rstrip("\n")
         expected = next(self.recorded, None)
-        if expected is not None:
-            expected = expected.rstrip("\n")
-        if expected != got:
+        if expected is None:
+            cut = "end" not in json.loads(self.last)  # the end line: the record with an `end`
+            raise _Diverged(Divergence(self.line, None, got, cut_short=cut))
+        expected = expected.rstrip("\n")
+        if expected != got and not (
+            self.line == 1 and self.any_broker and _same_run(expected, got)
+        ):
             raise _Diverged(Divergence(self.line, expected, got))
+        self.last = expected
         return len(text)
+
+
+def _same_run(recorded: str, rerun: str) -> bool:
+    """Two headers that differ at most in the broker they name."""
+    a, b = json.loads(recorded), json.loads(rerun)
+    a.pop("broker", None)
+    b.pop("broker", None)
+    return bool(a == b)
 
 
 def replay(
@@ -59,10 +84,14 @@ def replay(
 ) -> Divergence | None:
     """Re-run the trace in `stream` from its header; None when every line is identical.
 
-    The broker is `broker_factory` if given, else the one the header names: the reference, or
-    `brokers(name)` (a mutant's catalogue, for instance). Raises `TraceError` for an unreadable
-    trace (bad header, newer format, invalid scenario, a broker it cannot build).
+    The broker is `broker_factory` if given (then the header may name another broker: replaying
+    a mutant's trace on the reference shows where the two part), else the one the header names:
+    the reference, or `brokers(name)` (a mutant's catalogue, for instance). A trace cut short
+    (no end line) whose every line replays identically gives a `Divergence` with `cut_short`
+    set, which a caller may accept (`brokerlab replay --partial`). Raises `TraceError` for an
+    unreadable trace (bad header, newer format, invalid scenario, a broker it cannot build).
     """
+    given = broker_factory is not None
     first = stream.readline()
     if not first:
         raise TraceError(f"{source}: empty file, not a trace")
@@ -84,8 +113,7 @@ def replay(
                 broker_factory = brokers(str(name))
             except KeyError as err:
                 raise TraceError(f"{source}:1: {err.args[0]}") from None
-    recorded = iter([first, *()])
-    comparer = _Comparer(_chain(recorded, stream))
+    comparer = _Comparer(_chain(iter([first]), stream), any_broker=given)
     try:
         Simulation(scenario, trace=comparer, broker_factory=broker_factory).run()
     except _Diverged as err:
