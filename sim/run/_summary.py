@@ -88,7 +88,8 @@ def format_summary(result: RunResult, name: str) -> str:
     if s["dead_letters"]:
         lines += ["", "dead letters by reason"]
         lines += [f"  {reason:<22} {n:>8}" for reason, n in s["dead_letters"].items()]
-    lines += ["", f"  {'member':<16} {'served':>8} {'utilization':>12}"]
+    if s["members"]:  # a scripted run has no pool members of the simulator's
+        lines += ["", f"  {'member':<16} {'served':>8} {'utilization':>12}"]
     for label, stats in s["members"].items():
         lines.append(f"  {label:<16} {stats['served']:>8} {stats['utilization']:>11.1%}")
     verdict = "all invariants held" if result.ok else f"VIOLATION: {result.violation}"
