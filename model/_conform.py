@@ -21,17 +21,14 @@ byte per correlation id keeps how each ended), dead letters are counted, not kep
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 from array import array
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, fields, replace
-from functools import cache
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from json.scanner import make_scanner
-from operator import attrgetter
-from typing import Any, TypeGuard, TypeVar, cast
+from typing import Any, TypeGuard, cast
 
 from model._actions import (
     EVENT_FIELDS,
@@ -61,7 +58,7 @@ from model._actions import (
     as_event,
     event_problem,
 )
-from model._semantics import Effect, apply
+from model._semantics import Effect, _replace, apply
 from model._state import Msg, OutcomeKind, Request, Retry, State
 
 FORMAT, VERSION, SPEC_VERSION = "brokerlab-trace", 2, "1.2"  # docs/trace-format.md, docs/spec.md
@@ -73,7 +70,6 @@ _CHUNK = 256  # lines read, parsed and checked for canonical form at a time
 _INF = math.inf
 _RETRY_KEYS = ("max_attempts", "backoff", "multiplier", "max_backoff", "jitter")
 _RETRY_SORTED = sorted(_RETRY_KEYS)
-_T = TypeVar("_T")
 _NOT_FIELDS = ("t", "seq", "ev")  # the keys of an `ev` line that are not the event's fields
 _SHAPES = 4096  # the most well-formed event shapes a check remembers (memory stays bounded)
 
@@ -771,35 +767,6 @@ def _with(action: Action, choices: list[int], retry_at: list[float]) -> Action:
     return cast(
         Action, replace(cast(Any, action), choices=tuple(choices), retry_at=tuple(retry_at))
     )
-
-
-def _replace(obj: _T, **changes: Any) -> _T:
-    """`dataclasses.replace(obj, **changes)`, by position when `_positions` allows."""
-    cls: type = type(obj)
-    plan = _positions(cls)
-    if plan is None:
-        return replace(obj, **changes)  # type: ignore[type-var]
-    index, values = plan
-    args = list(values(obj))
-    for name, value in changes.items():
-        args[index[name]] = value
-    return cast(_T, cls(*args))
-
-
-@cache
-def _positions(cls: type) -> tuple[dict[str, int], Callable[[Any], tuple[Any, ...]]] | None:
-    """Where each field of the dataclass `cls` goes in its `__init__`, when that takes exactly
-    the fields, in order, each by position or by name: then `replace` is the class called
-    with every field's value, and by position that is twice as quick (a `State` has 18)."""
-    names = [f.name for f in fields(cls)]
-    params = list(inspect.signature(cls).parameters.values())
-    if (
-        len(names) < 2  # `attrgetter` of one name gives the value, not a tuple
-        or [p.name for p in params] != names
-        or any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params)
-    ):
-        return None
-    return {name: i for i, name in enumerate(names)}, attrgetter(*names)
 
 
 def _show(pair: tuple[Any, Any]) -> str:

@@ -638,50 +638,22 @@ def test_op_arguments_are_read_with_their_exact_types(
     assert check(_text(head, edited)).ok
 
 
-def test_replace_is_dataclasses_replace() -> None:
-    """The checker's quicker `replace` makes what `dataclasses.replace` makes, or calls it."""
-
-    @dataclasses.dataclass(frozen=True)
-    class Plain:
-        a: int
-        b: str = "b"
-        c: tuple[int, ...] = ()
-
-    @dataclasses.dataclass(frozen=True)
-    class KeywordOnly:
-        a: int
-        c: int = 0
-        b: int = dataclasses.field(default=0, kw_only=True)
-
-    @dataclasses.dataclass(init=False)
-    class OwnInit:
-        a: int
-        b: int
-
-        def __init__(self, b: int, a: int) -> None:
-            self.a, self.b = a, b + 1
-
-    @dataclasses.dataclass
-    class Derived:
-        a: int
-        b: int = dataclasses.field(init=False, default=0)
-
-        def __post_init__(self) -> None:
-            self.b = self.a * 2
-
+def test_the_models_replace_is_dataclasses_replace() -> None:
+    """The trace checker and `apply` copy the model's records by position (`_replace`): what
+    `dataclasses.replace` makes, for every kind of record the checker replaces."""
     from model import State
+    from model._semantics import _replace
+    from model._state import Request
 
+    request = Request(corr=1, requester=2, issued_at=0.5, deadline=3.0)
     cases: list[tuple[Any, dict[str, Any]]] = [
-        (Plain(1), {"b": "x"}),
-        (Plain(1, "y", (2,)), {"a": 3, "c": ()}),
-        (KeywordOnly(1, b=2, c=3), {"c": 4}),
-        (OwnInit(1, 2), {"a": 5}),
-        (Derived(3), {"a": 4}),
         (State(), {"now": 2.5}),
         (State(now=1.0, sent=3), {"sent": 4, "dead_letters": ()}),
+        (State(requests=(request,)), {"requests": ()}),
+        (request, {"deadline": 4.0}),
     ]
     for obj, changes in cases:
-        made = conform._replace(obj, **changes)
+        made = _replace(obj, **changes)
         assert made == dataclasses.replace(obj, **changes) and type(made) is type(obj)
 
 
