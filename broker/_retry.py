@@ -55,7 +55,13 @@ class RetryPolicy:
     def delay(self, retry: int, rng: Rng) -> float:
         """The wait before retry number `retry` (1-based)."""
         # rule 6.2: min(max_backoff, backoff * multiplier^(k-1))
-        base = min(self.max_backoff, self.backoff * self.multiplier ** (retry - 1))
+        try:
+            uncapped = self.backoff * self.multiplier ** (retry - 1)
+        except OverflowError:
+            # rule 6.2: a power past the largest double is infinite, so the wait is the cap
+            # (0 when backoff is 0). Every wait that did not overflow is computed as before.
+            uncapped = math.inf if self.backoff else self.backoff
+        base = min(self.max_backoff, uncapped)
         if self.jitter:
             # rule 1.2, 6.2: times (1 - jitter * u), one draw
             base *= 1.0 - self.jitter * rng.random()

@@ -9,6 +9,7 @@ order, topic subscribers in subscription order, timers in `(when, seq)` order).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -93,8 +94,12 @@ class Retry:
     jitter: float = 0.0
 
     def wait(self, k: int) -> float:
-        """Spec 6.2: the wait before retry `k` (k >= 1)."""
-        return min(self.max_backoff, self.backoff * self.multiplier ** (k - 1))
+        """Spec 6.2: the wait before retry `k` (k >= 1). A power past the largest double is
+        infinite, so the wait is the cap (0 when `backoff` is 0)."""
+        try:
+            return min(self.max_backoff, self.backoff * self.multiplier ** (k - 1))
+        except OverflowError:
+            return min(self.max_backoff, math.inf) if self.backoff else self.backoff
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,14 @@ checked against the always-properties and scanned for the sometimes-witnesses
 strongly connected components of the graph restricted to the states where an obligation is open:
 a component a run can stay in forever (a cycle, or a state with no step) in which the
 obligation's discharging action is not enabled everywhere lets a weakly fair run keep the
-obligation open forever (Lamport, "The temporal logic of actions", 1994, section 8.1).
+obligation open forever (Lamport, "The temporal logic of actions", 1994, section 8.1). Such a
+violation's counterexample is a lasso: the path to the component, then a cycle in it, found
+again step by step from the states the search explored (`_Search.lasso`).
 
 `on_transition` lets a caller check something else on every explored transition, e.g. an
-implementation replayed along the path (sim/checking/exhaustive.py); its first complaint
-stops the search.
+implementation replayed along the path (sim/checking/exhaustive.py); its first complaint (a
+text, or a `Complaint` with the implementation's events) stops the search. A counterexample
+prints as numbered steps with `format_counterexample` (model/_counterexample.py).
 
 >>> report = check(CheckBounds(clients=1, members=1, faults=()))
 >>> report.ok, report.states > 10
@@ -30,7 +33,13 @@ from typing import Any
 import networkx as nx
 
 from model._abstraction import Keys, normalize
-from model._actions import Action, Advance, Tell
+from model._actions import Action, Event
+from model._counterexample import (
+    Counterexample,
+    concrete,
+    first_difference,
+    format_counterexample,
+)
 from model._menu import (
     FAULTS,
     PRESETS,
@@ -61,6 +70,7 @@ __all__ = [
     "BoundsError",
     "CheckBounds",
     "Clock",
+    "Complaint",
     "Counterexample",
     "Progress",
     "PropertyResult",
@@ -69,35 +79,29 @@ __all__ = [
     "answered_at_once",
     "check",
     "concrete",
+    "first_difference",
+    "format_counterexample",
     "step_text",
 ]
 
-# (path of relative steps so far, the state it reached, the step, its effect) -> a complaint, or
-# None. The state carries the history of its path (counters, dead letters) since time last
-# passed: compare counters by their increments.
-OnTransition = Callable[[tuple[Step, ...], State, Step, Effect], str | None]
 Progress = Callable[[int, int, int, float], None]
 Clock = Callable[[], float]  # wall-clock seconds, injected: model/ never reads a clock
 
 
 @dataclass(frozen=True, slots=True)
-class Counterexample:
-    """The shortest path to a violation: `steps` (set-up included) in relative time, the last
-    one breaking `property`; `cycle` is set for an eventually-violation."""
+class Complaint:
+    """What `on_transition` may return instead of a bare text: the text (`name: message`, its
+    first line the one-line form) and, for an `events` disagreement, the other
+    implementation's events for the step (printed beside the model's)."""
 
-    violated: str
-    detail: str
-    steps: tuple[Step, ...]
-    cycle: int = 0
+    text: str
+    events: tuple[Event, ...] | None = None
 
-    def actions(self) -> list[tuple[float, Action]]:
-        return concrete(self.steps)
 
-    @property
-    def time(self) -> float:
-        """The model time of the last step (when the simulator must see the violation)."""
-        timed = self.actions()
-        return timed[-1][0] if timed else 0.0
+# (path of relative steps so far, the state it reached, the step, its effect) -> a complaint, or
+# None. The state carries the history of its path (counters, dead letters) since time last
+# passed: compare counters by their increments.
+OnTransition = Callable[[tuple[Step, ...], State, Step, Effect], str | Complaint | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +123,7 @@ class PropertyResult:
         if self.pair is not None:
             out["pair"] = self.pair
         if self.counterexample is not None:
-            out["counterexample"] = {
-                "detail": self.counterexample.detail,
-                "length": len(self.counterexample.actions()),
-                "time": self.counterexample.time,
-            }
+            out["counterexample"] = self.counterexample.to_dict()
         return out
 
 
@@ -165,23 +165,6 @@ class Report:
         }
 
 
-def concrete(steps: tuple[Step, ...]) -> list[tuple[float, Action]]:
-    """The actions of `steps` in absolute time, each with its time: `Advance(d)` becomes
-    `Advance(now + d)` and a `Tell` stamped `d` ticks from the present is stamped `now + d`;
-    the rest carry no time."""
-    out: list[tuple[float, Action]] = []
-    now = 0.0
-    for step in steps:
-        for action in step:
-            if isinstance(action, Advance):
-                now += action.to
-                action = replace(action, to=now)  # its choices kept
-            elif isinstance(action, Tell) and action.timestamp is not None:
-                action = replace(action, timestamp=now + action.timestamp)
-            out.append((now, action))
-    return out
-
-
 class _Search:
     """One breadth-first search; `run` fills a `Report`.
 
@@ -203,6 +186,7 @@ class _Search:
         self.first_bad: dict[str, Counterexample] = {}
         self.seen: set[str] = set()
         self.src, self.dst = array("i"), array("i")
+        self.init = State()
         self.node_labels: list[str] = []
         self.edge_labels: list[str] = []
 
@@ -234,6 +218,7 @@ class _Search:
             for action in step:
                 init = apply(init, action).state
         init = normalize(init)
+        self.init = init
         self.add(init, Env(), None, 0)
         # States are explored as `apply` left them, shifted back to `now = 0` after time passed
         # (the menu's `Advance(1.0)` is one tick from the present); the history they carry is
@@ -265,11 +250,13 @@ class _Search:
                 if on_transition is not None:
                     complaint = on_transition(self.path(n), s, step, effect)
                     if complaint is not None:
-                        rep.stopped = complaint
-                        name = complaint.split(":", 1)[0]
-                        self.first_bad.setdefault(
-                            name, Counterexample(name, complaint, (*self.path(n), step))
-                        )
+                        if isinstance(complaint, str):
+                            complaint = Complaint(complaint)
+                        rep.stopped = complaint.text
+                        name = complaint.text.split(":", 1)[0]
+                        path = (*self.path(n), step)
+                        ce = Counterexample(name, complaint.text, path, None, complaint.events)
+                        self.first_bad.setdefault(name, ce)
                         queue.clear()
                         break
                 if len(self.parent) > before_count:
@@ -322,12 +309,61 @@ class _Search:
                 first = min(comp)
                 stays = len(comp) > 1 or g.out_degree(first) == 0 or g.has_edge(first, first)
                 if stays and not all(o in self.disch[c] for c in comp):
+                    prefix, loop = self.lasso(o, first, comp)
                     detail = (
-                        f"{prop}: {o[0]} {o[1]} stays open forever in a set of {len(comp)} "
-                        "state(s) where what discharges it is not always enabled"
+                        f"{prop}: {o[0]} {o[1]} stays open forever: a run can stay in a set of "
+                        f"{len(comp)} state(s) where what discharges it is not always enabled"
+                        + ("" if not loop else ", and the loop passes a state where it is not")
                     )
-                    self.first_bad[prop] = Counterexample(prop, detail, self.path(first), len(comp))
+                    ce = Counterexample(prop, detail, (*prefix, *loop), len(loop))
+                    self.first_bad[prop] = ce
                     break
+
+    def lasso(
+        self, o: Any, first: int, comp: set[int]
+    ) -> tuple[tuple[Step, ...], tuple[Step, ...]]:
+        """A run that keeps obligation `o` open forever in the component `comp`: the path to
+        its state `first`, then (unless the run stays there without a step) a shortest cycle
+        from `first` through the nearest state of `comp` where `o`'s discharge is not enabled,
+        back to `first` (up to symmetry: each step is found again from the state the previous
+        one reached, among the successors with the graph's next key)."""
+        prefix = self.path(first)
+        if len(comp) == 1:
+            return prefix, ()
+        sub = self.report.graph.subgraph(comp)
+        paths = nx.single_source_shortest_path(sub, first)
+        stuck = min((n for n in comp if o not in self.disch[n]), key=lambda n: (len(paths[n]), n))
+        if stuck != first:
+            cycle = paths[stuck] + nx.shortest_path(sub, stuck, first)[1:]
+        else:  # the shortest way round, through the nearest state with a step back
+            last = min(sub.predecessors(first), key=lambda n: (len(paths[n]), n))
+            cycle = [*paths[last], first]
+        on_cycle = set(cycle)
+        key_of = {n: k for k, n in self.index.items() if n in on_cycle}
+        s, env = self.replay(prefix[len(setup(self.b)) :])
+        loop: list[Step] = []
+        for node in cycle[1:]:
+            want = key_of[node]
+            for step, after, new_env, _ in successors(s, env, self.b):
+                nxt = after if after.now == 0.0 else normalize(after)
+                if self.keys.key(nxt, new_env) == want:
+                    loop.append(step)
+                    s, env = nxt, new_env
+                    break
+            else:  # pragma: no cover - the graph's edge is a step of some renaming
+                raise AssertionError(f"no step reaches state {node} again")
+        return prefix, tuple(loop)
+
+    def replay(self, steps: tuple[Step, ...]) -> tuple[State, Env]:
+        """The (state, memory) the search explored after `steps` (past set-up)."""
+        s = self.init
+        env = Env()
+        for want in steps:
+            found = [(a, e) for step, a, e, _ in successors(s, env, self.b) if step == want]
+            assert found, f"{want} is no step of the model here"
+            after, env = found[0]
+            s = after if after.now == 0.0 else normalize(after)
+        return s, env
 
     def verdicts(self) -> None:
         out = self.report.properties
@@ -355,7 +391,7 @@ class _Search:
             ]
         for name, ce in self.first_bad.items():  # complaints of `on_transition`
             if name not in ALWAYS and name not in EVENTUALLY:
-                out.append(PropertyResult(name, "always", "violated", ce.detail, None, ce))
+                out.append(PropertyResult(name, "always", "violated", ce.message, None, ce))
 
 
 def step_text(step: Step) -> str:

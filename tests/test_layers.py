@@ -22,6 +22,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "broker": ("broker",),
     "model": ("model",),
     "sim.scenario": ("broker", "sim.scenario"),
+    "sim.examples": ("broker", "sim.scenario", "sim.examples"),
     "sim.checking.bridge": ("broker", "model", "sim.scenario", "sim.checking.bridge"),
     "sim.run": ("broker", "model", "sim.scenario", "sim.checking.bridge", "sim.run"),
     "sim.lab": ("broker", "model", "sim.scenario", "sim.run", "sim.lab"),

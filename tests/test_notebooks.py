@@ -8,6 +8,7 @@ at it, and the notebook's last (extra) cell reports the kernel's `sys.executable
 
 from __future__ import annotations
 
+import ast
 import json
 import sys
 from pathlib import Path
@@ -18,6 +19,10 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 KERNEL = "brokerlab-test-python"
+# What a notebook may import of sim: the public API (`help(sim)`), the lab, and for the failure
+# notebook the model checker's broker replay and the mutant catalogue (public modules too).
+PUBLIC = {"sim", "sim.lab", "sim.lab.plots", "sim.lab.theory", "sim.checking.exhaustive",
+          "sim.checking.mutants"}  # fmt: skip
 
 
 @pytest.fixture
@@ -64,3 +69,17 @@ def test_committed_notebook_has_no_outputs(path: Path) -> None:
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_imports_only_the_public_api(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    modules = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+        elif isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+    ours = {m for m in modules if m.split(".")[0] == "sim"}
+    assert ours and ours <= PUBLIC, ours - PUBLIC

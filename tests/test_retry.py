@@ -33,6 +33,23 @@ def test_spec_6_2_backoff_schedule() -> None:
     assert [policy.delay(k, rng) for k in range(1, 6)] == [0.1, 0.2, 0.4, 0.5, 0.5]
 
 
+@pytest.mark.parametrize("backoff", [0.0, 0.01, 3.0])
+@pytest.mark.parametrize("multiplier", [1.0, 2.0, 1e300])
+def test_spec_6_2_a_power_past_the_largest_double_waits_the_cap(
+    backoff: float, multiplier: float
+) -> None:
+    """The broker and the model agree on every wait, past k = 1025 where 2^(k-1) overflows."""
+    import model
+
+    kwargs: dict[str, Any] = {"backoff": backoff, "multiplier": multiplier, "max_backoff": 0.5}
+    policy = RetryPolicy(max_attempts=3000, **kwargs)
+    spec = model.Retry(max_attempts=3000, **kwargs)
+    rng = random.Random(0)
+    for k in (1, 2, 3, 1024, 1025, 1026, 2999):
+        assert policy.delay(k, rng) == spec.wait(k)
+    assert policy.delay(2999, rng) == (0.5 if backoff and multiplier > 1 else min(0.5, backoff))
+
+
 def test_spec_6_2_jitter_only_shortens_and_is_seeded() -> None:
     policy = RetryPolicy(backoff=1.0, multiplier=1.0, max_backoff=1.0, jitter=0.5)
     a = [policy.delay(1, random.Random(3)) for _ in range(3)]

@@ -766,3 +766,41 @@ def test_one_name_grammar_for_the_broker_and_scenario_files(name: str) -> None:
     except ScenarioError:
         loader_ok = False
     assert broker_ok == loader_ok, name
+
+
+def _doc_limits() -> dict[str, str]:
+    """The Limits table of docs/scenario-format.md: constant name -> the cap as written."""
+    doc = (Path(__file__).parent.parent / "docs" / "scenario-format.md").read_text("utf-8")
+    section = doc[doc.index("## Limits") : doc.index("## Errors")]
+    return dict(re.findall(r"^\| `(\w+)` +\| `([^`]+)` +\|", section, re.M))
+
+
+def test_the_documented_limits_are_the_loaders() -> None:
+    import sim.scenario
+
+    written = _doc_limits()
+    code = {name: getattr(sim.scenario, name) for name in sim.scenario.__all__}
+    caps = {name: value for name, value in code.items() if name.startswith(("MAX_", "MIN_"))}
+    caps["ZIPF_MAX_N"] = code["ZIPF_MAX_N"]
+    assert set(written) == set(caps)
+    for name, text in written.items():
+        value = 2**64 - 1 if text == "2^64 - 1" else float(text.replace(",", ""))
+        assert value == caps[name], name
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "cap"),
+    [
+        ("until", 1e12, None),
+        ("until", 1.0000000000001e12, "<= 1e+12"),
+        ("seed", 2**64 - 1, None),
+        ("seed", 2**64, "<= 18446744073709551615"),
+    ],
+)
+def test_a_cap_is_inclusive_and_named(key: str, value: float, cap: str | None) -> None:
+    table = {"until": 1.0, key: value}
+    if cap is None:
+        assert getattr(parse_scenario(table, "caps.toml"), key) == value
+        return
+    with pytest.raises(ScenarioError, match=re.escape(f'caps.toml: key "{key}": must be {cap}')):
+        parse_scenario(table, "caps.toml")

@@ -167,6 +167,12 @@ def test_monitor_stops_the_run_at_a_broken_invariant() -> None:
     assert result.violation.invariant == "exclusive_deadline"
     assert result.violation.seq == events[-1]["seq"]  # the trace ends at the violating event
     assert result.summary["invariants"]["violations"] == [str(result.violation)]
+    # Without a trace, the same event is named and the summary is the same (no line to name).
+    untraced = simulate(scenario(slow), broker_factory=LateReplyBroker)
+    assert untraced.violation is not None and untraced.violation.seq is None
+    assert str(untraced.violation) == str(result.violation)
+    assert untraced.violation.event == result.violation.event == len(events)
+    assert untraced.summary == result.summary
 
 
 def test_same_seed_same_trace_in_process() -> None:
@@ -220,20 +226,6 @@ def test_progress_is_reported_through_the_arrival_window() -> None:
     simulate(scenario(), progress=lambda now, until: seen.append((now, until)))
     assert len(seen) == 100
     assert seen[0] == (0.6, 60.0) and seen[-1] == (60.0, 60.0)
-
-
-def test_progress_bar_draws_only_after_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sim.cli import _common as _cli_common
-
-    clock = iter([0.0, 0.5, 2.0, 2.5])
-    monkeypatch.setattr(_cli_common.time, "monotonic", lambda: next(clock))
-    out = io.StringIO()
-    bar = _cli_common._Progress(out)
-    bar(10.0, 100.0)
-    assert out.getvalue() == ""
-    bar(50.0, 100.0)
-    bar.close()
-    assert "50.0%" in out.getvalue() and out.getvalue().endswith("\n")
 
 
 CLOSED = """

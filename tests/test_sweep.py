@@ -227,7 +227,7 @@ def test_plot_command_infers_the_kind(
         (None, ["-o", "x.png"], "cannot read"),
         ("[1, 2]", ["-o", "x.png"], "neither sweep rows"),
         ("[]", ["-o", "x.png"], "no rows to plot"),
-        ('[{"seed": 1, "offered_load": 0.5}]', ["-o", "x.jpg"], "must end in .png"),
+        ('[{"seed": 1, "offered_load": 0.5}]', ["-o", "x.jpg"], "must end in .png, .svg or .pdf"),
         ('[{"seed": 1, "offered_load": 0.5}]', ["-o", "x.png", "--kind", "sequence"], "a trace"),
     ],
 )
@@ -293,3 +293,10 @@ def test_theory_overlay_and_utilization_figures() -> None:
     assert isinstance(plots.utilization_by_member(rows), Figure)
     assert plots.theory_response("random", 4, 2.0, 0.5) == pytest.approx(4.0)
     assert plots.theory_response("shared", 4, 1.0, 1.0) is None
+
+
+@pytest.mark.parametrize("jobs", [0, 257, 100_000])
+def test_jobs_out_of_range_is_refused_before_any_process_starts(jobs: int) -> None:
+    """`--jobs 100000` would start a process per run; the cap is named in the message."""
+    with pytest.raises(SweepError, match=r"jobs must be an integer in \[1, 256\]"):
+        sweep(scenario(), {"pool.workers.size": [1]}, jobs=jobs)

@@ -5,7 +5,8 @@ it explores, replays the shortest path to it and then the step on a fresh broker
 e.g. a mutant of sim/checking/mutants.py) on a virtual clock, through sim/checking/bridge.py,
 and compares the broker's result, events and counters with the model's `Effect`, as
 sim/checking/lockstep.py does for random runs. The first disagreement is a violation whose
-counterexample is that path: shortest, by breadth-first search.
+counterexample is that path: shortest, by breadth-first search; an events disagreement carries
+the broker's events, which the printout shows beside the model's.
 
 Nondeterministic routes are the model's choices, and the broker is made to take them: the
 reference and its mutants draw from a stream that plays back the draws which choose the model's
@@ -32,12 +33,15 @@ from model.checker import (
     BoundsError,
     CheckBounds,
     Clock,
+    Complaint,
     Counterexample,
     Progress,
     Report,
     Step,
     answered_at_once,
     check,
+    first_difference,
+    format_counterexample,
 )
 from sim.checking.bridge import Unscriptable, disagreement, model_counters, perform, script_step
 from sim.checking.refinement import refinement
@@ -199,7 +203,7 @@ def _compare(
     before_state: m.State,
     step: Step,
     effect: m.Effect,
-) -> str | None:
+) -> str | Complaint | None:
     driver = _Driver(factory, *steer)
     try:
         for earlier in path:
@@ -221,7 +225,8 @@ def _compare(
         return f"result: {problem}"
     label = ", ".join(f"{type(a).__name__}" for a in step)
     if driver.seen != list(effect.events):
-        return f"events: {label}:\n broker {driver.seen}\n model  {list(effect.events)}"
+        where = first_difference(driver.seen, effect.events)
+        return Complaint(f"events: {label}: the broker's {where}", tuple(driver.seen))
     after = driver.broker.stats().counters()
     moved = tuple(x - y for x, y in zip(after, before, strict=True))
     model_moved = tuple(
@@ -258,7 +263,7 @@ def check_broker(
 
     def on_transition(
         path: tuple[Step, ...], before: m.State, step: Step, effect: m.Effect
-    ) -> str | None:
+    ) -> str | Complaint | None:
         return _compare(factory, steer, path, before, step, effect)
 
     return check(
@@ -290,7 +295,11 @@ def scenario_toml(
         "# A counterexample found by `brokerlab check` (docs/spec.md section 11).",
         f"# property: {ce.violated}",
         *(f"# {line}" for line in ce.detail.splitlines()),
-        f"# broker: {broker}; the violation is at t={end!r}, step {len(timed)} of the path.",
+        "#",
+        *(f"# {line}".rstrip() for line in format_counterexample(ce).splitlines()),
+        "#",
+        f"# broker: {broker}; the violation is at t={end!r}, step {len(ce.steps)} of the path "
+        f"({len(timed)} actions).",
         f"# replay: brokerlab run THIS_FILE --broker {broker}",
     ]
     if bounds is not None:

@@ -1,6 +1,7 @@
 """The catalogue hunt: the lockstep machine (Hypothesis) against every mutant of the catalogue.
 
-`run_lockstep(factory)` runs the machine against one broker and returns the shrunk failure;
+`run_lockstep(factory)` runs the machine against one broker and returns the shrunk failure
+(with a `seed`, the same failure on every run: `brokerlab mutants --seed`);
 `catalogue_results` runs the machine against each mutant and reports which check caught it and
 how short the shrunk failing example is; every mutant must be caught, and the real broker must
 pass (`reference_passes`). `DIRECTED` holds a few fixed lockstep examples for the mutants that no
@@ -13,6 +14,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -31,24 +33,33 @@ class Failure:
 
 
 def machine_for(
-    factory: BrokerFactory, name: str = "Lockstep", features: frozenset[str] | None = None
+    factory: BrokerFactory,
+    name: str = "Lockstep",
+    features: frozenset[str] | None = None,
+    seed: int | None = None,
 ) -> type[LockstepMachine]:
-    """A `LockstepMachine` whose broker comes from `factory` (a port: with its `features`)."""
+    """A `LockstepMachine` whose broker comes from `factory` (a port: with its `features`);
+    with a `seed`, Hypothesis draws its examples from that seed (`hypothesis.seed`)."""
     attributes = {"factory": staticmethod(factory), "features": features}
-    return type(name, (LockstepMachine,), attributes)
+    machine = type(name, (LockstepMachine,), attributes)
+    return machine if seed is None else hypothesis_seed(seed)(machine)
 
 
 def run_lockstep(
     factory: BrokerFactory,
     settings: Settings | None = None,
     features: frozenset[str] | None = None,
+    seed: int | None = None,
 ) -> Failure | None:
     """Run the lockstep machine against `factory`'s broker; the (shrunk) failure, or None.
 
     The failure's `steps` counts the rules of the minimal failing example Hypothesis reports
-    (invariant checks and teardown are not steps).
+    (invariant checks and teardown are not steps). With a `seed` the same examples are drawn
+    on every run, so the result is the same, given settings that read no clock: no deadline,
+    no health checks (they time the examples), one bug reported (looking for more stops after
+    ten seconds), and a shrink that ends before Hypothesis's five-minute cap.
     """
-    machine = machine_for(factory, features=features)
+    machine = machine_for(factory, features=features, seed=seed)
     try:
         run_state_machine_as_test(machine, settings=settings)
     except Exception as error:  # any failure of the broker counts, not only a Divergence
@@ -131,15 +142,17 @@ def catalogue_results(
     names: Iterable[str] | None = None,
     settings: Settings | None = None,
     on_row: Callable[[Row], None] | None = None,
+    seed: int | None = None,
 ) -> list[Row]:
-    """Run the lockstep machine against each mutant (all by default), in catalogue order.
+    """Run the lockstep machine against each mutant (all by default), in catalogue order,
+    each from `seed` (see `run_lockstep`).
 
     Returns one `Row` per mutant: the check that caught it and the number of steps of the
     shrunk failing example, or `caught_by=None` if it survived.
     """
     rows = []
     for name in MUTANTS if names is None else names:
-        failure = run_lockstep(MUTANTS[name], settings)
+        failure = run_lockstep(MUTANTS[name], settings, seed=seed)
         row = (
             Row(name, None, None)
             if failure is None

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 from importlib.metadata import PackageNotFoundError, version
 from typing import IO, Any
 
 from broker import BrokerFactory
+from sim.scenario import MAX_SEED, MAX_TIME
 
-EXIT_OK, EXIT_VIOLATION, EXIT_USAGE = 0, 1, 2
+# The exit codes of every command (sim/cli/__init__.py says what each means).
+EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_PIPE = 130, 141  # the shell's 128 + SIGINT, 128 + SIGPIPE
 
 
 class UsageError(Exception):
@@ -34,13 +36,25 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _until(text: str) -> float:
+    """`--until`: a time, so at most the scenario format's cap on times."""
+    value = _positive_float(text)
+    if value > MAX_TIME:
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number > 0 and <= {MAX_TIME:g}, got {text!r}"
+        )
+    return value
+
+
 def _seed(text: str) -> int:
+    """A seed (or an id): 64 bits, as ports keep it (docs/port-protocol.md)."""
+    expected = f"expected an integer from 0 to {MAX_SEED}, got {text!r}"
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+        raise argparse.ArgumentTypeError(expected) from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(expected)
     return value
 
 
@@ -59,33 +73,6 @@ def _open_out(path: str, what: str) -> IO[str]:
         return open(path, "w", encoding="utf-8", newline="\n")
     except OSError as err:
         raise UsageError(f"cannot write the {what} to {path!r}: {err.strerror}") from None
-
-
-class _Progress:
-    """A one-line progress bar on a terminal, shown only once a run has lasted a second.
-
-    The only wall-clock reader in sim/: it decides when to draw, never what is simulated.
-    """
-
-    def __init__(self, out: IO[str]) -> None:
-        self.out = out
-        self.start = time.monotonic()
-        self.drawn = False
-
-    def __call__(self, now: float, until: float) -> None:
-        elapsed = time.monotonic() - self.start
-        if elapsed < 1.0:
-            return
-        done = min(1.0, now / until)
-        bar = "#" * int(done * 30)
-        self.out.write(f"\r[{bar:<30}] {done:6.1%}  t={now:.1f}/{until:g}  {elapsed:.0f}s")
-        self.out.flush()
-        self.drawn = True
-
-    def close(self) -> None:
-        if self.drawn:
-            self.out.write("\n")
-            self.out.flush()
 
 
 BROKER_HELP = (

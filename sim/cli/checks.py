@@ -14,12 +14,12 @@ from sim.cli._common import (
     EXIT_OK,
     EXIT_VIOLATION,
     UsageError,
-    _open_out,
     _positive_int,
     add_broker_options,
     broker_factory,
     close_broker,
 )
+from sim.cli._outputs import Output, Outputs, add_force_option
 
 
 def add_parsers(sub: Any) -> None:
@@ -74,15 +74,18 @@ def _add_lockstep_parser(sub: Any) -> None:
 def _lockstep_settings(examples: int, steps: int, shrink: bool, derandomize: bool) -> Any:
     """Hypothesis' settings for a lockstep run. Hypothesis is a dev extra: exit 2 without it."""
     try:
-        from hypothesis import Phase, settings
+        from hypothesis import HealthCheck, Phase, settings
     except ImportError:
         raise UsageError(
             "the lockstep test needs Hypothesis, a dev extra: pip install 'brokerlab[dev]'"
         ) from None
     phases = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if shrink else [])
+    # Nothing that reads a clock: no deadline, no health check (they time examples), one bug
+    # (looking for more stops after 10 s), so a seed gives the same run every time.
     return settings(
         max_examples=examples, stateful_step_count=steps, print_blob=False, deadline=None,
-        phases=phases, database=None, derandomize=derandomize,
+        phases=phases, database=None, derandomize=derandomize, report_multiple_bugs=False,
+        suppress_health_check=list(HealthCheck),
     )  # fmt: skip
 
 
@@ -148,17 +151,23 @@ def _check_header(first: str, source: str) -> None:
         raise TraceUnreadable(str(err)) from None
 
 
+def _count_lines(path: str) -> int:
+    """The lines of a file, read as bytes in large blocks: the total of conform's bar."""
+    count = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            count += block.count(b"\n")
+    return count
+
+
 def _conform(args: argparse.Namespace) -> int:
     from model import TraceUnreadable, check_trace
+    from sim.run import progress_bar
 
-    progress = None
-    if sys.stderr.isatty():
-
-        def progress(n: int) -> None:
-            sys.stderr.write(f"\rbrokerlab conform: {n} lines checked")
-            sys.stderr.flush()
-
+    bar = progress_bar(None, "conform", unit="line", unit_scale=True)
     try:
+        if bar is not None:  # line n of the file has seq n - 1 (docs/trace-format.md)
+            bar(0, max(1, _count_lines(args.trace) - 1))
         with open(args.trace, encoding="utf-8") as stream:
             _check_header(stream.readline(), args.trace)
             stream.seek(0)
@@ -167,8 +176,10 @@ def _conform(args: argparse.Namespace) -> int:
                 args.trace,
                 complete=not args.partial,
                 strict=not args.lenient,
-                progress=progress,
+                progress=bar,
             )
+        if bar is not None and verdict.ok and bar.total is not None:
+            bar(bar.total)  # the last operation's lines, after the last report
     except OSError as err:
         raise UsageError(f"cannot read {args.trace!r}: {err.strerror}") from None
     except UnicodeDecodeError:
@@ -176,8 +187,8 @@ def _conform(args: argparse.Namespace) -> int:
     except TraceUnreadable as err:
         raise UsageError(str(err)) from None
     finally:
-        if progress is not None:
-            sys.stderr.write("\n")
+        if bar is not None:
+            bar.close()
     if verdict.illegal is not None:
         print(f"{args.trace}: does not conform at {verdict.illegal}")
         return EXIT_VIOLATION
@@ -192,28 +203,49 @@ def _add_mutants_parser(sub: Any) -> None:
     mu = sub.add_parser(
         "mutants",
         help="run the lockstep test and the trace checker against every mutant broker",
-        description="Each deliberately broken broker of sim.checking.mutants must be caught. "
-        "The lockstep hunt shrinks its failure to the shortest example (slow: seconds to "
-        "minutes each); --quick skips shrinking. Exit 0 if every mutant is caught, 1 if any "
-        "survives.",
+        description="Each deliberately broken broker of sim.checking.mutants (or each one "
+        "named) must be caught. The lockstep hunt shrinks its failure to the shortest example "
+        "(slow: seconds to minutes each); --quick skips shrinking. The hunt draws its examples "
+        "from --seed, so the same arguments print the same table. The table ends with a line "
+        "`N/M caught`. Exit 0 if every mutant is caught, 1 if any survives, 2 for an unknown "
+        "mutant name.",
     )
+    mu.add_argument(
+        "names", nargs="*", metavar="NAME",
+        help="the mutants to hunt, in catalogue order (default: all)",
+    )  # fmt: skip
     mu.add_argument(
         "--examples", type=_positive_int, default=1000, metavar="N",
         help="lockstep examples per mutant (default 1000)",
+    )  # fmt: skip
+    mu.add_argument(
+        "--seed", type=int, default=0, metavar="N",
+        help="the seed of the lockstep hunt's examples (default 0)",
     )  # fmt: skip
     mu.set_defaults(func=_mutants)
     mu.add_argument("--quick", action="store_true", help="do not shrink lockstep failures")
     mu.add_argument("--json", action="store_true", help="print the table as JSON")
 
 
+def _mutant_names(given: Sequence[str]) -> list[str]:
+    """The mutants named (all without names), in catalogue order; a usage error for others."""
+    from sim.checking.mutants import MUTANTS
+
+    unknown = [n for n in given if n not in MUTANTS]
+    if unknown:
+        raise UsageError(f"no mutant {unknown[0]!r}: expected some of {', '.join(MUTANTS)}")
+    return [n for n in MUTANTS if not given or n in given]
+
+
 def _mutants(args: argparse.Namespace) -> int:
-    hunt = _lockstep_settings(args.examples, 30, not args.quick, derandomize=False)
+    names = _mutant_names(args.names)
+    hunt = _lockstep_settings(args.examples, 30, not args.quick, derandomize=True)
     from sim.checking.hunt import directed_result, run_lockstep
     from sim.checking.mutants import MUTANTS, conform_result
 
     rows = []
-    for name in MUTANTS:
-        failure = run_lockstep(MUTANTS[name], hunt)
+    for name in names:
+        failure = run_lockstep(MUTANTS[name], hunt, seed=args.seed)
         directed = directed_result(name)
         verdict = conform_result(name)
         caught = []
@@ -239,19 +271,28 @@ def _mutants(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
+        shrunk = "not shrunk" if args.quick else "shrunk"
+        print(
+            f"brokerlab mutants: seed {args.seed}, up to {args.examples} lockstep examples "
+            f"per mutant ({shrunk})\n"
+        )
         print(format_mutants(rows))
     return EXIT_OK if all(r["caught_by"] for r in rows) else EXIT_VIOLATION
 
 
 def format_mutants(rows: Sequence[dict[str, Any]]) -> str:
-    """The `brokerlab mutants` table."""
+    """The `brokerlab mutants` table, ending with the line `N/M caught`."""
     lines = [f"{'mutant':<32} {'caught by':<46} {'steps':>5} {'seq':>5}"]
     for r in rows:
         caught = ", ".join(r["caught_by"]) or "SURVIVED"
         steps = "-" if r["lockstep_steps"] is None else str(r["lockstep_steps"])
         seq = "-" if r["conform_seq"] is None else str(r["conform_seq"])
         lines.append(f"{r['mutant']:<32} {caught:<46} {steps:>5} {seq:>5}")
-    return "\n".join(lines)
+    survivors = [r["mutant"] for r in rows if not r["caught_by"]]
+    summary = f"{len(rows) - len(survivors)}/{len(rows)} caught"
+    if survivors:
+        summary += f"; survived: {', '.join(survivors)}"
+    return "\n".join([*lines, "", summary])
 
 
 # -- check -----------------------------------------------------------------------------------
@@ -275,8 +316,9 @@ def _add_check_parser(sub: Any) -> None:
         help="model-check the spec exhaustively on small bounds (docs/spec.md section 11)",
         description="Breadth-first exploration of every state the bounds allow; each property "
         "with its verdict. The bounds are the flags below, or a named set of them (--preset). "
-        "Exit 0: all hold; 1: a violation (its shortest counterexample can be written with "
-        "--out and replayed by `brokerlab run`); 2: bad bounds, including bound flags with "
+        "Exit 0: all hold; 1: a violation (its shortest counterexample is printed after the "
+        "table as numbered steps, and can be written with --out and replayed by `brokerlab "
+        "run`); 2: bad bounds, including bound flags with "
         "--preset, and strategies whose choices the --broker cannot be made to take (a port's "
         "random and power_of_two; consistent_hash with retries).",
     )
@@ -338,6 +380,7 @@ def _add_check_parser(sub: Any) -> None:
     ch.add_argument("--out", metavar="PATH", help="write the first counterexample as a scenario")
     ch.add_argument("--graph", metavar="PATH", help="write the state graph (.graphml or .dot)")
     ch.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    add_force_option(ch)
 
 
 def _optional_int(flag: str, text: str) -> int | None:
@@ -408,6 +451,11 @@ def _check_port_features(factory: Any, bounds: Any) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    with Outputs("check", force=args.force) as outputs:
+        return _check_into(args, outputs)
+
+
+def _check_into(args: argparse.Namespace, outputs: Outputs) -> int:
     from model.checker import BoundsError, check
     from sim.checking.exhaustive import check_broker, steering_problem
 
@@ -416,6 +464,9 @@ def _check(args: argparse.Namespace) -> int:
         raise UsageError("--graph writes one state graph: give bounds flags, not --preset")
     if args.graph and not args.graph.endswith((".graphml", ".dot")):
         raise UsageError(f"--graph {args.graph!r}: the file name must end in .graphml or .dot")
+    graphml = bool(args.graph) and args.graph.endswith(".graphml")
+    out_file = outputs.claim("--out", args.out, "counterexample")
+    graph_file = outputs.claim("--graph", args.graph, "state graph", binary=graphml)
     progress = _CheckProgress(sys.stderr) if sys.stderr.isatty() and not args.json else None
     symmetry = not args.no_symmetry
     reports = []
@@ -458,27 +509,27 @@ def _check(args: argparse.Namespace) -> int:
         out = {"preset": preset, "ok": ok, "reports": [r.to_dict() for r in reports]}
         text = format_preset(preset, reports, len(all_bounds), args.broker)
     print(json.dumps(out, sort_keys=True) if args.json else text)
-    if args.graph:
-        _write_graph(reports[0].graph, args.graph)
-    _write_counterexample(args, reports[-1])
+    if graph_file is not None:
+        _write_graph(reports[0].graph, graph_file)
+    _write_counterexample(args, reports[-1], out_file)
     return EXIT_OK if ok else EXIT_VIOLATION
 
 
-def _write_counterexample(args: argparse.Namespace, report: Any) -> None:
-    """--out: the first counterexample of `report`, as a scenario."""
+def _write_counterexample(args: argparse.Namespace, report: Any, out: Output | None) -> None:
+    """--out: the first counterexample of `report`, as a scenario (none: no file)."""
     from sim.checking.bridge import Unscriptable
     from sim.checking.exhaustive import scenario_toml
 
     bad = [p.counterexample for p in report.violations() if p.counterexample is not None]
-    if not args.out or not bad:
+    if out is None or not bad:
         return
     try:
         text = scenario_toml(bad[0], args.broker or "reference", report.bounds)
     except Unscriptable as err:
         print(f"brokerlab check: cannot write {args.out}: {err}", file=sys.stderr)
         return
-    with _open_out(args.out, "counterexample") as out:
-        out.write(text)
+    out.stream.write(text)
+    out.commit()
     if not args.json:
         print(f"counterexample written to {args.out}")
 
@@ -486,24 +537,25 @@ def _write_counterexample(args: argparse.Namespace, report: Any) -> None:
 _GRAPH_LIMIT = 20000
 
 
-def _write_graph(graph: Any, path: str) -> None:
+def _write_graph(graph: Any, file: Output) -> None:
     import networkx as nx
 
     if graph.number_of_nodes() > _GRAPH_LIMIT:
         raise UsageError(f"--graph: {graph.number_of_nodes()} states; at most {_GRAPH_LIMIT}")
+    out = file.stream
     try:
-        if path.endswith(".graphml"):
-            nx.write_graphml(graph, path)
-            return
-        with open(path, "w", encoding="utf-8") as out:
+        if file.path.endswith(".graphml"):
+            nx.write_graphml(graph, out)
+        else:
             out.write("digraph states {\n")
             for n, data in graph.nodes(data=True):
                 out.write(f"  {n} [label={json.dumps(data.get('label', str(n)))}];\n")
             for a, b, data in graph.edges(data=True):
                 out.write(f"  {a} -> {b} [label={json.dumps(data.get('label', ''))}];\n")
             out.write("}\n")
+        file.commit()
     except OSError as err:
-        raise UsageError(f"cannot write {path!r}: {err.strerror}") from None
+        raise UsageError(f"cannot write {file.path!r}: {err.strerror}") from None
 
 
 class _CheckProgress:
@@ -555,11 +607,11 @@ def format_preset(preset: str, reports: Sequence[Any], planned: int, broker: str
         pair = f" (for {p.pair})" if p.pair else ""
         lines.append(f"  {p.kind:<10} {name:<30} {p.verdict.upper():<10} {p.text}{pair}")
         if p.counterexample is not None:
-            ce = p.counterexample
-            lines.append(
-                f"             counterexample in [{where[name]}]: {len(ce.actions())} actions, "
-                f"t={ce.time!r}: " + ce.detail.splitlines()[0]
-            )
+            lines.append(_counterexample_row(p, f" in [{where[name]}]"))
+    for name, p in worst.items():  # in full, after the table
+        if p.counterexample is not None:
+            heading = f"counterexample in [{where[name]}]"
+            lines += ["", _format_counterexample(p.counterexample, heading=heading)]
     ok = all(r.ok for r in reports)
     total = sum(r.seconds for r in reports)
     states = sum(r.states for r in reports)
@@ -568,10 +620,25 @@ def format_preset(preset: str, reports: Sequence[Any], planned: int, broker: str
     return "\n".join(lines)
 
 
+def _format_counterexample(ce: Any, heading: str = "counterexample") -> str:
+    from model.checker import format_counterexample
+
+    return format_counterexample(ce, heading=heading)
+
+
 def _short(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(value) or "none"
     return str(value)
+
+
+def _counterexample_row(p: Any, where: str = "") -> str:
+    """The line under a violated property's row: the counterexample in one line (printed in
+    full after the table)."""
+    ce = p.counterexample
+    n = len(ce.steps)
+    message = "" if p.text == ce.message else f": {ce.message}"
+    return f"{'':13}counterexample{where}: {n} steps to t={ce.time:g}, below{message}"
 
 
 def format_check(report: Any, broker: str | None = None) -> str:
@@ -591,11 +658,10 @@ def format_check(report: Any, broker: str | None = None) -> str:
         pair = f" (for {p.pair})" if p.pair else ""
         lines.append(f"  {p.kind:<10} {p.name:<30} {p.verdict.upper():<10} {p.text}{pair}")
         if p.counterexample is not None:
-            ce = p.counterexample
-            lines.append(
-                f"             counterexample: {len(ce.actions())} actions, t={ce.time!r}: "
-                + ce.detail.splitlines()[0]
-            )
+            lines.append(_counterexample_row(p))
+    for p in r.properties:  # in full, after the table
+        if p.counterexample is not None:
+            lines += ["", _format_counterexample(p.counterexample)]
     verdict = "all properties hold" if r.ok else f"{len(r.violations())} VIOLATED"
     lines += ["", f"verdict: {verdict}"]
     return "\n".join(lines)

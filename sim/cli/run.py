@@ -13,14 +13,13 @@ from sim.cli._common import (
     EXIT_OK,
     EXIT_VIOLATION,
     UsageError,
-    _open_out,
-    _positive_float,
-    _Progress,
     _seed,
+    _until,
     add_broker_options,
     broker_factory,
     close_broker,
 )
+from sim.cli._outputs import Outputs, add_force_option
 from sim.run import format_summary, replay, simulate
 from sim.scenario import Scenario, default_scenario, load_scenario
 
@@ -31,10 +30,11 @@ def add_parsers(sub: Any) -> None:
     run.set_defaults(func=_run)
     run.add_argument("scenario", nargs="?", help="scenario TOML file (docs/scenario-format.md)")
     run.add_argument("--seed", type=_seed, help="override the scenario's seed")
-    run.add_argument("--until", type=_positive_float, help="override when arrivals stop")
+    run.add_argument("--until", type=_until, help="override when arrivals stop")
     run.add_argument("--trace", metavar="PATH", help="write the JSON Lines trace here")
     run.add_argument("--summary", metavar="PATH", help="write the summary JSON here")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_force_option(run)
     add_broker_options(run)
 
     rep = sub.add_parser("replay", help="re-run a trace and report the first divergence")
@@ -62,25 +62,33 @@ def _scenario(args: argparse.Namespace) -> Scenario:
 
 def _run(args: argparse.Namespace) -> int:
     scenario = _scenario(args)
-    trace = _open_out(args.trace, "trace") if args.trace else None
-    progress = _Progress(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
-    factory = broker_factory(args)
-    try:
-        result = simulate(scenario, trace=trace, progress=progress, broker_factory=factory)
-    finally:
-        close_broker(factory)
+    with Outputs("run", force=args.force, inputs=[(args.scenario, "the scenario")]) as outputs:
+        trace = outputs.claim("--trace", args.trace, "trace", partial=True)
+        summary = outputs.claim("--summary", args.summary, "summary")
+        factory = broker_factory(args)
+        try:  # a bar on stderr, when a terminal (progress_bar): never in the trace or summary
+            result = simulate(
+                scenario,
+                trace=None if trace is None else trace.stream,
+                progress=not args.quiet,
+                broker_factory=factory,
+            )
+        finally:
+            close_broker(factory)
         if trace is not None:
-            trace.close()
-        if progress is not None:
-            progress.close()
-    if args.summary:
-        with _open_out(args.summary, "summary") as out:
-            json.dump(result.summary, out, indent=2, sort_keys=True)
-            out.write("\n")
+            trace.commit()
+        if summary is not None:
+            json.dump(result.summary, summary.stream, indent=2, sort_keys=True)
+            summary.stream.write("\n")
+            summary.commit()
     if not args.quiet:
         print(format_summary(result, args.scenario or "built-in default scenario"))
     if result.violation is not None:
-        print(f"brokerlab run: invariant violated at {result.violation}", file=sys.stderr)
+        v = result.violation
+        print(
+            f"brokerlab run: invariant violated at {v.where}: {v.invariant}: {v.detail}",
+            file=sys.stderr,
+        )
         return EXIT_VIOLATION
     return EXIT_OK
 

@@ -17,6 +17,7 @@ from sim.cli._common import (
     broker_factory,
     close_broker,
 )
+from sim.cli._outputs import Outputs, add_force_option
 
 ROOT = Path(__file__).resolve().parent.parent.parent  # a source checkout's top level
 MATRIX = ROOT / "docs" / "rule-coverage.md"
@@ -43,7 +44,11 @@ def add_parsers(sub: Any) -> None:
         help="only the vectors written for these rules (5.5) or named so (5_5-reply)",
     )  # fmt: skip
     vf.add_argument("--verbose", "-v", action="store_true", help="one line per vector")
-    vf.add_argument("--keep", metavar="DIR", help="write each failing vector's trace here")
+    vf.add_argument(
+        "--keep", metavar="DIR",
+        help="write each failing vector's trace here (a new or empty directory, or --force)",
+    )  # fmt: skip
+    add_force_option(vf)
     vf.set_defaults(func=_verify)
     rg = vsub.add_parser(
         "regen", help="rewrite the golden traces, the index and the matrix from the reference"
@@ -54,6 +59,7 @@ def add_parsers(sub: Any) -> None:
     rg.set_defaults(func=_regen)
     mx = vsub.add_parser("matrix", help="the rule-coverage matrix (docs/rule-coverage.md)")
     mx.add_argument("--out", metavar="PATH", help=f"write it here (default: print); {MATRIX.name}")
+    add_force_option(mx)
     mx.add_argument(
         "--check", action="store_true", help="exit 1 if docs/rule-coverage.md is not up to date"
     )
@@ -94,6 +100,13 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from sim.vectors import CORPUS
+
+    with Outputs("vectors", force=args.force, inputs=[(str(CORPUS), "the corpus")]) as outputs:
+        return _verify_into(args, outputs.claim_dir("--keep", args.keep))
+
+
+def _verify_into(args: argparse.Namespace, keep: str | None) -> int:
     import time
 
     from sim.vectors import explain, rule_key, vectors, verify
@@ -121,9 +134,8 @@ def _verify(args: argparse.Namespace) -> int:
                 "     "
                 + explain(o.difference, o.vector.golden.read_text()).replace("\n", "\n     ")
             )
-            if args.keep:
-                Path(args.keep).mkdir(parents=True, exist_ok=True)
-                with _open_out(str(Path(args.keep) / f"{o.vector.name}.jsonl"), "trace") as out:
+            if keep is not None:
+                with _open_out(str(Path(keep) / f"{o.vector.name}.jsonl"), "trace") as out:
                     out.write(o.trace)
     print("\nrule     pass fail skip  (the vectors written for each rule)")
     for rule in sorted(per_rule, key=rule_key):
@@ -187,13 +199,24 @@ def _matrix(args: argparse.Namespace) -> int:
     if args.check:
         current = MATRIX.read_text(encoding="utf-8") if MATRIX.exists() else ""
         if current != text:
-            print(f"{MATRIX} is not up to date: run brokerlab vectors matrix --out {MATRIX}")
+            print(
+                f"{MATRIX} is not up to date: run brokerlab vectors matrix --out {MATRIX} --force"
+            )
             return EXIT_VIOLATION
         print(f"{MATRIX} is up to date; not covered: {', '.join(uncovered) or 'none'}")
         return EXIT_OK
     if args.out:
-        with _open_out(args.out, "matrix") as out:
-            out.write(text)
+        from sim.vectors import CORPUS
+
+        inputs = [
+            (str(ROOT / "docs" / "spec.md"), "the spec"),
+            (str(CORPUS / "index.json"), "the index"),
+        ]
+        with Outputs("vectors", force=args.force, inputs=inputs) as outputs:
+            out = outputs.claim("--out", args.out, "matrix")
+            assert out is not None
+            out.stream.write(text)
+            out.commit()
         print(f"wrote {args.out}; not covered: {', '.join(uncovered) or 'none'}")
     else:
         sys.stdout.write(text)

@@ -13,7 +13,16 @@ from sim.lab._probes import (
     wait_times,
     window_series,
 )
-from sim.lab._sweep import SweepError, parse_vary, rows_to_csv, rows_to_json, sweep
+from sim.lab._sweep import (
+    SweepError,
+    parse_vary,
+    rows_from_csv,
+    rows_to_csv,
+    rows_to_frame,
+    rows_to_json,
+    sweep,
+    with_values,
+)
 
 __all__ = [
     "DepthSeries",
@@ -22,11 +31,14 @@ __all__ = [
     "depth_series",
     "parse_vary",
     "record_events",
+    "rows_from_csv",
     "rows_to_csv",
+    "rows_to_frame",
     "rows_to_json",
     "sweep",
     "theory",
     "trace_events",
     "wait_times",
     "window_series",
+    "with_values",
 ]

@@ -22,20 +22,26 @@ import math
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sim.run import simulate
+from sim.run import progress_bar, require_pandas, simulate
 from sim.scenario import Poisson, Scenario, ScenarioError, parse_scenario
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ROW_FIELDS",
     "SweepError",
     "parse_value",
     "parse_vary",
+    "rows_from_csv",
     "rows_to_csv",
+    "rows_to_frame",
     "rows_to_json",
     "set_path",
     "sweep",
+    "with_values",
 ]
 
 Value = Any  # a TOML value: int, float, bool, str, or a list or table of them
@@ -149,6 +155,25 @@ def set_path(data: dict[str, Any], key: str, value: Value) -> None:
         segments = rest
 
 
+def with_values(scenario: Scenario, changes: Mapping[str, Value]) -> Scenario:
+    """`scenario` with the dotted keys of `changes` set to their values: the keys of a sweep
+    (module docstring), and `seed` too. The result is checked as a file is, so a bad key or
+    value raises `ScenarioError` naming it.
+
+    >>> from sim import default_scenario
+    >>> s = with_values(default_scenario(), {"seed": 3, "pool.workers.strategy": "shared"})
+    >>> s.seed, s.pools[0].strategy
+    (3, 'shared')
+    """
+    data = copy.deepcopy(scenario.to_dict())
+    for key, value in changes.items():
+        try:
+            set_path(data, key, value)
+        except SweepError as err:
+            raise ScenarioError(f"with_values: {err}") from None
+    return parse_scenario(data, "with_values")
+
+
 def _modified(base: Mapping[str, Any], changes: Sequence[tuple[str, Value]]) -> Scenario:
     data = copy.deepcopy(dict(base))
     for key, value in changes:
@@ -202,24 +227,29 @@ def _run(data: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+MAX_JOBS = 256  # processes on one machine: each one a Python interpreter
+
+
 def sweep(
     scenario: Scenario,
     vary: Mapping[str, Sequence[Value]],
     seeds: int = 1,
     jobs: int = 1,
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
 ) -> list[dict[str, Any]]:
     """Run every combination of `vary` (a cross product, in the order given) for seeds
     `scenario.seed + k`, k < `seeds`, on `jobs` processes (1: inline), and return one row each.
 
     A row holds the varied keys with their values, `seed`, then ROW_FIELDS and the
     `utilization.<member>` figures. Raises `SweepError` (naming the key) before running anything
-    if a key or value is bad.
+    if a key or value is bad. `progress`: True draws a bar of the runs done out of all of them
+    on a terminal or in a notebook (`sim.run.progress_bar`; none without tqdm); a callable is
+    called with `(runs done, runs in all)` after each run. Neither changes a row.
     """
     if not (isinstance(seeds, int) and seeds >= 1):
         raise SweepError(f"seeds must be an integer >= 1, got {seeds!r}")
-    if not (isinstance(jobs, int) and jobs >= 1):
-        raise SweepError(f"jobs must be an integer >= 1, got {jobs!r}")
+    if not (isinstance(jobs, int) and 1 <= jobs <= MAX_JOBS):
+        raise SweepError(f"jobs must be an integer in [1, {MAX_JOBS}], got {jobs!r}")
     for key, values in vary.items():
         if key in ("seed", "version"):
             raise SweepError(f'--vary {key}: "{key}" cannot be varied (use --seeds)')
@@ -235,24 +265,38 @@ def sweep(
         varied = _modified(base, changes).to_dict()
         for k in range(seeds):
             tasks.append((changes, {**varied, "seed": scenario.seed + k}))
-    figures: list[dict[str, Any] | None] = [None] * len(tasks)
-    if jobs == 1:
-        for i, (_, data) in enumerate(tasks):
-            figures[i] = _run(data)
-            if progress is not None:
-                progress(i + 1, len(tasks))
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(_run, data): i for i, (_, data) in enumerate(tasks)}
-            for done, future in enumerate(as_completed(futures), 1):
-                figures[futures[future]] = future.result()
-                if progress is not None:
-                    progress(done, len(tasks))
+    bar = progress_bar(len(tasks), "sweep", unit="run") if progress is True else None
+    report = bar if isinstance(progress, bool) else progress
+    try:
+        figures = _run_all([data for _, data in tasks], jobs, report)
+    finally:
+        if bar is not None:
+            bar.close()
     rows = []
     for (changes, data), fig in zip(tasks, figures, strict=True):
         assert fig is not None
         rows.append({**dict(changes), "seed": data["seed"], **fig})
     return rows
+
+
+def _run_all(
+    tasks: list[dict[str, Any]], jobs: int, progress: Progress | None
+) -> list[dict[str, Any] | None]:
+    """Every task's figures, in task order, on `jobs` processes (1: inline)."""
+    figures: list[dict[str, Any] | None] = [None] * len(tasks)
+    if jobs == 1:
+        for i, data in enumerate(tasks):
+            figures[i] = _run(data)
+            if progress is not None:
+                progress(i + 1, len(tasks))
+        return figures
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:  # no idle processes
+        futures = {pool.submit(_run, data): i for i, data in enumerate(tasks)}
+        for done, future in enumerate(as_completed(futures), 1):
+            figures[futures[future]] = future.result()
+            if progress is not None:
+                progress(done, len(tasks))
+    return figures
 
 
 def rows_to_json(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -280,6 +324,63 @@ def rows_to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     for row in rows:
         writer.writerow(_cell(row.get(c)) for c in columns)
     return out.getvalue()
+
+
+def rows_to_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Sweep rows as a pandas DataFrame, one row per run, its columns in the CSV's order
+    (`rows_to_csv`); a row without a column (a member a smaller pool lacks) has NaN there.
+    pandas is the optional `lab` extra: without it, an ImportError says how to install it.
+
+    >>> from sim import load_example, sweep
+    >>> rows = sweep(load_example("pool"), {"pool.workers.strategy": ["random", "shared"]})
+    >>> frame = rows_to_frame(rows)
+    >>> frame[["pool.workers.strategy", "seed", "requests_issued"]].values.tolist()
+    [['random', 1, 613], ['shared', 1, 613]]
+    """
+    lib = require_pandas("rows_to_frame()")
+    frame: pd.DataFrame = lib.DataFrame(list(rows), columns=_columns(rows))
+    return frame
+
+
+def rows_from_csv(text: str, source: str = "<csv>") -> list[dict[str, Any]]:
+    """Sweep rows from the CSV `rows_to_csv` writes: every cell read as `parse_value` reads a
+    TOML scalar (a JSON list or table as JSON), an empty cell as None. CSV has no types, so a
+    string value that looks like a number or a boolean comes back as one; JSON rows do not.
+
+    Raises `SweepError`, naming `source` and the line, for text that is not sweep rows.
+
+    >>> rows_from_csv("s,seed,mean\\nshared,1,0.5\\nrandom,2,\\n")
+    [{'s': 'shared', 'seed': 1, 'mean': 0.5}, {'s': 'random', 'seed': 2, 'mean': None}]
+    """
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader, [])
+        if "seed" not in header:
+            raise SweepError(f"{source}: not sweep rows: line 1 has no `seed` column")
+        rows = []
+        for cells in reader:
+            if not cells:
+                continue
+            if len(cells) != len(header):
+                raise SweepError(
+                    f"{source}:{reader.line_num}: {len(cells)} cells, but the header has "
+                    f"{len(header)} columns"
+                )
+            rows.append({k: _uncell(c) for k, c in zip(header, cells, strict=True)})
+    except csv.Error as err:
+        raise SweepError(f"{source}:{reader.line_num}: not CSV: {err}") from None
+    return rows
+
+
+def _uncell(text: str) -> Any:
+    if text == "":
+        return None
+    if text[0] in "[{":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    return parse_value(text)
 
 
 def _cell(value: Any) -> str:

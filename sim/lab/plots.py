@@ -1,7 +1,8 @@
 """Figures for load-balancing studies, from sweep rows (`sim.lab.sweep`), probes (`sim.lab`) and
 trace events. Every function returns a `matplotlib.figure.Figure` and never shows it. Each figure
 gets its own Agg canvas, so nothing needs a display and the global pyplot backend (a notebook's
-inline one, say) is left alone. Save one with `fig.savefig("x.png")`.
+inline one, say) is left alone. Save one with `save_figure(fig, "x.svg")`: PNG, SVG or PDF by
+the extension, the same bytes every time. The sequence diagram of a trace is in `_sequence`.
 """
 
 from __future__ import annotations
@@ -10,16 +11,23 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from sim.lab import theory
 from sim.lab._probes import DepthSeries, WindowSeries
+from sim.lab._sequence import Selection, select_events, sequence_diagram
 
 __all__ = [
+    "FORMATS",
+    "Selection",
     "crash_effect",
     "depth_over_time",
     "latency_vs_load",
+    "save_figure",
+    "select_events",
     "sequence_diagram",
     "theory_response",
     "utilization_by_member",
@@ -111,52 +119,81 @@ def latency_vs_load(
     """Left: mean latency against `x` per value of `series` (the strategy, by default), with
     the theory (`theory_response`) dashed in the same colour where there is one. Right: the
     latency percentiles, one line style each. Points average the seeds; bars span them.
-    `log_mean` puts the left panel on a log scale too."""
+    Latency counts replied requests only (a timed-out request has none), so near saturation
+    the measured figures stay below a theory without timeouts: the left panel's y range is the
+    measured one with a margin, and a theory curve climbing out of it is cut at its edge.
+    One legend, below the panels, names the series for both. `log_mean` puts the left panel
+    on a log scale too."""
     series = _series_key(rows, series)
-    fig = _figure(11, 4.5)
+    fig = _figure(11, 5)
     mean_ax, pct_ax = fig.subplots(1, 2)
     styles = ("-", "--", ":", "-.")
+    handles: list[Any] = []
+    measured: list[float] = []
+    theory_drawn = False
     for k, (name, points) in enumerate(_grouped(rows, series, x, "latency_mean").items()):
         colour = f"C{k}"
         xs = [p[0] for p in points]
         ys = [p[1] for p in points]
         err = [[p[1] - p[2] for p in points], [p[3] - p[1] for p in points]]
-        mean_ax.errorbar(xs, ys, yerr=err, marker="o", color=colour, label=_label(name), capsize=3)
+        bars = mean_ax.errorbar(xs, ys, yerr=err, marker="o", color=colour, label=_label(name),
+                                capsize=3)  # fmt: skip
+        handles.append(bars)
+        measured += [v for p in points for v in (p[2], p[3])]
         if theory_overlay and x == "offered_load":
-            _overlay_theory(mean_ax, rows, series, name, colour)
+            theory_drawn |= _overlay_theory(mean_ax, rows, series, name, colour)
         for style, p in zip(styles, percentiles, strict=False):
             pts = _grouped([r for r in rows if not series or r.get(series) == name], None, x,
                            f"latency_{p}").get(None, [])  # fmt: skip
             pct_ax.plot([q[0] for q in pts], [q[1] for q in pts], style, marker=".", color=colour)
     for style, p in zip(styles, percentiles, strict=False):
         pct_ax.plot([], [], style, color="grey", label=p)
-    title = "Mean latency (dashed: theory)" if theory_overlay else "Mean latency"
-    mean_ax.set(xlabel=x, ylabel="mean latency", title=title)
+    if theory_drawn:
+        handles.append(Line2D([], [], ls="--", color="grey", label="theory (no timeouts)"))
+    title = "Mean latency (dashed: theory)" if theory_drawn else "Mean latency"
+    mean_ax.set(xlabel=x, ylabel="mean latency of replied requests", title=title)
     if log_mean:
         mean_ax.set_yscale("log")
-    pct_ax.set(xlabel=x, ylabel="latency", yscale="log", title="Latency percentiles")
-    mean_ax.legend(title=series)
+    if measured:
+        mean_ax.set_ylim(*_margin(min(measured), max(measured), log_mean))
+    pct_ax.set(xlabel=x, ylabel="latency of replied requests", yscale="log",
+               title="Latency percentiles")  # fmt: skip
     pct_ax.legend(title="percentile")
+    if handles:
+        fig.legend(handles=handles, title=series, loc="outside lower center",
+                   ncols=min(len(handles), 5))  # fmt: skip
     for ax in (mean_ax, pct_ax):
         ax.grid(alpha=0.3)
     return fig
 
 
-def _overlay_theory(ax: Any, rows: Sequence[Row], series: str | None, name: Any, c: str) -> None:
+def _margin(lo: float, hi: float, log: bool) -> tuple[float, float]:
+    """Axis limits around measured values [lo, hi]: a tenth of the range (a factor on a log
+    scale) beyond either end, never below 0 on a linear scale."""
+    if log and lo > 0:
+        factor = (hi / lo) ** 0.1 if hi > lo else 1.5
+        return lo / factor, hi * factor
+    pad = 0.1 * (hi - lo) or 0.1 * abs(hi) or 1.0
+    return max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad
+
+
+def _overlay_theory(ax: Any, rows: Sequence[Row], series: str | None, name: Any, c: str) -> bool:
+    """Draw the theory of one series, dashed; whether there was one to draw."""
     mine = [r for r in rows if not series or r.get(series) == name]
     servers, mean = mine[0].get("servers"), mine[0].get("service_mean")
     strategy = name if isinstance(name, str) else "round_robin"
     if not servers or not mean:
-        return
+        return False
     loads = sorted({r["offered_load"] for r in mine if r.get("offered_load")})
     if not loads:
-        return
+        return False
     lo, hi = loads[0], min(loads[-1], 0.985)
     grid = [lo + (hi - lo) * i / 100 for i in range(101)]
     pairs = [(g, theory_response(strategy, servers, mean, g)) for g in grid]
     pts = [(g, v) for g, v in pairs if v is not None]
     if pts:
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "--", color=c, alpha=0.8)
+    return bool(pts)
 
 
 def utilization_by_member(rows: Sequence[Row], *, series: str | None = None) -> Figure:
@@ -218,74 +255,20 @@ def crash_effect(
     return fig
 
 
-_MARKS = {"enqueue": ("o", "C0"), "dequeue": ("s", "C2"), "park": ("v", "C1")}
+# What `save_figure` writes, by the file name's extension, and metadata that would vary between
+# runs (a creation date) left out, so the same figure gives the same bytes.
+FORMATS = {"png": {}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
 
 
-def _lanes(events: Sequence[Row]) -> list[str]:
-    lanes: dict[str, None] = {}
-    for ev in events:
-        for key in ("actor", "from", "requester"):
-            value = ev.get(key)
-            if isinstance(value, str) and (key != "actor" or ev["ev"] != "dead_letter"):
-                lanes.setdefault(value, None)
-    return list(lanes)
+def save_figure(fig: Figure, path: str, *, dpi: float = 100) -> str:
+    """Write `fig` to `path` as PNG, SVG or PDF, chosen by the extension, and return the format.
 
-
-def sequence_diagram(
-    events: Sequence[Row], *, actors: Sequence[str] | None = None, limit: int = 80
-) -> Figure:
-    """Trace events (docs/trace-format.md) as a sequence diagram: one vertical lane per actor,
-    time downwards. Messages are arrows from the sender to where they were routed; replies are
-    arrows from the replier to the requester at `resolve`; enqueue, dequeue and park are marks
-    on the lane; dead letters a red cross with the reason; faults a label on the lane.
-    Draws the first `limit` events after the `register`s; a trace's other lines (its `op`,
-    `choice` and `end` lines) are left out."""
-    events = [e for e in events if "ev" in e]
-    shown = [e for e in events if e["ev"] != "register"][:limit]
-    lanes = list(actors) if actors is not None else _lanes(events)
-    col = {name: i for i, name in enumerate(lanes)}
-    fig = _figure(max(6.0, 1.6 * len(lanes)), max(4.0, 0.22 * len(shown)))
-    ax = fig.subplots()
-    sent: dict[int, Row] = {}
-    for e in shown:
-        kind, t = e["ev"], e["t"]
-        if kind == "send":
-            sent[e["msg"]] = e
-        elif kind == "route" and e["msg"] in sent:
-            src = sent[e["msg"]]
-            if src.get("from") in col and e["actor"] in col:
-                _arrow(ax, col[src["from"]], src["t"], col[e["actor"]], t, "C0")
-                ax.annotate(f"{src['kind']} #{e['msg']}", (col[e["actor"]], t), fontsize=6,
-                            xytext=(3, 2), textcoords="offset points")  # fmt: skip
-        elif kind in _MARKS and e.get("actor") in col:
-            marker, colour = _MARKS[kind]
-            ax.plot(col[e["actor"]], t, marker, color=colour, ms=4)
-        elif kind == "resolve" and e.get("requester") in col:
-            reply = sent.get(e["msg"]) if e.get("msg") is not None else None
-            if reply is not None and reply.get("from") in col:
-                _arrow(ax, col[reply["from"]], reply["t"], col[e["requester"]], t, "C2")
-            ax.annotate(e["outcome"], (col[e["requester"]], t), fontsize=6, color="C2",
-                        xytext=(3, -6), textcoords="offset points")  # fmt: skip
-        elif kind == "dead_letter":
-            origin = sent.get(e["msg"], {}).get("from")
-            x = col.get(origin, 0) if isinstance(origin, str) else 0
-            ax.plot(x, t, "x", color="red", ms=6)
-            ax.annotate(e["reason"], (x, t), fontsize=6, color="red", xytext=(3, 2),
-                        textcoords="offset points")  # fmt: skip
-        elif kind == "fault" and e.get("actor") in col:
-            ax.annotate(e["kind"], (col[e["actor"]], t), fontsize=7, color="purple",
-                        fontweight="bold", ha="center")  # fmt: skip
-    for i in range(len(lanes)):
-        ax.axvline(i, color="grey", lw=0.8, zorder=0)
-    ax.set_xticks(range(len(lanes)), lanes, rotation=30, ha="left")
-    ax.xaxis.tick_top()
-    ax.set_xlim(-0.5, max(0.5, len(lanes) - 0.5))
-    ax.invert_yaxis()
-    ax.set(ylabel="time")
-    ax.grid(axis="y", alpha=0.2)
-    return fig
-
-
-def _arrow(ax: Any, x0: float, y0: float, x1: float, y1: float, colour: str) -> None:
-    ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                arrowprops={"arrowstyle": "->", "color": colour, "lw": 0.8})  # fmt: skip
+    Byte for byte reproducible: no dates, and SVG ids from a fixed salt rather than a random
+    one. Raises ValueError, naming the path, for another extension; OSError if it cannot write.
+    """
+    fmt = path.rpartition(".")[2].lower() if "." in path else ""
+    if fmt not in FORMATS:
+        raise ValueError(f"{path!r}: the file name must end in .png, .svg or .pdf")
+    with rc_context({"svg.hashsalt": "brokerlab"}):
+        fig.savefig(path, format=fmt, dpi=dpi, metadata=FORMATS[fmt])
+    return fmt

@@ -2,22 +2,27 @@
 
 The deterministic scheduler and named random streams, the world (network faults, workers,
 clients), the runner, online invariant monitors, the JSON Lines trace (docs/trace-format.md),
-replay with the first divergence, and the run's summary.
+replay with the first divergence, the run's summary, and progress bars for long runs.
 """
 
 from sim.run._monitors import InvariantViolation
 from sim.run._oplog import register_args, request_args, send_args
+from sim.run._progress import ProgressBar, in_jupyter, progress_bar
 from sim.run._replay import Divergence, replay
+from sim.run._result import REQUEST_COLUMNS, Result, RunResult, require_pandas
 from sim.run._rng import Streams, stream
-from sim.run._runner import Progress, RunResult, Simulation, hard_stop, simulate
+from sim.run._runner import Progress, Simulation, hard_stop, simulate
 from sim.run._scheduler import ScheduledCall, Scheduler, SchedulerError
 from sim.run._summary import format_summary, latency_summary
 from sim.run._trace import TraceError
 
 __all__ = [
+    "REQUEST_COLUMNS",
     "Divergence",
     "InvariantViolation",
     "Progress",
+    "ProgressBar",
+    "Result",
     "RunResult",
     "ScheduledCall",
     "Scheduler",
@@ -27,10 +32,13 @@ __all__ = [
     "TraceError",
     "format_summary",
     "hard_stop",
+    "in_jupyter",
     "latency_summary",
+    "progress_bar",
     "register_args",
     "replay",
     "request_args",
+    "require_pandas",
     "send_args",
     "simulate",
     "stream",

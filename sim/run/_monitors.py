@@ -13,11 +13,22 @@ from broker import Stats
 
 
 class InvariantViolation(Exception):
-    """An invariant broke at a given event."""
+    """An invariant broke at the run's `event`-th broker event (counted from 1), at time `t`;
+    `seq` is that event's line in the trace when one is written (None otherwise). The message
+    names the event, not the line, so a run says the same with a trace and without."""
 
-    def __init__(self, seq: int, t: float, invariant: str, detail: str) -> None:
-        super().__init__(f"seq {seq} (t={t!r}): {invariant}: {detail}")
-        self.seq, self.t, self.invariant, self.detail = seq, t, invariant, detail
+    def __init__(
+        self, event: int, t: float, invariant: str, detail: str, seq: int | None = None
+    ) -> None:
+        super().__init__(f"event {event} (t={t!r}): {invariant}: {detail}")
+        self.event, self.t, self.invariant, self.detail = event, t, invariant, detail
+        self.seq = seq
+
+    @property
+    def where(self) -> str:
+        """Where it broke, for a person: the event, and the trace line if there is a trace."""
+        line = f", trace seq {self.seq}" if self.seq is not None else ""
+        return f"event {self.event}{line} (t={self.t!r})"
 
 
 class Monitor:
@@ -27,6 +38,7 @@ class Monitor:
         "capacity",
         "dead_lettered",
         "delivered",
+        "events",
         "last_msg",
         "live",
         "pending",
@@ -44,11 +56,13 @@ class Monitor:
         self.requester: dict[int, str] = {}  # corr -> requester label, while pending
         self.stopped: set[str] = set()  # labels of stopped or unregistered actors
         self.last_msg = 0
-        self.seq = 0
+        self.events = 0
+        self.seq: int | None = None
         self.sent = self.rejected = self.delivered = self.dead_lettered = 0
 
-    def observe(self, seq: int, t: float, ev: str, f: dict[str, Any]) -> None:
-        """Check one event; `seq` is its line in the trace (its number among events without)."""
+    def observe(self, seq: int | None, t: float, ev: str, f: dict[str, Any]) -> None:
+        """Check one event; `seq` is its line in the trace (None: no trace is written)."""
+        self.events += 1
         self.seq = seq
         if ev == "send":
             msg = f["msg"]
@@ -154,4 +168,4 @@ class Monitor:
             self._fail(t, "counters", f"broker counts {counters} but the events show {mine}")
 
     def _fail(self, t: float, invariant: str, detail: str) -> None:
-        raise InvariantViolation(self.seq, t, invariant, detail)
+        raise InvariantViolation(self.events, t, invariant, detail, self.seq)

@@ -8,8 +8,8 @@ function of its scenario: the same scenario gives the same trace, byte for byte.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -18,6 +18,8 @@ from broker import ActorNotFound, Broker, BrokerError, BrokerFactory, MessageBro
 from sim.checking.bridge import action_of, answer_at_once, perform
 from sim.run._monitors import InvariantViolation, Monitor
 from sim.run._oplog import LoggedBroker, LoggedTimers, OpLog
+from sim.run._progress import progress_bar
+from sim.run._result import Result
 from sim.run._rng import Streams
 from sim.run._scheduler import Scheduler
 from sim.run._summary import summary
@@ -26,6 +28,8 @@ from sim.run._world import Client, Network, Worker
 from sim.scenario import Scenario, ScriptStep
 
 Progress = Callable[[float, float], None]
+# simulate(progress=True): virtual time, not a count (t=12.5/60), and the wall-clock estimate.
+RUN_BAR = "{desc}: {percentage:3.0f}%|{bar}| t={n:.1f}/{total:g} [{elapsed}<{remaining}]"
 
 
 def _name(factory: BrokerFactory) -> str:
@@ -38,19 +42,6 @@ def _name(factory: BrokerFactory) -> str:
 def hard_stop(until: float) -> float:
     """When a drain that has not finished is cut off: ten times the arrival window plus 1000."""
     return 10.0 * until + 1000.0
-
-
-@dataclass(slots=True)
-class RunResult:
-    """What a run produced: its summary and, if one broke, the invariant violation."""
-
-    summary: dict[str, Any]
-    violation: InvariantViolation | None = None
-    events: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.violation is None
 
 
 class Simulation:
@@ -240,14 +231,15 @@ class Simulation:
     # -- running -----------------------------------------------------------------------------
 
     def observe(self, ev: str, fields: dict[str, Any]) -> None:
-        self.n_events = seq = self.n_events + 1
+        self.n_events += 1
+        seq = None
         if self.log is not None:
             self.log.line("ev", ev, fields)
             seq = self.log.last_seq()
         if self.monitor is not None:
             self.monitor.observe(seq, self.clock.now, ev, fields)
 
-    def run(self, progress: Progress | None = None) -> RunResult:
+    def run(self, progress: Progress | None = None) -> Result:
         clock = self.clock
         for client in self.clients:
             client.start()
@@ -267,10 +259,11 @@ class Simulation:
             if clock.pending:
                 how = "hard_stop"
                 raise InvariantViolation(
-                    self.monitor.seq if self.monitor else 0,
+                    self.n_events,
                     clock.now,
                     "drained",
                     f"{clock.pending} events still scheduled at the hard stop t={stop!r}",
+                    self.log.last_seq() if self.log is not None else None,
                 )
             if self.monitor is not None:
                 self.monitor.finish(clock.now, self.broker.stats(), bool(self.scenario.script))
@@ -280,7 +273,7 @@ class Simulation:
                 how = "violation"
         if self.log is not None:
             self.log.end(how, self.core.stats(), self.core.pending_requests())
-        return RunResult(self.summary(violation), violation, self.events())
+        return Result(self.summary(violation), violation, self.events(), self.scenario)
 
     def events(self) -> int:
         """Events observed so far (written to the trace, or seen by the monitors)."""
@@ -296,9 +289,43 @@ def simulate(
     *,
     trace: TextSink | None = None,
     monitors: bool = True,
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
     broker_factory: BrokerFactory = Broker,
-) -> RunResult:
-    """Run `scenario` once and return its summary (and violation, if any)."""
-    sim = Simulation(scenario, trace=trace, monitors=monitors, broker_factory=broker_factory)
-    return sim.run(progress)
+    keep_trace: bool = False,
+) -> Result:
+    """Run `scenario` once and return its `Result`: the summary, and the violation if an
+    invariant broke. `trace`, a text stream, receives the JSON Lines trace as it is written;
+    `keep_trace` keeps it in the result too (`Result.trace()`, `Result.requests()`).
+
+    `progress`: True draws a bar of virtual time up to `until` on a terminal or in a notebook
+    (`progress_bar`; none without tqdm); a callable is called with `(now, until)` a hundred
+    times through the arrival window. Either way the run is the same.
+    """
+    kept = io.StringIO() if keep_trace else None
+    sink = trace if kept is None else kept if trace is None else _Tee(trace, kept)
+    sim = Simulation(scenario, trace=sink, monitors=monitors, broker_factory=broker_factory)
+    if not isinstance(progress, bool):
+        result = sim.run(progress)
+    else:
+        bar = progress_bar(sim.until, "run", bar_format=RUN_BAR) if progress else None
+        try:
+            result = sim.run(bar)
+        finally:
+            if bar is not None:
+                bar.close()
+    if kept is not None:
+        result.trace_text = kept.getvalue()
+    return result
+
+
+class _Tee:
+    """A trace sink that writes to the caller's stream and to the kept copy."""
+
+    __slots__ = ("kept", "out")
+
+    def __init__(self, out: TextSink, kept: io.StringIO) -> None:
+        self.out, self.kept = out, kept
+
+    def write(self, text: str, /) -> int:
+        self.out.write(text)
+        return self.kept.write(text)

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sim.run._monitors import InvariantViolation
-    from sim.run._runner import RunResult, Simulation
+    from sim.run._result import Result
+    from sim.run._runner import Simulation
 
 
 def summary(sim: Simulation, violation: InvariantViolation | None = None) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def latency_summary(ordered: list[float]) -> dict[str, float | int | None]:
     }
 
 
-def format_summary(result: RunResult, name: str) -> str:
+def format_summary(result: Result, name: str) -> str:
     """The human-readable report of a run."""
     s: dict[str, Any] = result.summary
     m, r, lat = s["messages"], s["requests"], s["latency"]

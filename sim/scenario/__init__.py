@@ -17,7 +17,19 @@ from sim.scenario._dists import (
     parse_dist,
     parse_keys,
 )
-from sim.scenario._load import load_scenario, parse_scenario
+from sim.scenario._limits import (
+    MAX_ACTORS,
+    MAX_CONCURRENCY,
+    MAX_POOL_SIZE,
+    MAX_SEED,
+    MAX_SIGMA,
+    MAX_TIME,
+    MAX_USERS,
+    MIN_RATE,
+    MIN_SPEED,
+    ZIPF_MAX_N,
+)
+from sim.scenario._load import load_scenario, loads_scenario, parse_scenario
 from sim.scenario._records import (
     VERSION,
     ActorSpec,
@@ -40,7 +52,17 @@ from sim.scenario._tables import ScenarioError
 
 __all__ = [
     "ACTIONS",
+    "MAX_ACTORS",
+    "MAX_CONCURRENCY",
+    "MAX_POOL_SIZE",
+    "MAX_SEED",
+    "MAX_SIGMA",
+    "MAX_TIME",
+    "MAX_USERS",
+    "MIN_RATE",
+    "MIN_SPEED",
     "VERSION",
+    "ZIPF_MAX_N",
     "ActorSpec",
     "Arrivals",
     "ClientSpec",
@@ -66,6 +88,7 @@ __all__ = [
     "Zipf",
     "default_scenario",
     "load_scenario",
+    "loads_scenario",
     "parse_dist",
     "parse_keys",
     "parse_scenario",

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from sim.scenario._limits import MAX_SIGMA, ZIPF_MAX_N
 from sim.scenario._tables import ScenarioError, Table
 
 __all__ = [
@@ -30,9 +31,6 @@ __all__ = [
     "parse_dist",
     "parse_keys",
 ]
-
-# A Zipf sampler keeps n cumulative weights in memory; this bounds a typo's cost.
-ZIPF_MAX_N = 10_000_000
 
 
 def _require(ok: bool, message: str) -> None:
@@ -119,8 +117,11 @@ class LogNormal:
 
     def __post_init__(self) -> None:
         _require(
-            _finite(self.mean) and self.mean > 0 and _finite(self.sigma) and self.sigma >= 0,
-            f"LogNormal needs mean > 0 and sigma >= 0: {self!r}",
+            _finite(self.mean)
+            and self.mean > 0
+            and _finite(self.sigma)
+            and 0 <= self.sigma <= MAX_SIGMA,
+            f"LogNormal needs mean > 0 and 0 <= sigma <= {MAX_SIGMA:g}: {self!r}",
         )
         object.__setattr__(self, "_mu", math.log(self.mean) - self.sigma**2 / 2)
 
@@ -195,16 +196,18 @@ def read_dist(t: Table) -> Dist:
     name = t.choice("dist", tuple(_DIST_KEYS))
     t.check_keys(("dist", *_DIST_KEYS[name]))
     if name == "exponential":
-        return Exponential(t.number("mean", above=0))
+        return Exponential(t.time("mean", above=0))
     if name == "constant":
-        return Constant(t.number("value", low=0))
+        return Constant(t.time("value", low=0))
     if name == "uniform":
-        low = t.number("low", low=0)
-        high = t.number("high", low=0)
+        low = t.time("low", low=0)
+        high = t.time("high", low=0)
         if high < low:
             raise t.error("high", f"must be >= low ({low!r}), got {high!r}")
         return Uniform(low, high)
-    return LogNormal(t.number("mean", above=0), t.number("sigma", low=0))
+    mean = t.time("mean", above=0)
+    sigma = t.limited("sigma", t.number("sigma", low=0), "the cap on sigma", high=MAX_SIGMA)
+    return LogNormal(mean, sigma)
 
 
 def read_keys(t: Table) -> KeySpec:
@@ -228,7 +231,8 @@ def parse_dist(table: Mapping[str, object], where: str, *, key: str = "") -> Dis
     Parameters: `where` is the file and table for error messages (`scenario.toml: [[pool]] #1`);
     `key` the key holding the table, reported dotted (`service.mean`).
     Raises `ScenarioError` naming the key for an unknown `dist`, an unknown, missing or non-numeric
-    parameter, or one out of range (mean > 0, value >= 0, 0 <= low <= high, sigma >= 0).
+    parameter, or one out of range (mean > 0, value >= 0, 0 <= low <= high, 0 <= sigma <= 10;
+    times at most 1e12: sim/scenario/_limits.py).
 
     >>> parse_dist({"dist": "lognormal", "mean": 2, "sigma": 0.5}, "x.toml")
     LogNormal(mean=2.0, sigma=0.5)

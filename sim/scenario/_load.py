@@ -21,6 +21,16 @@ from broker import (
     Priority,
 )
 from sim.scenario._dists import Constant, read_dist, read_keys
+from sim.scenario._limits import (
+    MAX_ACTORS,
+    MAX_CONCURRENCY,
+    MAX_POOL_SIZE,
+    MAX_SEED,
+    MAX_USERS,
+    MIN_RATE,
+    MIN_SPEED,
+    ZIPF_MAX_N,
+)
 from sim.scenario._records import (
     DEFAULT_REQUEST_TIMEOUT,
     PATTERNS,
@@ -43,10 +53,6 @@ from sim.scenario._script import read_script
 from sim.scenario._tables import ScenarioError, Table, describe
 
 # Names end up in addresses (`name:X`) and traces: keep them free of ':' and whitespace.
-# Bounds on what one key can ask for, so that no file makes the loader or a run build without
-# end before its first event (a pool of 10^12 members): far beyond any simulation here.
-MAX_POOL_SIZE = 10_000
-MAX_CONCURRENCY = 10_000
 _NAME = re.compile(r"[A-Za-z0-9_.\-/@+]+\Z")  # docs/spec.md 2.2, the broker's own grammar
 
 # --- loading --------------------------------------------------------------------------------
@@ -73,6 +79,12 @@ _ARRIVAL_KEYS = {
     "closed": ("concurrency", "think"),
 }
 _FAULT_KEYS = ("drop", "duplicate", "delay", "crash", "slow", "hang")
+# What `_Names.charge` counts: its cap and how a message names it.
+_BUDGETS = {
+    "actors": (MAX_ACTORS, "actors (pool members, actors and clients)"),
+    "users": (MAX_USERS, "closed-loop users"),
+    "keys": (ZIPF_MAX_N, "Zipf keys"),
+}
 _TOML_POSITION = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$", re.S)
 
 
@@ -87,12 +99,48 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     except UnicodeDecodeError as e:
         raise ScenarioError(f"{source}: not UTF-8 text: {e.reason} at byte {e.start}") from e
     except tomllib.TOMLDecodeError as e:
-        match = _TOML_POSITION.match(str(e))
-        if match is None:
-            raise ScenarioError(f"{source}: invalid TOML: {e}") from e
-        where = f"line {match['line']}, column {match['col']}"
-        raise ScenarioError(f"{source}: {where}: invalid TOML: {match['msg']}") from e
+        raise _invalid_toml(source, e) from e
+    except RecursionError:  # tomllib recurses once per level of nested arrays and tables
+        raise _too_deep(source) from None
     return parse_scenario(data, source)
+
+
+def loads_scenario(text: str, source: str = "<string>") -> Scenario:
+    """Read and validate a scenario from TOML text, as `load_scenario` reads a file; every
+    problem is a `ScenarioError` naming `source`.
+
+    >>> s = loads_scenario('''
+    ... until = 5.0
+    ... [[pool]]
+    ... name = "w"
+    ... size = 2
+    ... service = { dist = "constant", value = 1.0 }
+    ... ''')
+    >>> s.pools[0].members
+    ('w-1', 'w-2')
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise _invalid_toml(source, e) from e
+    except RecursionError:
+        raise _too_deep(source) from None
+    return parse_scenario(data, source)
+
+
+def _too_deep(source: str) -> ScenarioError:
+    return ScenarioError(
+        f"{source}: invalid TOML: nested too deeply (arrays or inline tables inside each "
+        "other, thousands of levels)"
+    )
+
+
+def _invalid_toml(source: str, e: tomllib.TOMLDecodeError) -> ScenarioError:
+    match = _TOML_POSITION.match(str(e))
+    if match is None:
+        return ScenarioError(f"{source}: invalid TOML: {e}")
+    where = f"line {match['line']}, column {match['col']}"
+    return ScenarioError(f"{source}: {where}: invalid TOML: {match['msg']}")
 
 
 def parse_scenario(data: Mapping[str, object], source: str = "<scenario>") -> Scenario:
@@ -102,8 +150,8 @@ def parse_scenario(data: Mapping[str, object], source: str = "<scenario>") -> Sc
     top = Table(data, source)
     top.check_keys(_TOP_KEYS)
     top.integer("version", VERSION, low=VERSION, high=VERSION)
-    seed = top.integer("seed", 0, low=0)
-    until = top.number("until", above=0)
+    seed = top.integer("seed", 0, low=0, high=MAX_SEED)
+    until = top.time("until", above=0)
     names = _Names()
     pools = tuple(_read_pool(t, label, names) for label, t in _array_of_tables(top, "pool"))
     actors = tuple(_read_actor(t, label, names) for label, t in _array_of_tables(top, "actor"))
@@ -133,11 +181,23 @@ def parse_scenario(data: Mapping[str, object], source: str = "<scenario>") -> Sc
 
 
 class _Names:
-    """The one namespace of pools, pool members, actors and clients; which of them are actors."""
+    """The one namespace of pools, pool members, actors and clients; which of them are actors.
+
+    It also counts what a run builds at t = 0, against the caps of sim/scenario/_limits.py.
+    """
 
     def __init__(self) -> None:
         self.owner: dict[str, str] = {}
         self.actors: list[str] = []
+        self.built = {"actors": 0, "users": 0, "keys": 0}
+
+    def charge(self, t: Table, key: str, what: str, amount: int) -> None:
+        """Add `amount` to the total of `what`; refuse it past its cap, naming `key`."""
+        cap, label = _BUDGETS[what]
+        total = self.built[what] = self.built[what] + amount
+        if total > cap:
+            limits = 'docs/scenario-format.md, "Limits"'
+            raise t.error(key, f"{total} {label} in all; at most {cap} ({limits})")
 
     def claim(self, t: Table, name: str, owner: str, *, actor: bool) -> None:
         if name in self.owner:
@@ -185,7 +245,7 @@ def _read_name(t: Table, key: str = "name") -> str:
 def _read_mailbox(t: Table) -> tuple[int | None, Backpressure, float | None]:
     capacity = t.optional_integer("capacity", low=1)
     backpressure = t.choice("backpressure", BACKPRESSURES, "reject")
-    send_timeout = t.optional_number("send_timeout", above=0)
+    send_timeout = t.optional_time("send_timeout", above=0)
     if send_timeout is not None and backpressure != "block":
         raise t.error("send_timeout", 'applies only with backpressure = "block"')
     return capacity, backpressure, send_timeout
@@ -195,6 +255,7 @@ def _read_pool(t: Table, label: str, names: _Names) -> PoolSpec:
     t.check_keys(_POOL_KEYS)
     name = _read_name(t)
     size = t.integer("size", low=1, high=MAX_POOL_SIZE)
+    names.charge(t, "size", "actors", size)
     names.claim(t, name, label, actor=False)
     for member in (f"{name}-{i}" for i in range(1, size + 1)):
         names.claim(t, member, f"{label} (its member {member})", actor=True)
@@ -207,7 +268,7 @@ def _read_pool(t: Table, label: str, names: _Names) -> PoolSpec:
         if len(raw) != size:
             raise t.error("speeds", f"has {len(raw)} entries, expected size = {size}")
         values = Table({str(i): v for i, v in enumerate(raw, start=1)}, t.where, "speeds #")
-        speeds = tuple(values.number(str(i), above=0) for i in range(1, size + 1))
+        speeds = tuple(_read_speed(values, str(i)) for i in range(1, size + 1))
     return PoolSpec(
         name=name,
         size=size,
@@ -220,9 +281,15 @@ def _read_pool(t: Table, label: str, names: _Names) -> PoolSpec:
     )
 
 
+def _read_speed(t: Table, key: str) -> float:
+    """A speed or a slow fault's factor: a service time is divided by both."""
+    return t.limited(key, t.number(key, above=0), "the floor on speeds", low=MIN_SPEED)
+
+
 def _read_actor(t: Table, label: str, names: _Names) -> ActorSpec:
     t.check_keys(_ACTOR_KEYS)
     name = _read_name(t)
+    names.charge(t, "name", "actors", 1)
     names.claim(t, name, label, actor=True)
     services, topics = _read_names(t, "services"), _read_names(t, "topics")
     capacity, backpressure, send_timeout = _read_mailbox(t)
@@ -259,15 +326,17 @@ def _read_target(t: Table) -> str:
     return target
 
 
-def _read_arrivals(t: Table) -> Arrivals:
+def _read_arrivals(t: Table, names: _Names) -> Arrivals:
     process = t.choice("process", tuple(_ARRIVAL_KEYS))
     t.check_keys(("process", *_ARRIVAL_KEYS[process]))
     if process == "poisson":
-        return Poisson(t.number("rate", above=0))
+        rate = t.number("rate", above=0)
+        return Poisson(t.limited("rate", rate, "the floor on rates", low=MIN_RATE))
     if process == "constant":
-        return ConstantArrivals(t.number("interval", above=0))
+        return ConstantArrivals(t.time("interval", above=0))
     concurrency = t.integer("concurrency", low=1, high=MAX_CONCURRENCY)
-    return Closed(concurrency, t.number("think", 0.0, low=0))
+    names.charge(t, "concurrency", "users", concurrency)
+    return Closed(concurrency, t.time("think", 0.0, low=0))
 
 
 def _read_retry(t: Table) -> RetrySpec:
@@ -275,9 +344,9 @@ def _read_retry(t: Table) -> RetrySpec:
     d = RetrySpec()
     return RetrySpec(
         max_attempts=t.integer("max_attempts", d.max_attempts, low=1),
-        backoff=t.number("backoff", d.backoff, low=0),
+        backoff=t.time("backoff", d.backoff, low=0),
         multiplier=t.number("multiplier", d.multiplier, low=1),
-        max_backoff=t.number("max_backoff", d.max_backoff, low=0),
+        max_backoff=t.time("max_backoff", d.max_backoff, low=0),
         jitter=t.number("jitter", d.jitter, low=0, high=1),
     )
 
@@ -285,20 +354,25 @@ def _read_retry(t: Table) -> RetrySpec:
 def _read_client(t: Table, label: str, names: _Names) -> ClientSpec:
     t.check_keys(_CLIENT_KEYS)
     name = _read_name(t)
+    names.charge(t, "name", "actors", 1)
     names.claim(t, name, label, actor=False)
     target = _read_target(t)
     pattern = t.choice("pattern", PATTERNS, "request")
-    arrivals = _read_arrivals(t.table("arrivals"))
+    arrivals = _read_arrivals(t.table("arrivals"), names)
     if isinstance(arrivals, Closed) and pattern == "tell":
         raise t.error("arrivals", 'closed arrivals wait for replies: they need pattern = "request"')
     if pattern == "request":
-        timeout: float | None = t.number("timeout", DEFAULT_REQUEST_TIMEOUT, above=0)
+        timeout: float | None = t.time("timeout", DEFAULT_REQUEST_TIMEOUT, above=0)
     elif t.get("timeout") is not None:
         raise t.error("timeout", 'applies only to pattern = "request"')
     else:
         timeout = None
     retry_table = t.optional_table("retry")
     keys_table = t.optional_table("keys")
+    if keys_table is not None and keys_table.get("dist") == "zipf":
+        n = keys_table.get("n")
+        if isinstance(n, int) and 1 <= n <= ZIPF_MAX_N:  # read_keys refuses any other n
+            names.charge(keys_table, "n", "keys", n)
     priority: Priority = t.choice("priority", PRIORITIES, "normal")
     return ClientSpec(
         name=name,
@@ -326,8 +400,8 @@ def _fault_entries(t: Table, key: str) -> list[Table]:
 def _read_window(t: Table, names: _Names) -> tuple[str, float, float]:
     actor = t.text("actor")
     names.check_actor(t, "actor", actor)
-    at = t.number("at", low=0)
-    until = t.number("until", above=at)
+    at = t.time("at", low=0)
+    until = t.time("until", above=at)
     return actor, at, until
 
 
@@ -342,12 +416,12 @@ def _read_faults(t: Table, names: _Names) -> Faults:
         e.check_keys(("actor", "at", "restart_after"))
         actor = e.text("actor")
         names.check_actor(e, "actor", actor)
-        at = e.number("at", low=0)
-        crashes.append(Crash(actor, at, e.optional_number("restart_after", low=0)))
+        at = e.time("at", low=0)
+        crashes.append(Crash(actor, at, e.optional_time("restart_after", low=0)))
     slows = []
     for e in _fault_entries(t, "slow"):
         e.check_keys(("actor", "at", "until", "speed"))
-        slows.append(Slow(*_read_window(e, names), speed=e.number("speed", above=0)))
+        slows.append(Slow(*_read_window(e, names), speed=_read_speed(e, "speed")))
     hangs = []
     for e in _fault_entries(t, "hang"):
         e.check_keys(("actor", "at", "until"))

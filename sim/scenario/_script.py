@@ -81,7 +81,7 @@ def _read_step(t: Table) -> ScriptStep:
     spec = ACTIONS[do]
     keys = {k.rstrip("!"): (kind, k.endswith("!")) for k, kind in spec.items()}
     t.check_keys(("at", "do", *keys))
-    at = t.number("at", low=0)
+    at = t.time("at", low=0)
     args = []
     for key, (kind, required) in sorted(keys.items()):
         if t.get(key) is None:
@@ -97,10 +97,10 @@ def _value(t: Table, key: str, kind: Any) -> Any:
         return t.choice(key, kind)
     if kind == "int":
         return t.integer(key, low=1)
-    if kind == "number":
-        return t.number(key)
-    if kind == "positive":
-        return t.number(key, above=0)
+    if kind == "number":  # a timestamp (spec 4.7): any time, even one below 0
+        return t.time(key)
+    if kind == "positive":  # a TTL, a timeout or a send timeout
+        return t.time(key, above=0)
     if kind in ("name", "text"):
         return t.text(key)
     if kind == "address":
@@ -130,9 +130,9 @@ def _value(t: Table, key: str, kind: Any) -> Any:
     r = t.table(key)
     r.check_keys(("max_attempts", "backoff", "multiplier", "max_backoff", "jitter"))
     return (
-        ("backoff", r.number("backoff", 0.1, low=0)),
+        ("backoff", r.time("backoff", 0.1, low=0)),
         ("jitter", r.number("jitter", 0.0, low=0, high=1)),
         ("max_attempts", r.integer("max_attempts", 3, low=1)),
-        ("max_backoff", r.number("max_backoff", 5.0, low=0)),
+        ("max_backoff", r.time("max_backoff", 5.0, low=0)),
         ("multiplier", r.number("multiplier", 2.0, low=1)),
     )

@@ -13,6 +13,8 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from typing import TypeVar
 
+from sim.scenario._limits import MAX_TIME
+
 S = TypeVar("S", bound=str)
 
 __all__ = ["ScenarioError", "Table", "describe"]
@@ -150,6 +152,36 @@ class Table:
         if self.get(key) is None:
             return None
         return self.number(key, low=low, high=high, above=above)
+
+    def limited(
+        self, key: str, value: float, cap: str, *, low: float = -math.inf, high: float = math.inf
+    ) -> float:
+        """`value`, read from `key`, within one of the caps of sim/scenario/_limits.py; `cap`
+        names it in the message (`the cap on times`)."""
+        if not low <= value <= high:
+            bound = f">= {low:g}" if value < low else f"<= {high:g}"
+            raise self.error(
+                key, f'must be {bound}, got {value!r} ({cap}: docs/scenario-format.md, "Limits")'
+            )
+        return value
+
+    def time(
+        self,
+        key: str,
+        default: float | None = None,
+        *,
+        low: float | None = None,
+        above: float | None = None,
+    ) -> float:
+        """A number that is a time, a duration or a mean of one: at most MAX_TIME in absolute
+        value, so that sums of a few of them stay finite."""
+        value = self.number(key, default, low=low, above=above)
+        return self.limited(key, value, "the cap on times", low=-MAX_TIME, high=MAX_TIME)
+
+    def optional_time(
+        self, key: str, *, low: float | None = None, above: float | None = None
+    ) -> float | None:
+        return None if self.get(key) is None else self.time(key, low=low, above=above)
 
     def text(self, key: str, default: str | None = None) -> str:
         """A string; required if `default` is None."""
