@@ -266,6 +266,19 @@ def test_spec_6_2_a_wait_past_the_largest_double_is_the_cap() -> None:
     assert wide.delay(1025, rng) == 1e300
 
 
+def test_a_trace_past_1024_retries_conforms(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The model caps the wait as the broker does (spec 6.2): conform replays all 1,999 retries
+    (it ended in an OverflowError, exit 3, when only the broker capped it)."""
+    scenario, trace = tmp_path / "r.toml", tmp_path / "r.jsonl"
+    scenario.write_text(RETRY_2000)
+    assert main(["run", str(scenario), "--trace", str(trace), "--quiet"]) == 0
+    assert trace.read_text().count('"ev":"retry"') == 1999
+    assert main(["conform", str(trace)]) == 0
+    assert "conform" in capsys.readouterr().out
+
+
 # -- exit 3: an internal error ---------------------------------------------------------------
 
 

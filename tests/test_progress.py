@@ -58,7 +58,8 @@ def on_terminal(monkeypatch: pytest.MonkeyPatch) -> Terminal:
 
 @pytest.fixture
 def bars(monkeypatch: pytest.MonkeyPatch) -> list[ProgressBar]:
-    """Every bar built by `simulate`, `sweep` and `conform`, drawn at once; the list of them."""
+    """Every bar built by `simulate`, `sweep`, `conform` and `check`, drawn at once; the list
+    of them."""
     made: list[ProgressBar] = []
 
     def eager(*args: Any, **kwargs: Any) -> ProgressBar | None:
@@ -67,12 +68,13 @@ def bars(monkeypatch: pytest.MonkeyPatch) -> list[ProgressBar]:
             made.append(bar)
         return bar
 
+    import sim.cli.checks
     import sim.lab._sweep
     import sim.run._runner
 
     monkeypatch.setattr(sim.run._runner, "progress_bar", eager)
     monkeypatch.setattr(sim.lab._sweep, "progress_bar", eager)
-    monkeypatch.setattr(sim.run, "progress_bar", eager)  # conform imports it when it runs
+    monkeypatch.setattr(sim.cli.checks, "progress_bar", eager)  # conform and check
     return made
 
 
@@ -167,6 +169,23 @@ def test_commands_draw_on_stderr_only(
     drawn = err.getvalue()
     assert "run: 100%" in drawn and "conform: 100%" in drawn and "sweep: 100%" in drawn
     assert "%|" not in trace.read_text() and "%|" not in rows.read_text()
+
+
+def test_check_counts_states_with_transitions_and_depth(
+    bars: list[ProgressBar], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No total is known before the search ends: a counter of states, one bar per bounds, and
+    none with --json (its stdout is the report, its stderr stays clean for scripts)."""
+    err = on_terminal(monkeypatch)
+    small = ["check", "--clients", "1", "--members", "1", "--faults", "none"]
+    assert main(small) == 0
+    (bar,) = bars
+    states = int(capsys.readouterr().out.split("states ")[1].split()[0])
+    assert bar.total is None and bar.done == states > 1  # it ends at the search's count
+    drawn = err.getvalue()
+    assert "check: " in drawn and "transitions, depth " in drawn
+    bars.clear()
+    assert main([*small, "--json"]) == 0 and bars == []
 
 
 def test_quiet_commands_draw_nothing(

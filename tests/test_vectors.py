@@ -138,6 +138,6 @@ def test_vectors_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 def test_the_rule_coverage_matrix_is_up_to_date() -> None:
     text, uncovered = matrix_text()
     assert MATRIX.read_text(encoding="utf-8") == text, (
-        "run: brokerlab vectors matrix --out docs/rule-coverage.md"
+        "run: brokerlab vectors matrix --out docs/rule-coverage.md --force"
     )
     assert all(rule_key(r)[0] >= 10 for r in uncovered), uncovered

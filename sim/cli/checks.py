@@ -8,7 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 from sim.cli._common import (
     EXIT_OK,
@@ -20,6 +20,10 @@ from sim.cli._common import (
     close_broker,
 )
 from sim.cli._outputs import Output, Outputs, add_force_option
+from sim.run import ProgressBar, progress_bar
+
+if TYPE_CHECKING:
+    from model.checker import Report
 
 
 def add_parsers(sub: Any) -> None:
@@ -162,7 +166,6 @@ def _count_lines(path: str) -> int:
 
 def _conform(args: argparse.Namespace) -> int:
     from model import TraceUnreadable, check_trace
-    from sim.run import progress_bar
 
     bar = progress_bar(None, "conform", unit="line", unit_scale=True)
     try:
@@ -467,7 +470,6 @@ def _check_into(args: argparse.Namespace, outputs: Outputs) -> int:
     graphml = bool(args.graph) and args.graph.endswith(".graphml")
     out_file = outputs.claim("--out", args.out, "counterexample")
     graph_file = outputs.claim("--graph", args.graph, "state graph", binary=graphml)
-    progress = _CheckProgress(sys.stderr) if sys.stderr.isatty() and not args.json else None
     symmetry = not args.no_symmetry
     reports = []
     factory = broker_factory(args, replay=True) if args.broker is not None else None
@@ -479,6 +481,8 @@ def _check_into(args: argparse.Namespace, outputs: Outputs) -> int:
                 if problem is not None:
                     raise UsageError(f"bad bounds for --broker {args.broker}: {problem}")
         for bounds in all_bounds:
+            progress = None if args.json else _check_bar()
+            report = None
             try:
                 if factory is not None:
                     report = check_broker(
@@ -493,8 +497,9 @@ def _check_into(args: argparse.Namespace, outputs: Outputs) -> int:
                     )  # fmt: skip
             except BoundsError as err:
                 raise UsageError(f"bad bounds: {err}") from None
-            if progress is not None:
-                progress.close()
+            finally:
+                if progress is not None:
+                    progress.end(report)
             reports.append(report)
             if not report.ok:
                 break  # the exit status is 1 already; the rest may take long
@@ -558,24 +563,29 @@ def _write_graph(graph: Any, file: Output) -> None:
         raise UsageError(f"cannot write {file.path!r}: {err.strerror}") from None
 
 
-class _CheckProgress:
-    """States explored so far, on one terminal line."""
+class _CheckBar:
+    """The checker's progress as a counter of states (no total is known before the search
+    ends), with the transitions and depth beside it: `progress_bar`'s, on a terminal or in
+    Jupyter."""
 
-    def __init__(self, out: IO[str]) -> None:
-        self.out, self.drawn = out, False
+    def __init__(self, bar: ProgressBar) -> None:
+        self.bar = bar
 
     def __call__(self, states: int, transitions: int, depth: int, seconds: float) -> None:
-        rate = states / seconds if seconds > 0 else 0.0
-        self.out.write(
-            f"\r{states} states  {transitions} transitions  depth {depth}  "
-            f"{seconds:.0f}s  {rate:,.0f} states/s"
-        )
-        self.out.flush()
-        self.drawn = True
+        self.bar.note(f"{transitions:,} transitions, depth {depth}")
+        self.bar(states)
 
-    def close(self) -> None:
-        if self.drawn:
-            self.out.write("\n")
+    def end(self, report: Report | None) -> None:
+        """The search is over (None: it failed): the bar ends at its figures (the checker
+        reports only every 2,000 states)."""
+        if report is not None:
+            self(report.states, report.transitions, report.depth, report.seconds)
+        self.bar.close()
+
+
+def _check_bar() -> _CheckBar | None:
+    bar = progress_bar(None, "check", unit="state", unit_scale=True)
+    return None if bar is None else _CheckBar(bar)
 
 
 # How bad each verdict is, for a preset's one table: the worst over its bounds.

@@ -10,8 +10,6 @@ what is simulated. Two ways in, both public parts of the runner:
 
 from __future__ import annotations
 
-import io
-import json
 import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -74,10 +72,7 @@ def trace_events(scenario: Scenario) -> list[dict[str, Any]]:
     """Run `scenario` with a trace and return its events (faults included): the header and the
     `op`, `choice` and `end` lines left out. Meant for small runs, such as one drawn as a
     sequence diagram."""
-    out = io.StringIO()
-    simulate(scenario, trace=out)
-    lines = (json.loads(line) for line in out.getvalue().splitlines()[1:])
-    return [e for e in lines if "ev" in e]
+    return [e for e in simulate(scenario, keep_trace=True).trace() if "ev" in e]
 
 
 def wait_times(scenario: Scenario) -> tuple[RunResult, list[float]]:

@@ -38,7 +38,7 @@ class Monitor:
         "capacity",
         "dead_lettered",
         "delivered",
-        "events",
+        "event",
         "last_msg",
         "live",
         "pending",
@@ -56,14 +56,13 @@ class Monitor:
         self.requester: dict[int, str] = {}  # corr -> requester label, while pending
         self.stopped: set[str] = set()  # labels of stopped or unregistered actors
         self.last_msg = 0
-        self.events = 0
+        self.event = 0
         self.seq: int | None = None
         self.sent = self.rejected = self.delivered = self.dead_lettered = 0
 
-    def observe(self, seq: int | None, t: float, ev: str, f: dict[str, Any]) -> None:
-        """Check one event; `seq` is its line in the trace (None: no trace is written)."""
-        self.events += 1
-        self.seq = seq
+    def observe(self, event: int, seq: int | None, t: float, ev: str, f: dict[str, Any]) -> None:
+        """Check the run's `event`-th event; `seq` is its line in the trace (None: no trace)."""
+        self.event, self.seq = event, seq
         if ev == "send":
             msg = f["msg"]
             if msg <= self.last_msg:
@@ -168,4 +167,4 @@ class Monitor:
             self._fail(t, "counters", f"broker counts {counters} but the events show {mine}")
 
     def _fail(self, t: float, invariant: str, detail: str) -> None:
-        raise InvariantViolation(self.events, t, invariant, detail, self.seq)
+        raise InvariantViolation(self.event, t, invariant, detail, self.seq)

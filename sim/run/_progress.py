@@ -34,6 +34,10 @@ class ProgressBar:
             bar.total = total
         bar.update(done - bar.n)
 
+    def note(self, text: str) -> None:
+        """Text shown after the counts (drawn at the next update)."""
+        self._bar.set_postfix_str(text, refresh=False)
+
     @property
     def done(self) -> float:
         """How far the bar has got."""

@@ -237,7 +237,7 @@ class Simulation:
             self.log.line("ev", ev, fields)
             seq = self.log.last_seq()
         if self.monitor is not None:
-            self.monitor.observe(seq, self.clock.now, ev, fields)
+            self.monitor.observe(self.n_events, seq, self.clock.now, ev, fields)
 
     def run(self, progress: Progress | None = None) -> Result:
         clock = self.clock
