@@ -26,7 +26,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "sim.checking.bridge": ("broker", "model", "sim.scenario", "sim.checking.bridge"),
     "sim.run": ("broker", "model", "sim.scenario", "sim.checking.bridge", "sim.run"),
     "sim.lab": ("broker", "model", "sim.scenario", "sim.run", "sim.lab"),
-    "sim.checking": ("broker", "model", "sim.scenario", "sim.run", "sim.checking"),
+    # the swarm drives ports too (sim.port imports nothing of sim.checking)
+    "sim.checking": ("broker", "model", "sim.scenario", "sim.run", "sim.port", "sim.checking"),
     "sim.port": ("broker", "model", "sim.run", "sim.port"),
     "sim.vectors": ("broker", "model", "sim.scenario", "sim.run", "sim.port", "sim.vectors"),
     "sim.cli": ("broker", "model", "sim"),

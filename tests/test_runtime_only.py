@@ -1,14 +1,14 @@
 """`pip install .` without extras gives a working CLI: run, check, conform, replay, sweep, plot.
 
 The runtime dependencies are only matplotlib and networkx (pyproject.toml); Hypothesis, pytest,
-coverage, ruff, mypy, the notebook stack, SimPy, pandas and tqdm are dev, bench or lab extras,
-so no module the CLI imports for these commands may need one of them. Building a fresh
-virtualenv for every test run would need the network and minutes; instead each command runs in a
-subprocess of this interpreter whose first `sys.meta_path` finder refuses every extra's top-
-level module, exactly as a missing package would (ModuleNotFoundError).
-`test_the_blocker_blocks` shows the blocker
-really fails an import, so a runtime dependency on an extra cannot pass unnoticed; `mutants`,
-which documents that it needs Hypothesis, must then exit 2 with a clear message.
+coverage, ruff, mypy, the notebook stack, SimPy, pandas, tqdm and dask.distributed are dev,
+bench, lab or dask extras, so no module the CLI imports for these commands may need one of them.
+Building a fresh virtualenv for every test run would need the network and minutes; instead each
+command runs in a subprocess of this interpreter whose first `sys.meta_path` finder refuses
+every extra's top-level module, exactly as a missing package would (ModuleNotFoundError).
+`test_the_blocker_blocks` shows the blocker really fails an import, so a runtime dependency on
+an extra cannot pass unnoticed; `mutants`, which documents that it needs Hypothesis, must then
+exit 2 with a clear message, and so must `sweep --scheduler` without dask.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
-# Every extra's top-level module (pytest-cov brings coverage, ipykernel brings IPython).
+# Every extra's top-level module (pytest-cov brings coverage, ipykernel brings IPython,
+# distributed brings dask).
 BLOCKED = (
     "hypothesis", "pytest", "_pytest", "pytest_cov", "coverage", "ruff", "mypy",
     "nbclient", "nbformat", "ipykernel", "IPython", "simpy", "pandas", "tqdm",
+    "distributed", "dask",
 )  # fmt: skip
 
 # Installs the blocker; any code appended runs without the extras.
@@ -193,6 +195,16 @@ def test_sweep_writes_one_row_per_point(rows: Path) -> None:
     data = json.loads(rows.read_text())
     assert isinstance(data, list)
     assert len(data) == 2
+
+
+def test_sweep_on_a_cluster_needs_the_dask_extra(rows: Path) -> None:
+    proc = brokerlab(
+        "sweep", "pool.toml", "--vary", "until=20", "--scheduler", "tcp://127.0.0.1:8786",
+        cwd=rows.parent,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "pip install 'brokerlab[dask]'" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
 def test_plot_draws_the_rows(rows: Path) -> None:

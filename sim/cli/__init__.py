@@ -2,7 +2,8 @@
 
 `run` and `replay` are in sim/cli/run.py, `sweep` and `plot` in sim/cli/lab.py, `conform`,
 `mutants`, `check`, `lockstep` and `port-serve` in sim/cli/checks.py, `vectors` and `diff` in
-sim/cli/vectors.py, `example` in sim/cli/examples.py, what they share in sim/cli/_common.py.
+sim/cli/vectors.py, `example` in sim/cli/examples.py, `swarm` in sim/cli/swarm.py, what they
+share in sim/cli/_common.py.
 
 The files a command writes follow one set of rules, in sim/cli/_outputs.py: claimed before the
 work, never over an input, an existing file replaced only with --force, whole or absent.
@@ -16,6 +17,9 @@ Exit codes, the same for every command (EXIT_CODES, also in `brokerlab --help`):
 - 3: an internal error: an exception no input should cause, a bug in brokerlab. One line names
   it and asks for a report with the version and the command line (BROKERLAB_TRACEBACK=1 adds
   the traceback). Never used for a user's input: a traceback-worthy input is a bug to fix here.
+- 4: undrained: a run (`run`, a swarm world) was cut off at its hard stop with work still
+  scheduled (a long timeout, a fault scheduled late, an overloaded mailbox). Not a broken
+  property: every invariant held as far as the run went; it just did not end.
 - 130: interrupted (Ctrl-C). A trace being written is kept, cut after its last whole line.
 - 141: standard output closed early (`brokerlab vectors list | head -1`): the command stops
   quietly, as a program killed by SIGPIPE does; it claims neither success nor a broken property,
@@ -33,7 +37,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from sim.cli import checks, examples, lab, run, vectors
+from sim.cli import checks, examples, lab, run, swarm, vectors
 from sim.cli._common import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -44,7 +48,7 @@ from sim.cli._common import (
 )
 from sim.lab import SweepError
 from sim.port import PortError
-from sim.run import TraceError
+from sim.run import ExecutorError, TraceError
 from sim.scenario import ScenarioError
 
 __all__ = ["EXIT_CODES", "build_parser", "main"]
@@ -55,6 +59,7 @@ exit codes:
   1    a property broke: an invariant, a replay, conformance, a model check, a vector
   2    bad input: a flag, a file, a scenario or a trace (one line on stderr says which)
   3    internal error: a bug in brokerlab; please report the line it prints
+  4    undrained: a run cut off at its hard stop with work still scheduled (no invariant broke)
   130  interrupted; a trace being written is kept, cut after its last whole line
   141  standard output closed early (| head): stopped quietly, as on SIGPIPE
 
@@ -75,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     examples.add_parsers(sub)
     lab.add_parsers(sub)
     checks.add_parsers(sub)
+    swarm.add_parsers(sub)
     vectors.add_parsers(sub)
     return parser
 
@@ -110,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, name: str) -> int:
     try:
         code: int = args.func(args)
-    except (UsageError, ScenarioError, TraceError, SweepError) as err:
+    except (UsageError, ScenarioError, TraceError, SweepError, ExecutorError) as err:
         print(f"{name}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except PortError as err:  # a port that crashed, hung or wrote nonsense (exit 1), or cannot run

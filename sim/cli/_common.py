@@ -11,7 +11,7 @@ from broker import BrokerFactory
 from sim.scenario import MAX_SEED, MAX_TIME
 
 # The exit codes of every command (sim/cli/__init__.py says what each means).
-EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_INTERNAL, EXIT_UNDRAINED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED, EXIT_PIPE = 130, 141  # the shell's 128 + SIGINT, 128 + SIGPIPE
 
 

@@ -45,7 +45,16 @@ def _add_sweep_parser(sub: Any) -> None:
         help="a key and its values (TOML scalars); repeat for a cross product",
     )  # fmt: skip
     sw.add_argument("--seeds", type=_positive_int, default=1, help="seeds per combination")
-    sw.add_argument("--jobs", type=_positive_int, default=1, help="worker processes")
+    sw.add_argument(
+        "--jobs", type=_positive_int, default=1,
+        help="worker processes on this machine (1: inline); not with --scheduler",
+    )  # fmt: skip
+    sw.add_argument(
+        "--scheduler", metavar="tcp://HOST:PORT",
+        help="run on a dask.distributed cluster, at the address `dask scheduler` prints; the "
+        "rows are a local run's. The workers need this version of brokerlab[dask] "
+        "(docs/scenario-format.md, Running sweeps on a cluster)",
+    )  # fmt: skip
     sw.add_argument("--out", metavar="PATH", help="write rows here: .json or .csv")
     sw.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_force_option(sw)
@@ -66,6 +75,11 @@ def _sweep_into(args: argparse.Namespace, outputs: Outputs) -> int:
         if key in vary:
             raise UsageError(f"--vary {key}: given twice; list all its values in one --vary")
         vary[key] = values
+    if args.scheduler is not None and args.jobs != 1:
+        raise UsageError(
+            f"--jobs {args.jobs} with --scheduler: choose one (on a cluster, its workers are the "
+            "processes: `dask worker --nworkers N`)"
+        )
     scenario = load_scenario(args.scenario)
     if scenario.seed + args.seeds - 1 > MAX_SEED:
         raise UsageError(
@@ -73,7 +87,10 @@ def _sweep_into(args: argparse.Namespace, outputs: Outputs) -> int:
             f"{MAX_SEED}, the largest seed"
         )
     # A bar of runs done on stderr, when a terminal (progress_bar): never in the rows.
-    rows = sweep(scenario, vary, seeds=args.seeds, jobs=args.jobs, progress=not args.quiet)
+    rows = sweep(
+        scenario, vary, seeds=args.seeds, jobs=args.jobs, progress=not args.quiet,
+        scheduler=args.scheduler,
+    )  # fmt: skip
     if out is not None:
         out.stream.write(rows_to_csv(rows) if args.out.endswith(".csv") else rows_to_json(rows))
         out.commit()

@@ -11,6 +11,7 @@ from typing import Any
 from broker import BrokerFactory
 from sim.cli._common import (
     EXIT_OK,
+    EXIT_UNDRAINED,
     EXIT_VIOLATION,
     UsageError,
     _seed,
@@ -90,6 +91,13 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_VIOLATION
+    if result.undrained is not None:
+        print(
+            f"brokerlab run: undrained: {result.undrained}; no invariant broke, the run was cut "
+            "off (exit 4)",
+            file=sys.stderr,
+        )
+        return EXIT_UNDRAINED
     return EXIT_OK
 
 

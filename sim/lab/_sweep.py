@@ -4,10 +4,10 @@ A key is a dotted path into the scenario's normalized form (`Scenario.to_dict()`
 array of tables (`pool`, `actor`, `client`) the next segment selects an entry by its `name`, or by
 its position from 1 when the entries have no name (`faults.crash.1.at`). Every combination is
 re-validated with `parse_scenario`, so a bad key or value is a `SweepError` naming the key before
-anything runs. Runs are independent, so they may go to worker processes; rows come back in the
-order of the cross product (first key outermost, seeds innermost) whatever the number of jobs,
-so a sweep's output is a pure function of its inputs. The row layout is in ROW_FIELDS and
-docs/scenario-format.md ("Sweeps").
+anything runs. Runs are independent, so they may go to worker processes or a dask cluster
+(`sim.run.run_tasks`); rows come back in the order of the cross product (first key outermost,
+seeds innermost) whatever the executor and number of workers, so a sweep's output is a pure
+function of its inputs. The row layout is in ROW_FIELDS and docs/scenario-format.md ("Sweeps").
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ import json
 import math
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any
 
-from sim.run import progress_bar, require_pandas, simulate
+from sim.run import progress_bar, require_pandas, run_tasks, simulate
 from sim.scenario import Poisson, Scenario, ScenarioError, parse_scenario
 
 if TYPE_CHECKING:
@@ -236,15 +235,19 @@ def sweep(
     seeds: int = 1,
     jobs: int = 1,
     progress: Progress | bool | None = None,
+    scheduler: str | None = None,
 ) -> list[dict[str, Any]]:
     """Run every combination of `vary` (a cross product, in the order given) for seeds
-    `scenario.seed + k`, k < `seeds`, on `jobs` processes (1: inline), and return one row each.
+    `scenario.seed + k`, k < `seeds`, on `jobs` processes (1: inline) or on the workers of the
+    dask.distributed `scheduler` (`tcp://HOST:PORT`; `sim.run.run_tasks`), and return one row
+    each. The rows are the same whichever runs them.
 
     A row holds the varied keys with their values, `seed`, then ROW_FIELDS and the
     `utilization.<member>` figures. Raises `SweepError` (naming the key) before running anything
     if a key or value is bad. `progress`: True draws a bar of the runs done out of all of them
     on a terminal or in a notebook (`sim.run.progress_bar`; none without tqdm); a callable is
-    called with `(runs done, runs in all)` after each run. Neither changes a row.
+    called with `(runs done, runs in all)` after each run. Neither changes a row. Raises
+    `ExecutorError` (`sim.run`) if the scheduler is malformed or unreachable, or dask missing.
     """
     if not (isinstance(seeds, int) and seeds >= 1):
         raise SweepError(f"seeds must be an integer >= 1, got {seeds!r}")
@@ -268,35 +271,16 @@ def sweep(
     bar = progress_bar(len(tasks), "sweep", unit="run") if progress is True else None
     report = bar if isinstance(progress, bool) else progress
     try:
-        figures = _run_all([data for _, data in tasks], jobs, report)
+        figures = run_tasks(
+            _run, [data for _, data in tasks], jobs=jobs, scheduler=scheduler, progress=report
+        )
     finally:
         if bar is not None:
             bar.close()
     rows = []
     for (changes, data), fig in zip(tasks, figures, strict=True):
-        assert fig is not None
         rows.append({**dict(changes), "seed": data["seed"], **fig})
     return rows
-
-
-def _run_all(
-    tasks: list[dict[str, Any]], jobs: int, progress: Progress | None
-) -> list[dict[str, Any] | None]:
-    """Every task's figures, in task order, on `jobs` processes (1: inline)."""
-    figures: list[dict[str, Any] | None] = [None] * len(tasks)
-    if jobs == 1:
-        for i, data in enumerate(tasks):
-            figures[i] = _run(data)
-            if progress is not None:
-                progress(i + 1, len(tasks))
-        return figures
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:  # no idle processes
-        futures = {pool.submit(_run, data): i for i, data in enumerate(tasks)}
-        for done, future in enumerate(as_completed(futures), 1):
-            figures[futures[future]] = future.result()
-            if progress is not None:
-                progress(done, len(tasks))
-    return figures
 
 
 def rows_to_json(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -5,6 +5,7 @@ clients), the runner, online invariant monitors, the JSON Lines trace (docs/trac
 replay with the first divergence, the run's summary, and progress bars for long runs.
 """
 
+from sim.run._executor import ExecutorError, run_tasks
 from sim.run._monitors import InvariantViolation
 from sim.run._oplog import register_args, request_args, send_args
 from sim.run._progress import ProgressBar, in_jupyter, progress_bar
@@ -12,13 +13,14 @@ from sim.run._replay import Divergence, replay
 from sim.run._result import REQUEST_COLUMNS, Result, RunResult, require_pandas
 from sim.run._rng import Streams, stream
 from sim.run._runner import Progress, Simulation, hard_stop, simulate
-from sim.run._scheduler import ScheduledCall, Scheduler, SchedulerError
+from sim.run._scheduler import ScheduledCall, Scheduler, SchedulerError, TieBreaker
 from sim.run._summary import format_summary, latency_summary
 from sim.run._trace import TraceError
 
 __all__ = [
     "REQUEST_COLUMNS",
     "Divergence",
+    "ExecutorError",
     "InvariantViolation",
     "Progress",
     "ProgressBar",
@@ -29,6 +31,7 @@ __all__ = [
     "SchedulerError",
     "Simulation",
     "Streams",
+    "TieBreaker",
     "TraceError",
     "format_summary",
     "hard_stop",
@@ -39,6 +42,7 @@ __all__ = [
     "replay",
     "request_args",
     "require_pandas",
+    "run_tasks",
     "send_args",
     "simulate",
     "stream",

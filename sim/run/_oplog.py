@@ -30,8 +30,10 @@ from broker import (
     Priority,
     RetryPolicy,
     Stats,
+    TimerHandle,
+    Timers,
 )
-from sim.run._scheduler import ScheduledCall, Scheduler
+from sim.run._scheduler import Scheduler
 from sim.run._trace import TraceWriter
 
 P = TypeVar("P")
@@ -191,14 +193,14 @@ class LoggedTimers:
 
     __slots__ = ("clock", "log")
 
-    def __init__(self, clock: Scheduler, log: OpLog) -> None:
+    def __init__(self, clock: Timers, log: OpLog) -> None:
         self.clock, self.log = clock, log
 
     @property
     def now(self) -> float:
         return self.clock.now
 
-    def call_at(self, when: float, callback: Callable[[], None]) -> ScheduledCall:
+    def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
         return self.clock.call_at(when, partial(self.log.call, "fire", {}, callback))
 
 

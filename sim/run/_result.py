@@ -55,7 +55,8 @@ def require_pandas(what: str) -> Any:
 class Result:
     """One run: its `summary` (the `--summary` JSON, docs/trace-format.md), the invariant
     `violation` that stopped it (None: every invariant held), the number of `events`, the
-    `scenario` that ran, and `trace_text`, the JSON Lines trace (header first) when the run was
+    `scenario` that ran, `undrained` when it was cut off at the hard stop (see `status`), and
+    `trace_text`, the JSON Lines trace (header first) when the run was
     asked to keep it (`simulate(scenario, keep_trace=True)`), else None.
 
     >>> from sim import default_scenario, simulate
@@ -78,11 +79,21 @@ class Result:
     events: int = 0
     scenario: Scenario | None = None
     trace_text: str | None = None
+    undrained: str | None = None
 
     @property
     def ok(self) -> bool:
-        """Every invariant held."""
-        return self.violation is None
+        """Every invariant held and the run drained (`status == "ok"`)."""
+        return self.violation is None and self.undrained is None
+
+    @property
+    def status(self) -> str:
+        """`ok`; `violation`: an invariant broke (`violation` says which); `undrained`: the run
+        was cut off at the hard stop with work still scheduled (`undrained` says how much), a
+        status of its own and not a violation: no invariant broke, the run just did not end."""
+        if self.violation is not None:
+            return "violation"
+        return "ok" if self.undrained is None else "undrained"
 
     def trace(self) -> list[dict[str, Any]]:
         """The trace's lines after the header, each a dict (docs/trace-format.md): operations

@@ -10,6 +10,9 @@ Rules, in the style of SimPy's core:
   without bound.
 - `now` is read-only and only moves forward: to the time of each event as it runs, to `until`
   (see `run`), or to the time given to `advance_to`.
+- `TieBreaker` (a scenario's `ties`) varies only what the world may vary: the order of its own
+  steps at one instant, and whether each runs before or after the broker's timers due then
+  (spec 1.5). The broker's timers keep their scheduling order among themselves (spec 1.1).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import itertools
 import math
 from collections.abc import Callable
 
-__all__ = ["ScheduledCall", "Scheduler", "SchedulerError"]
+from broker import SplitMix64, Timers
+
+__all__ = ["ScheduledCall", "Scheduler", "SchedulerError", "TieBreaker"]
 
 # Dead heap entries tolerated before compaction is considered; keeps small heaps compaction-free.
 _COMPACT_MIN_DEAD = 256
@@ -200,5 +205,84 @@ class Scheduler:
             heapq.heappop(heap)
         return heap[0][0] if heap else None
 
+    @property
+    def broker_timers(self) -> Timers:
+        """What the broker schedules its timers on: this scheduler itself (a `TieBreaker` gives
+        the broker a view of its own)."""
+        return self
+
     def __repr__(self) -> str:
-        return f"<Scheduler now={self._now!r} pending={self._live}>"
+        return f"<{type(self).__name__} now={self._now!r} pending={self._live}>"
+
+
+# A TieBreaker's sequence numbers: a 16-bit key above a 40-bit counter. The world's steps draw
+# their key; the broker's timers all take the middle one, so among themselves they keep their
+# order, and a world step at the same instant runs before them (key below) or after (above).
+_KEY_SHIFT = 40
+_BROKER_KEY = 1 << 15
+
+
+class TieBreaker(Scheduler):
+    """A scheduler that breaks ties between the world's same-time steps with seeded draws.
+
+    Steps at different times run in time order as always. At one instant, the world's steps
+    (arrivals, services ending, faults, script steps) run in an order drawn from a SplitMix64
+    stream seeded with `seed`, each before or after the block of broker timers due then, which
+    keep the order they were set in. The same seed gives the same order: a scenario records it
+    (`ties = N`), so a failing order replays.
+
+    >>> s = TieBreaker(3)
+    >>> out: list[str] = []
+    >>> for name in "abcdef":
+    ...     _ = s.call_at(1.0, lambda name=name: out.append(name))
+    >>> for name in "XYZ":
+    ...     _ = s.broker_timers.call_at(1.0, lambda name=name: out.append(name))
+    >>> _ = s.run()
+    >>> "".join(out)
+    'daeXYZcfb'
+    """
+
+    __slots__ = ("_rng", "_view")
+
+    def __init__(self, seed: int, now: float = 0.0) -> None:
+        super().__init__(now)
+        self._rng = SplitMix64(seed)
+        self._view = _BrokerTimers(self)
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> ScheduledCall:
+        return self._push(when, callback, self._rng.randrange(1 << 16))
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> ScheduledCall:
+        if not 0.0 <= delay < _INF:
+            raise SchedulerError(f"cannot schedule after delay {delay!r}: must be finite and >= 0")
+        return self.call_at(self._now + delay, callback)
+
+    def _push(self, when: float, callback: Callable[[], None], key: int) -> ScheduledCall:
+        if not self._now <= when < _INF:
+            raise SchedulerError(
+                f"cannot schedule at {when!r}: time must be finite and >= now ({self._now!r})"
+            )
+        timer = ScheduledCall(when, callback, self)
+        _heappush(self._heap, (when, key << _KEY_SHIFT | next(self._seq), timer))
+        self._live += 1
+        return timer
+
+    @property
+    def broker_timers(self) -> Timers:
+        return self._view
+
+
+class _BrokerTimers:
+    """The broker's view of a `TieBreaker`: its timers all take the middle key."""
+
+    __slots__ = ("_clock",)
+
+    def __init__(self, clock: TieBreaker) -> None:
+        self._clock = clock
+
+    @property
+    def now(self) -> float:
+        return self._clock.now
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> ScheduledCall:
+        return self._clock._push(when, callback, _BROKER_KEY)

@@ -11,14 +11,22 @@ if TYPE_CHECKING:
     from sim.run._runner import Simulation
 
 
-def summary(sim: Simulation, violation: InvariantViolation | None = None) -> dict[str, Any]:
-    """The run's figures, read from the broker's `stats()` and the workers and clients."""
+def summary(
+    sim: Simulation, violation: InvariantViolation | None = None, undrained: str | None = None
+) -> dict[str, Any]:
+    """The run's figures, read from the broker's `stats()` and the workers and clients.
+
+    `status`: `ok`, `violation` (an invariant broke) or `undrained` (cut off at the hard stop
+    with work still scheduled, `undrained` says how much; no invariant broke)."""
     b = sim.broker
     stats = b.stats()
     end = sim.clock.now
     # Every request the broker accepted a call for (clients' and scripts'): ended or pending.
     issued = sum(stats.outcomes.values()) + len(b.pending_requests())
+    status = "violation" if violation is not None else "undrained" if undrained else "ok"
     return {
+        "status": status,
+        **({"undrained": undrained} if undrained else {}),
         "seed": sim.scenario.seed,
         "end_time": end,
         "events": sim.events(),
@@ -93,6 +101,10 @@ def format_summary(result: Result, name: str) -> str:
         lines += ["", f"  {'member':<16} {'served':>8} {'utilization':>12}"]
     for label, stats in s["members"].items():
         lines.append(f"  {label:<16} {stats['served']:>8} {stats['utilization']:>11.1%}")
-    verdict = "all invariants held" if result.ok else f"VIOLATION: {result.violation}"
+    verdict = (
+        "all invariants held" if result.violation is None else f"VIOLATION: {result.violation}"
+    )
     lines += ["", f"invariants: {verdict}"]
+    if result.undrained is not None:
+        lines.append(f"undrained: {result.undrained} (cut off, not a violation)")
     return "\n".join(lines)

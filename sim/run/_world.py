@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from broker import IMMEDIATE, Address, BrokerError, Envelope, Outcome, Transit
+from broker import IMMEDIATE, ActorNotFound, Address, BrokerError, Envelope, Outcome, Transit
 from sim.checking.bridge import policy
 from sim.run._oplog import OpLog
 from sim.run._rng import Streams
@@ -56,8 +56,8 @@ class Worker:
     """A pool member or a named actor: takes one message at a time, serves it, replies."""
 
     __slots__ = (
-        "base_speed", "broker", "busy", "busy_time", "clock", "current", "dist", "hung", "id",
-        "label", "rng", "served", "speed", "started", "timer",
+        "base_speed", "broker", "busy", "busy_time", "clock", "current", "dist", "gone", "hung",
+        "id", "label", "rng", "served", "speed", "started", "timer",
     )  # fmt: skip
 
     def __init__(self, sim: Simulation, actor: int, label: str, dist: Dist, speed: float) -> None:
@@ -66,6 +66,7 @@ class Worker:
         self.rng = sim.streams.get(f"service/{label}")
         self.base_speed = self.speed = speed
         self.busy = self.hung = False
+        self.gone = False  # its actor was unregistered (a script): the worker stops for good
         self.busy_time = 0.0
         self.served = 0
         self.started = 0.0
@@ -76,8 +77,12 @@ class Worker:
     def kick(self) -> None:
         """Take the next message. A service time of zero is served at once, here: a subscriber
         on the caller's thread that answers synchronously (a loop, not recursion)."""
-        while not (self.busy or self.hung):
-            env = self.broker.dequeue(self.id)
+        while not (self.busy or self.hung or self.gone):
+            try:
+                env = self.broker.dequeue(self.id)
+            except ActorNotFound:  # unregistered by a script: nothing to take, ever again
+                self.gone = True
+                return
             if env is None:
                 return
             self.busy = True
@@ -100,10 +105,13 @@ class Worker:
         self.timer = None
         self.busy_time += self.clock.now - self.started
         self.served += 1
-        if env.kind == "request" and env.corr is not None:
-            self.broker.reply(self.id, env.corr, env.payload)
-        if self.hung:
-            self.broker.done(self.id)
+        try:
+            if env.kind == "request" and env.corr is not None:
+                self.broker.reply(self.id, env.corr, env.payload)
+            if self.hung:
+                self.broker.done(self.id)
+        except ActorNotFound:  # unregistered while it served: the reply is refused (5.4)
+            self.gone = True
 
     def crash(self) -> None:
         if self.timer is not None:
@@ -182,16 +190,19 @@ class Client:
         spec = self.spec
         key = None if self.keys is None else str(self.keys.sample_key(self.rng))
         if spec.pattern == "request":
-            self.broker.request(
-                self.id,
-                self.to,
-                self.issued,
-                timeout=self.timeout,
-                priority=spec.priority,
-                key=key,
-                retry=self.retry,
-                on_outcome=self.on,
-            )
+            # Refused (and logged) when a script stopped or unregistered the client (5.10): a
+            # closed-loop user then waits for no outcome and stops.
+            with contextlib.suppress(ActorNotFound):
+                self.broker.request(
+                    self.id,
+                    self.to,
+                    self.issued,
+                    timeout=self.timeout,
+                    priority=spec.priority,
+                    key=key,
+                    retry=self.retry,
+                    on_outcome=self.on,
+                )
             return
         # A refused tell is reported by the broker as a `reject`; the client moves on.
         with contextlib.suppress(BrokerError):

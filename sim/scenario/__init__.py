@@ -49,6 +49,7 @@ from sim.scenario._records import (
 )
 from sim.scenario._script import ACTIONS, ScriptStep
 from sim.scenario._tables import ScenarioError
+from sim.scenario._toml import scenario_toml
 
 __all__ = [
     "ACTIONS",
@@ -92,4 +93,5 @@ __all__ = [
     "parse_dist",
     "parse_keys",
     "parse_scenario",
+    "scenario_toml",
 ]

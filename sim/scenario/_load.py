@@ -57,7 +57,7 @@ _NAME = re.compile(r"[A-Za-z0-9_.\-/@+]+\Z")  # docs/spec.md 2.2, the broker's o
 
 # --- loading --------------------------------------------------------------------------------
 
-_TOP_KEYS = ("version", "seed", "until", "pool", "actor", "client", "faults", "script")
+_TOP_KEYS = ("version", "seed", "until", "ties", "pool", "actor", "client", "faults", "script")
 _MAILBOX_KEYS = ("capacity", "backpressure", "send_timeout")
 _POOL_KEYS = ("name", "size", "strategy", *_MAILBOX_KEYS, "service", "speeds")
 _ACTOR_KEYS = ("name", "services", "topics", "service", *_MAILBOX_KEYS)
@@ -152,6 +152,7 @@ def parse_scenario(data: Mapping[str, object], source: str = "<scenario>") -> Sc
     top.integer("version", VERSION, low=VERSION, high=VERSION)
     seed = top.integer("seed", 0, low=0, high=MAX_SEED)
     until = top.time("until", above=0)
+    ties = top.integer("ties", low=0, high=MAX_SEED) if top.get("ties") is not None else None
     names = _Names()
     pools = tuple(_read_pool(t, label, names) for label, t in _array_of_tables(top, "pool"))
     actors = tuple(_read_actor(t, label, names) for label, t in _array_of_tables(top, "actor"))
@@ -177,6 +178,7 @@ def parse_scenario(data: Mapping[str, object], source: str = "<scenario>") -> Sc
         clients=clients,
         faults=faults,
         script=script,
+        ties=ties,
     )
 
 

@@ -230,7 +230,8 @@ class Faults:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Scenario:
-    """One simulation: arrivals run until `until`, then the run drains."""
+    """One simulation: arrivals run until `until`, then the run drains. `ties`, when set, seeds
+    the order of the world's steps at one instant (sim/run/_scheduler.py, `TieBreaker`)."""
 
     seed: int = 0
     until: float
@@ -239,6 +240,7 @@ class Scenario:
     clients: tuple[ClientSpec, ...] = ()
     faults: Faults = field(default=Faults())
     script: tuple[ScriptStep, ...] = ()
+    ties: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The normalized form: every default filled in, absent optionals left out, TOML key names.
@@ -256,6 +258,8 @@ class Scenario:
         }
         if self.script:
             out["script"] = [step.to_dict() for step in self.script]
+        if self.ties is not None:
+            out["ties"] = self.ties
         return out
 
 
