@@ -139,16 +139,20 @@ def _slow_square(x: int) -> tuple[int, int]:
 # -- on the cluster ---------------------------------------------------------------------------
 
 
-def test_a_sweep_on_the_cluster_writes_the_bytes_of_a_local_sweep(
-    cluster: str, tmp_path: Path
-) -> None:
-    runs = {
+def executors(cluster: str) -> dict[str, list[str]]:
+    """The flags of each way to run a command's tasks: inline, local processes, the cluster."""
+    return {
         "inline": ["--jobs", "1"],
         "processes": ["--jobs", "2"],
         "dask": ["--scheduler", cluster],
     }
+
+
+def test_a_sweep_on_the_cluster_writes_the_bytes_of_a_local_sweep(
+    cluster: str, tmp_path: Path
+) -> None:
     out = {}
-    for name, flags in runs.items():
+    for name, flags in executors(cluster).items():
         proc = brokerlab(*SWEEP, *flags, "--out", f"{name}.json", cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         assert proc.stderr == ""  # no bar (not a terminal), and no warning from dask at exit
@@ -162,13 +166,8 @@ def test_a_swarm_on_the_cluster_writes_the_bytes_of_a_local_swarm(
 ) -> None:
     """`brokerlab swarm --seed 1 --worlds 50`, with a mutant so that shrunk files are compared
     too: the report and the shrunk scenarios are the same bytes on every executor."""
-    runs = {
-        "inline": ["--jobs", "1"],
-        "processes": ["--jobs", "2"],
-        "dask": ["--scheduler", cluster],
-    }
     out = {}
-    for name, flags in runs.items():
+    for name, flags in executors(cluster).items():
         args = ["--seed", "1", "--worlds", "50", "--broker", "late_reply_delivered", "--quiet",
                 "--shrink-budget", "200", "--report", f"{name}.json", "--out", name]  # fmt: skip
         proc = brokerlab("swarm", *args, *flags, cwd=tmp_path)

@@ -22,6 +22,7 @@ from sim.cli._common import (
     EXIT_OK,
     EXIT_VIOLATION,
     UsageError,
+    _non_negative_int,
     _positive_int,
     _seed,
     add_broker_options,
@@ -55,11 +56,11 @@ def add_parsers(sub: Any) -> None:
     )  # fmt: skip
     add_broker_options(sw)
     sw.add_argument(
-        "--conform-every", type=_count, default=1, metavar="N",
+        "--conform-every", type=_non_negative_int, default=1, metavar="N",
         help="conform every Nth world's trace (1, the default: all; 0: none)",
     )  # fmt: skip
     sw.add_argument(
-        "--shrink-budget", type=_count, default=2000, metavar="RUNS",
+        "--shrink-budget", type=_non_negative_int, default=2000, metavar="RUNS",
         help="runs spent shrinking each failure (2000; 0: do not shrink)",
     )  # fmt: skip
     sw.add_argument("--jobs", type=_positive_int, default=1, help="local worker processes")
@@ -87,16 +88,6 @@ def _size(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not 0.01 <= value <= 100.0:
         raise argparse.ArgumentTypeError(f"must be in [0.01, 100], got {text}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
     return value
 
 
