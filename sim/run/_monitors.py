@@ -7,9 +7,14 @@ naming the event; the simulator ends the run there.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from broker import Stats
+
+
+class Clock(Protocol):
+    @property
+    def now(self) -> float: ...
 
 
 class InvariantViolation(Exception):
@@ -32,10 +37,16 @@ class InvariantViolation(Exception):
 
 
 class Monitor:
-    """Checks conservation, one outcome per request, exclusive deadlines, capacity (online)."""
+    """Checks conservation, one outcome per request, exclusive deadlines, capacity (online).
+
+    `observe` is the run's listener (or is called by it): it runs once per broker event, so each
+    check is a dict operation or a comparison, and the event's time is read only where a check
+    needs it (`clock.now`).
+    """
 
     __slots__ = (
         "capacity",
+        "clock",
         "dead_lettered",
         "delivered",
         "event",
@@ -43,97 +54,98 @@ class Monitor:
         "live",
         "pending",
         "rejected",
-        "requester",
         "sent",
         "seq",
         "stopped",
     )
 
-    def __init__(self, capacity: dict[str, int | None]) -> None:
+    def __init__(self, capacity: dict[str, int | None], clock: Clock) -> None:
         self.capacity = capacity
+        self.clock = clock
+        # The trace line of the last event observed (None: no trace), set by the runner.
+        self.seq: int | None = None
         self.live: dict[int, str] = {}  # msg -> kind, for messages sent and not yet terminal
-        self.pending: dict[int, float] = {}  # corr -> deadline
-        self.requester: dict[int, str] = {}  # corr -> requester label, while pending
+        # corr -> (deadline, requester label), while pending
+        self.pending: dict[int, tuple[float, str]] = {}
         self.stopped: set[str] = set()  # labels of stopped or unregistered actors
         self.last_msg = 0
-        self.event = 0
-        self.seq: int | None = None
+        self.event = 0  # the events observed so far: the run's event count
         self.sent = self.rejected = self.delivered = self.dead_lettered = 0
 
-    def observe(self, event: int, seq: int | None, t: float, ev: str, f: dict[str, Any]) -> None:
-        """Check the run's `event`-th event; `seq` is its line in the trace (None: no trace)."""
-        self.event, self.seq = event, seq
+    def observe(self, ev: str, f: dict[str, Any]) -> None:
+        """Check the run's next event (hot: the most frequent kinds are tested first)."""
+        self.event += 1
         if ev == "send":
             msg = f["msg"]
             if msg <= self.last_msg:
-                self._fail(t, "unique_ids", f"message id {msg} reused")
+                self._fail("unique_ids", f"message id {msg} reused")
             self.last_msg = msg
-            self.live[msg] = f["kind"]
+            self.live[msg] = kind = f["kind"]
             self.sent += 1
-            if f["kind"] == "request" and "dup_of" not in f and "copy_of" not in f:
-                self.pending[f["corr"]] = f["deadline"]
-                self.requester[f["corr"]] = f["from"]
+            if kind == "request" and "dup_of" not in f and "copy_of" not in f:
+                self.pending[f["corr"]] = (f["deadline"], f["from"])
         elif ev == "route":
             if f["actor"].startswith("topic:"):  # delivered to the topic (spec 3.9, 7.1)
-                self._close(t, f["msg"], ev)
+                self._close(f["msg"], ev)
                 self.delivered += 1
-            else:
-                self._open(t, f["msg"], ev)
-        elif ev in ("park", "retry"):
-            self._open(t, f["msg"], ev)
+            elif f["msg"] not in self.live:
+                self._not_in_flight(f["msg"], ev)
         elif ev == "enqueue":
-            self._open(t, f["msg"], ev)
+            if f["msg"] not in self.live:
+                self._not_in_flight(f["msg"], ev)
             cap = self.capacity.get(f["actor"])
             if cap is not None and f["depth"] > cap:
-                self._fail(t, "capacity", f"{f['actor']} holds {f['depth']} > capacity {cap}")
+                self._fail("capacity", f"{f['actor']} holds {f['depth']} > capacity {cap}")
         elif ev == "dequeue":
-            self._close(t, f["msg"], ev)
+            self._close(f["msg"], ev)
             self.delivered += 1
+        elif ev == "resolve":
+            self._resolve(f)
         elif ev == "dead_letter":
-            self._close(t, f["msg"], ev)
+            self._close(f["msg"], ev)
             self.dead_lettered += 1
         elif ev == "reject":
-            self._close(t, f["msg"], ev)
+            self._close(f["msg"], ev)
             self.rejected += 1
-        elif ev == "resolve":
-            self._resolve(t, f)
-        elif ev in ("stop", "unregister"):
+        elif ev == "park" or ev == "retry":
+            if f["msg"] not in self.live:
+                self._not_in_flight(f["msg"], ev)
+        elif ev == "stop" or ev == "unregister":
             self.stopped.add(f["actor"])
-        elif ev in ("start", "register"):
+        elif ev == "start" or ev == "register":
             self.stopped.discard(f["actor"])
 
-    def _resolve(self, t: float, f: dict[str, Any]) -> None:
+    def _resolve(self, f: dict[str, Any]) -> None:
         corr, outcome = f["corr"], f["outcome"]
-        deadline = self.pending.pop(corr, None)
-        self.requester.pop(corr, None)
-        if deadline is None:
-            self._fail(t, "one_outcome", f"request {corr} resolved {outcome} but it is not pending")
+        entry = self.pending.pop(corr, None)
+        if entry is None:
+            self._fail("one_outcome", f"request {corr} resolved {outcome} but it is not pending")
             return
+        deadline = entry[0]
         if outcome == "replied":
-            if t >= deadline:
-                self._fail(t, "exclusive_deadline", f"request {corr} replied at its deadline")
+            if self.clock.now >= deadline:
+                self._fail("exclusive_deadline", f"request {corr} replied at its deadline")
             if self.live.get(f["msg"]) != "reply":
-                self._fail(t, "correlation", f"request {corr} replied by a non-reply {f['msg']}")
-            self._close(t, f["msg"], "resolve")
+                self._fail("correlation", f"request {corr} replied by a non-reply {f['msg']}")
+            self._close(f["msg"], "resolve")
             self.delivered += 1
-        elif outcome == "timed_out" and t < deadline:
-            self._fail(t, "exclusive_deadline", f"request {corr} timed out before {deadline!r}")
+        elif outcome == "timed_out" and self.clock.now < deadline:
+            self._fail("exclusive_deadline", f"request {corr} timed out before {deadline!r}")
 
-    def _open(self, t: float, msg: int, ev: str) -> None:
-        if msg not in self.live:
-            self._fail(t, "conservation", f"{ev} of message {msg}, which is not in flight")
-
-    def _close(self, t: float, msg: int, ev: str) -> None:
+    def _close(self, msg: int, ev: str) -> None:
         if self.live.pop(msg, None) is None:
-            self._fail(t, "conservation", f"{ev} of message {msg}, which is not in flight")
+            self._not_in_flight(msg, ev)
+
+    def _not_in_flight(self, msg: int, ev: str) -> None:
+        self._fail("conservation", f"{ev} of message {msg}, which is not in flight")
 
     def settled(self, t: float, stats: Stats) -> None:
         """After an operation and everything it caused: no request is left pending for a
         requester that stopped or went away (spec 2.7, 5.8), and the broker's counts agree with
         its events (spec 7.2)."""
-        for corr, requester in self.requester.items():
+        for corr, (_, requester) in self.pending.items():
             if requester in self.stopped:
-                self._fail(t, "no_leak", f"request {corr} pending for stopped {requester}")
+                self._fail("no_leak", f"request {corr} pending for stopped {requester}")
         self._agree(t, stats)
 
     def finish(self, t: float, stats: Stats, queued_ok: bool = False) -> None:
@@ -144,10 +156,10 @@ class Monitor:
         """
         if self.live and not queued_ok:
             first = min(self.live)
-            self._fail(t, "drained", f"{len(self.live)} messages still in flight (first: {first})")
+            self._fail("drained", f"{len(self.live)} messages still in flight (first: {first})")
         if self.pending:
             first = min(self.pending)
-            self._fail(t, "no_leak", f"{len(self.pending)} requests still pending (first: {first})")
+            self._fail("no_leak", f"{len(self.pending)} requests still pending (first: {first})")
         self._agree(t, stats)
 
     def _agree(self, t: float, stats: Stats) -> None:
@@ -164,7 +176,7 @@ class Monitor:
             "dead_lettered": self.dead_lettered,
         }
         if mine != counters:
-            self._fail(t, "counters", f"broker counts {counters} but the events show {mine}")
+            self._fail("counters", f"broker counts {counters} but the events show {mine}")
 
-    def _fail(self, t: float, invariant: str, detail: str) -> None:
-        raise InvariantViolation(self.event, t, invariant, detail, self.seq)
+    def _fail(self, invariant: str, detail: str) -> None:
+        raise InvariantViolation(self.event, self.clock.now, invariant, detail, self.seq)

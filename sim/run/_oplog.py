@@ -70,7 +70,8 @@ class OpLog:
         return self.writer.seq + self.held
 
     def call(self, op: str, args: dict[str, Any], fn: Callable[[], T]) -> T:
-        """Run one operation, then log its `op` line and everything it caused."""
+        """Run one operation, then log its `op` line and everything it caused. `args` becomes
+        the `op` line: a dict of this call's own, which gets its `result` and `error`."""
         self.frames.append([_OPEN])  # the `op` line's place, filled when it returns
         self.held += 1
         try:
@@ -81,8 +82,10 @@ class OpLog:
         except BaseException:
             self._close(op, {**args, "result": None, "error": "interrupted"})
             raise
-        result = value.msg if isinstance(value, Envelope) else value
-        self._close(op, {**args, "result": result, "error": None})
+        # `args` is this call's own dict: completed in place, not copied (the hot path)
+        args["result"] = value.msg if isinstance(value, Envelope) else value
+        args["error"] = None
+        self._close(op, args)
         return value
 
     def _close(self, op: str, fields: dict[str, Any]) -> None:

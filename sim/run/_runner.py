@@ -16,7 +16,15 @@ from functools import partial
 from typing import Any
 
 import model as m
-from broker import ActorNotFound, Broker, BrokerError, BrokerFactory, MessageBroker, SplitMix64
+from broker import (
+    ActorNotFound,
+    Broker,
+    BrokerError,
+    BrokerFactory,
+    Listener,
+    MessageBroker,
+    SplitMix64,
+)
 from sim.checking.bridge import action_of, answer_at_once, perform
 from sim.run._monitors import InvariantViolation, Monitor
 from sim.run._oplog import LoggedBroker, LoggedTimers, OpLog
@@ -67,7 +75,7 @@ class Simulation:
                 capacity[f"{pool.name}-{i}"] = pool.capacity
         for actor in scenario.actors:
             capacity[actor.name] = actor.capacity
-        self.monitor = Monitor(capacity) if monitors else None
+        self.monitor = Monitor(capacity, self.clock) if monitors else None
         self.writer = (
             TraceWriter(trace, header(scenario.seed, scenario.to_dict(), _name(broker_factory)))
             if trace
@@ -76,14 +84,21 @@ class Simulation:
         # The operation/effect log (docs/trace-format.md): every call into the broker, every
         # broker timer, every choice of the network, each followed by the events it caused.
         self.log = OpLog(self.writer, self.clock) if self.writer is not None else None
-        self.n_events = 0
+        self.n_events = 0  # events seen when no monitor counts them (`events()`)
+        # Every event goes to one listener, chosen here so that an event costs one call: the
+        # monitor's own check when no trace is written, else the trace line and then the check.
+        self.listener: Listener = (
+            self._count if self.monitor is None and self.log is None
+            else self.monitor.observe if self.log is None and self.monitor is not None
+            else self._logged
+        )  # fmt: skip
         f = scenario.faults
         transit = f.drop or f.duplicate or f.delay.to_dict() != {"dist": "constant", "value": 0.0}
         timers = self.clock.broker_timers
         core: MessageBroker[Any] = broker_factory(
             timers if self.log is None else LoggedTimers(timers, self.log),
             SplitMix64(scenario.seed),  # spec 1.2: a port seeded alike draws alike
-            listener=self.observe if (self.monitor or self.writer) else None,
+            listener=self.listener if (self.monitor or self.writer) else None,
             network=Network(f, self.streams, self.log) if transit else None,
             wake=self._wake,
         )
@@ -238,21 +253,36 @@ class Simulation:
     # -- running -----------------------------------------------------------------------------
 
     def observe(self, ev: str, fields: dict[str, Any]) -> None:
+        """One event of the run (the broker's, or a fault the world injects)."""
+        self.listener(ev, fields)
+
+    def _count(self, ev: str, fields: dict[str, Any]) -> None:
         self.n_events += 1
-        seq = None
-        if self.log is not None:
-            self.log.line("ev", ev, fields)
-            seq = self.log.last_seq()
-        if self.monitor is not None:
-            self.monitor.observe(self.n_events, seq, self.clock.now, ev, fields)
+
+    def _logged(self, ev: str, fields: dict[str, Any]) -> None:
+        log: OpLog = self.log  # type: ignore[assignment]  # only the listener with a trace
+        log.line("ev", ev, fields)
+        monitor = self.monitor
+        if monitor is None:
+            self.n_events += 1
+        else:
+            monitor.seq = log.last_seq()
+            monitor.observe(ev, fields)
 
     def run(self, progress: Progress | None = None) -> Result:
-        clock = self.clock
         for client in self.clients:
             client.start()
         self._schedule_faults()
         self._schedule_script()
-        violation = None
+        try:
+            return self._run(progress)
+        finally:
+            if self.writer is not None:
+                self.writer.flush()  # the lines held, however the run ends
+
+    def _run(self, progress: Progress | None) -> Result:
+        clock = self.clock
+        violation: InvariantViolation | None = None
         undrained = None
         how = "drained"
         try:
@@ -290,7 +320,7 @@ class Simulation:
 
     def events(self) -> int:
         """Events observed so far (written to the trace, or seen by the monitors)."""
-        return self.n_events
+        return self.n_events if self.monitor is None else self.monitor.event
 
     def summary(
         self, violation: InvariantViolation | None = None, undrained: str | None = None
