@@ -36,6 +36,7 @@ import shlex
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from sim.cli import checks, examples, lab, run, swarm, vectors
 from sim.cli._common import (
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"brokerlab {_version()}")
+    parser.add_argument("--version", action=_Version, help="show program's version number and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.add_parsers(sub)
     examples.add_parsers(sub)
@@ -83,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     swarm.add_parsers(sub)
     vectors.add_parsers(sub)
     return parser
+
+
+class _Version(argparse.Action):
+    """`--version`, looked up only when asked (argparse's own takes the text when the parser is
+    built, and the lookup scans the installed packages)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(f"brokerlab {_version()}")
+        parser.exit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

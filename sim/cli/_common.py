@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from importlib.metadata import PackageNotFoundError, version
 from typing import IO, Any
 
-from broker import BrokerFactory
+from broker import Broker, BrokerFactory
 from sim.scenario import MAX_SEED, MAX_TIME
 
 # The exit codes of every command (sim/cli/__init__.py says what each means).
@@ -20,6 +19,10 @@ class UsageError(Exception):
 
 
 def _version() -> str:
+    # imported here: the lookup scans the installed packages, which a command pays only when
+    # it prints its version (`--version`, an internal error)
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("brokerlab")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -101,10 +104,12 @@ def add_broker_options(parser: Any, default: str | None = "reference", help: str
 def broker_factory(args: argparse.Namespace, *, replay: bool = False) -> BrokerFactory:
     """The broker `--broker` names: the reference, a mutant, or a port (started here, so a port
     that cannot start or speaks another protocol version is a usage error, exit 2)."""
+    name: str = args.broker
+    if name == "reference":  # the common case: no mutant catalogue (nor its imports) needed
+        return Broker
     from sim.checking.mutants import broker_class
     from sim.port import PortError, PortFactory
 
-    name: str = args.broker
     if name.startswith("cmd:"):
         command = name[4:].strip()
         if not command:

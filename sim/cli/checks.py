@@ -310,8 +310,10 @@ _BOUND_FLAGS = (
 
 
 def _add_check_parser(sub: Any) -> None:
+    # The bounds' menu only (model.checker re-exports it): the checker itself, and networkx
+    # under it, are imported by `check` when it runs, not by every command's parser.
+    from model._menu import FAULTS, PRESETS, CheckBounds
     from model._state import BACKPRESSURES, STRATEGIES
-    from model.checker import FAULTS, PRESETS, CheckBounds
 
     d = CheckBounds()
     ch = sub.add_parser(

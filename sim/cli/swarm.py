@@ -8,16 +8,8 @@ import os
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sim.checking.swarm import (
-    STATUSES,
-    SwarmReport,
-    SwarmWorld,
-    run_world,
-    shrink_world,
-    shrunk_toml,
-)
 from sim.cli._common import (
     EXIT_OK,
     EXIT_VIOLATION,
@@ -31,6 +23,12 @@ from sim.cli._common import (
 )
 from sim.cli._outputs import Outputs, add_force_option
 from sim.run import ProgressBar, progress_bar, run_tasks
+
+if TYPE_CHECKING:
+    from sim.checking.swarm import SwarmReport, SwarmWorld
+
+# sim.checking.swarm (and the model checker under it) is imported by the functions that run a
+# swarm, not here: every `brokerlab` command builds this module's parser.
 
 # Worlds per checkpoint of the report (and per round of tasks sent to the executor).
 BATCH = 2000
@@ -104,6 +102,8 @@ def _write_atomic(path: str, text: str) -> None:
 
 def _start(args: argparse.Namespace, spec: SwarmWorld) -> SwarmReport:
     """A new report, or the one `--resume` continues (checked to be this swarm's)."""
+    from sim.checking.swarm import SwarmReport
+
     if not args.resume:
         if args.report and os.path.exists(args.report) and not args.force:
             raise UsageError(f"--report {args.report}: exists (--force replaces it, --resume "
@@ -130,6 +130,8 @@ def _start(args: argparse.Namespace, spec: SwarmWorld) -> SwarmReport:
 
 
 def _swarm(args: argparse.Namespace) -> int:
+    from sim.checking.swarm import SwarmWorld
+
     factory = broker_factory(args)  # a name that is no broker, a port that cannot start: exit 2
     features = getattr(factory, "features", None)  # a port's: its worlds use only those
     close_broker(factory)
@@ -160,6 +162,8 @@ def _swarm(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, spec: SwarmWorld, report: SwarmReport) -> int:
     """Run the worlds the report has not done, in batches, checkpointing after each."""
+    from sim.checking.swarm import run_world
+
     first, total = report.done, report.worlds
     bar = None if args.quiet else progress_bar(total, "swarm", unit="world")
     try:
@@ -196,6 +200,8 @@ def _shrink(
     args: argparse.Namespace, spec: SwarmWorld, report: SwarmReport, out_dir: str | None
 ) -> dict[str, dict[str, Any]]:
     """Shrink the first world of each failure signature; write each to `out_dir`."""
+    from sim.checking.swarm import shrink_world, shrunk_toml
+
     found: dict[str, dict[str, Any]] = {}
     if spec.shrink_budget == 0:
         return found
@@ -239,6 +245,8 @@ def _json(report: SwarmReport, shrunk: dict[str, dict[str, Any]]) -> str:
 
 
 def _table(report: SwarmReport, shrunk: dict[str, dict[str, Any]], ran: int, seconds: float) -> str:
+    from sim.checking.swarm import STATUSES
+
     spec, status = report.spec, report.status or {}
     conform = {0: "none", 1: "every world"}.get(spec.conform_every, f"every {spec.conform_every}th")
     lines = [

@@ -14,10 +14,8 @@ version; the version is checked when the client connects) and the tasks plain da
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as cf
-import importlib.metadata
-import socket
+import importlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -164,6 +162,8 @@ def _check_address(address: str) -> tuple[str, int]:
 def _reach(address: str) -> None:
     """Fail at once, naming `address`, where nothing listens: dask's own connect retries a
     refused connection until its timeout, as if the scheduler were about to start."""
+    import socket  # here, as asyncio below: a run that fans out nothing never imports them
+
     host, port = _check_address(address)
     try:
         with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
@@ -209,6 +209,8 @@ def _shake_hands(distributed: Any, address: str) -> None:
     """dask's `connect` waits for the peer's handshake without a bound (distributed.comm.core),
     so a port held by another service would hang the client forever: shake hands first, within
     CONNECT_TIMEOUT."""
+    import asyncio
+
     security = distributed.Security()  # tls:// certificates from dask's configuration
 
     async def shake() -> None:
@@ -241,6 +243,8 @@ def _why(err: BaseException) -> str:
 def _check_workers(client: Any, address: str) -> None:
     """Workers without brokerlab, or with another version, would fail every task (or compute
     other figures): refuse them before anything runs. Workers that join later are not seen."""
+    import importlib.metadata  # here: it scans the installed packages
+
     try:
         here = importlib.metadata.version("brokerlab")
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a bare source tree
