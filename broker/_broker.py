@@ -440,7 +440,6 @@ class Broker(Generic[P]):
             # rule 4.8: a dequeue by a stopped actor returns nothing
             return None
         box = actor.mailbox
-        now = self.timers.now
         while True:
             # rule 4.5: the own mailbox in dequeue order (high, then normal)
             env = box.pop()
@@ -453,7 +452,7 @@ class Broker(Generic[P]):
                 # rule 4.4, 9.3: the freed slot goes to the oldest parked message
                 self._unpark(actor)
             # rule 4.7: at dequeue, now >= deadline is expired
-            if env.deadline is not None and now >= env.deadline:
+            if env.deadline is not None and self.timers.now >= env.deadline:
                 # rule 4.7, 7.5: an expired message is dead-lettered, never handed over
                 self._dead_letter(env, "expired", actor)
                 continue
@@ -903,12 +902,13 @@ class Broker(Generic[P]):
             self._emit("dead_letter", {"msg": env.msg, "reason": reason})
 
     def _trace_send(self, env: Envelope[Any]) -> None:
-        sender = self.registry.actors.get(env.sender) if env.sender is not None else None
+        sender = None if env.sender is None else self.registry.actors.get(env.sender)
+        to = env.to
         # rule 9.4: the send event's fields (to null for a never-issued corr, 5.4)
         fields: dict[str, Any] = {
             "msg": env.msg,
-            "from": sender.label if sender is not None else None,
-            "to": str(env.to) if env.to is not None else None,
+            "from": None if sender is None else sender.label,
+            "to": None if to is None else f"{to.kind}:{to.value}",  # str(to), without a call
             "kind": env.kind,
         }
         if env.corr is not None:

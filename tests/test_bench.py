@@ -20,6 +20,9 @@ def test_bench_runs_tiny_and_writes_every_row(
     assert any("vs simpy" in n for n in names) and any("vs heapq" in n for n in names)
     assert sum("routing" in n for n in names) == 5
     assert any("trace on vs off" in n for n in names)
+    # the command a user runs, whole processes: against SimPy (M/M/1, M/M/4), traced vs not
+    assert sum("`brokerlab run` vs SimPy, whole process" in n for n in names) == 2
+    assert any("`brokerlab run --trace` vs without, whole process" in n for n in names)
     table = capsys.readouterr().out
     assert table.count("\n|") == len(names) + 2  # header, rule, one line per row
 

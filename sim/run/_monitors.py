@@ -97,7 +97,8 @@ class Monitor:
             if cap is not None and f["depth"] > cap:
                 self._fail("capacity", f"{f['actor']} holds {f['depth']} > capacity {cap}")
         elif ev == "dequeue":
-            self._close(f["msg"], ev)
+            if self.live.pop(f["msg"], None) is None:  # `_close`, inline
+                self._not_in_flight(f["msg"], ev)
             self.delivered += 1
         elif ev == "resolve":
             self._resolve(f)
@@ -127,7 +128,8 @@ class Monitor:
                 self._fail("exclusive_deadline", f"request {corr} replied at its deadline")
             if self.live.get(f["msg"]) != "reply":
                 self._fail("correlation", f"request {corr} replied by a non-reply {f['msg']}")
-            self._close(f["msg"], "resolve")
+            if self.live.pop(f["msg"], None) is None:  # `_close`, inline
+                self._not_in_flight(f["msg"], "resolve")
             self.delivered += 1
         elif outcome == "timed_out" and self.clock.now < deadline:
             self._fail("exclusive_deadline", f"request {corr} timed out before {deadline!r}")
