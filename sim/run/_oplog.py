@@ -57,12 +57,14 @@ class OpLog:
         self.frames: list[list[Line]] = []  # the open operations' lines, outermost first
         self.held = 0  # lines not yet written, open operations' `op` lines included
 
-    def line(self, tag: str, name: str, fields: dict[str, Any]) -> None:
+    def line(self, tag: str, name: str, fields: dict[str, Any]) -> int:
+        """Log one line; return its `seq` (see `last_seq`)."""
         if self.frames:
             self.frames[-1].append((tag, name, fields))
             self.held += 1
-        else:
-            self.writer.write(self.clock.now, tag, name, fields)
+            return self.writer.seq + self.held
+        self.writer.write(self.clock.now, tag, name, fields)
+        return self.writer.seq
 
     def last_seq(self) -> int:
         """The `seq` the line written last will have (an operation's lines are numbered when
@@ -95,9 +97,7 @@ class OpLog:
             self.frames[-1] += lines
             return
         self.held = 0
-        now, write = self.clock.now, self.writer.write
-        for tag, name, fields in lines:
-            write(now, tag, name, fields)
+        self.writer.write_all(self.clock.now, lines)
 
     def end(self, how: str, stats: Stats, pending: list[int]) -> None:
         """The last line: how the run ended, with the broker's counters and pending requests."""

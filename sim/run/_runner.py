@@ -261,12 +261,12 @@ class Simulation:
 
     def _logged(self, ev: str, fields: dict[str, Any]) -> None:
         log: OpLog = self.log  # type: ignore[assignment]  # only the listener with a trace
-        log.line("ev", ev, fields)
+        seq = log.line("ev", ev, fields)
         monitor = self.monitor
         if monitor is None:
             self.n_events += 1
         else:
-            monitor.seq = log.last_seq()
+            monitor.seq = seq
             monitor.observe(ev, fields)
 
     def run(self, progress: Progress | None = None) -> Result:

@@ -9,7 +9,7 @@ round-trip floats, UTF-8, so the same run gives the same bytes whatever PYTHONHA
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring
 from operator import call, itemgetter, pos
 from typing import Any, Protocol
@@ -179,12 +179,20 @@ class TraceWriter:
         out.write(canonical(head) + "\n")
 
     def write(self, t: float, tag: str, name: str, fields: dict[str, Any]) -> None:
-        self.seq = seq = self.seq + 1
+        """One line."""
+        self.write_all(t, ((tag, name, fields),))
+
+    def write_all(self, t: float, lines: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+        """Lines that share their `t` (an operation's: its `op` line and what it caused), each a
+        (tag, name, fields), in order. The hot path: one call per operation, not per line."""
         if t is not self.t:
             self.t_text = _text(t)
             self.t = t
-        held = self.held
-        held.append(encode_line(self.t_text, seq, name, fields, tag))
+        t_text, seq, held = self.t_text, self.seq, self.held
+        for tag, name, fields in lines:
+            seq += 1
+            held.append(encode_line(t_text, seq, name, fields, tag))
+        self.seq = seq
         if len(held) >= _BLOCK:
             self.flush()
 
