@@ -441,8 +441,9 @@ class Broker(Generic[P]):
             return None
         box = actor.mailbox
         while True:
-            # rule 4.5: the own mailbox in dequeue order (high, then normal)
-            env = box.pop()
+            # rule 4.5: the own mailbox in dequeue order (high, then normal); a shared pool's
+            # member has none of its own, usually: no call then (the hot path of M/M/c)
+            env = box.pop() if box.size else None
             if env is None:
                 # rule 3.8: own mailbox empty: pull from the shared pools
                 env = self._pull_shared(actor)
