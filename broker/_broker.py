@@ -114,6 +114,10 @@ class Broker(Generic[P]):
         wake: Callable[[int], None] | None = None,
     ) -> None:
         self.timers = timers
+        # A request's timeout is most likely cancelled before it is due (broker/_timers.py).
+        self._call_at_lazily: Callable[[float, Callable[[], None]], TimerHandle] = getattr(
+            timers, "call_at_lazily", timers.call_at
+        )
         self.rng = rng
         self.registry = Registry(rng)
         self._emit = listener
@@ -369,7 +373,7 @@ class Broker(Generic[P]):
         # rule 1.4, 5.1: pending requests kept in insertion (issue) order
         self._pending[corr] = requester.pending[corr] = pending
         # rule 1.1, 5.1: the timeout timer exists before the request is routed
-        pending.timer = self.timers.call_at(deadline, pending.expire)
+        pending.timer = self._call_at_lazily(deadline, pending.expire)
         # rule 1.3: the request message's id from the message counter
         msg = self._next_msg
         self._next_msg = msg + 1

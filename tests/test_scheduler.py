@@ -6,9 +6,11 @@ import math
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from broker import Timers
-from sim.run import ScheduledCall, Scheduler, SchedulerError
+from sim.run import ScheduledCall, Scheduler, SchedulerError, TieBreaker
 
 
 def recorder(log: list[object], item: object) -> Callable[[], None]:
@@ -310,3 +312,66 @@ def test_advance_to_never_goes_backwards() -> None:
     with pytest.raises(SchedulerError):
         s.advance_to(math.inf)
     assert s.now == 4.0
+
+
+# One step of a schedule: ("set", time offset, lazily?) sets a timer from inside the running
+# callback; ("cancel", k) cancels the k-th timer set so far (if any); ("run", budget) runs.
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), st.sampled_from([0.0, 1.0, 2.0, 1e9]), st.booleans()),
+        st.tuples(st.just("cancel"), st.integers(0, 40)),
+        st.tuples(st.just("run"), st.integers(0, 5)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=400)
+@given(steps, st.booleans(), st.integers(0, 3))
+def test_a_lazy_timer_runs_exactly_where_call_at_would_run_it(
+    plan: list[tuple[object, ...]], ties: bool, peeks: int
+) -> None:
+    """Spec 1.1 with `call_at_lazily` (a request's timeout): whatever is set, cancelled, peeked
+    and run in between, the timers run in the same order at the same times as with `call_at`."""
+
+    def play(lazily: bool) -> list[tuple[int, float]]:
+        clock = TieBreaker(7) if ties else Scheduler()
+        timers = clock.broker_timers
+        ran: list[tuple[int, float]] = []
+        handles: list[ScheduledCall] = []
+
+        def fire(k: int) -> Callable[[], None]:
+            return lambda: ran.append((k, clock.now))
+
+        for step in plan:
+            if step[0] == "set":
+                _, offset, lazy = step
+                at = clock.now + float(offset)  # type: ignore[arg-type]
+                setter = timers.call_at_lazily if lazy and lazily else timers.call_at  # type: ignore[attr-defined]
+                handles.append(setter(at, fire(len(handles))))
+            elif step[0] == "cancel":
+                if handles:
+                    handles[int(step[1]) % len(handles)].cancel()  # type: ignore[call-overload]
+            else:
+                for _ in range(peeks):
+                    clock.peek()
+                clock.run(max_events=int(step[1]))  # type: ignore[call-overload]
+        clock.run()
+        assert clock.pending == 0
+        return ran
+
+    assert play(lazily=True) == play(lazily=False)
+
+
+def test_lazy_timers_cancelled_in_bulk_are_compacted() -> None:
+    """A run that cancels every request's timeout (they are set lazily, far ahead) keeps a
+    bounded list of them, and still runs the ones left at their time."""
+    s = Scheduler()
+    log: list[object] = []
+    for i in range(5000):
+        handle = s.call_at_lazily(1e9 + i, recorder(log, i))
+        if i % 100:
+            handle.cancel()
+    assert len(s._lazy) <= 2 * s.pending + 256
+    assert s.run() == 50
+    assert log == list(range(0, 5000, 100))

@@ -206,6 +206,12 @@ class LoggedTimers:
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
         return self.clock.call_at(when, partial(self.log.call, "fire", {}, callback))
 
+    def call_at_lazily(self, when: float, callback: Callable[[], None]) -> TimerHandle:
+        call: Callable[[float, Callable[[], None]], TimerHandle] = getattr(
+            self.clock, "call_at_lazily", self.clock.call_at
+        )
+        return call(when, partial(self.log.call, "fire", {}, callback))
+
 
 class LoggedBroker(Generic[P]):
     """A `MessageBroker` that logs every call into it (the reads are not operations)."""

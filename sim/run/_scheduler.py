@@ -8,6 +8,10 @@ Rules, in the style of SimPy's core:
   reaches the top of the heap. When dead entries outnumber live ones (and there are many), the
   heap is compacted in place, so a workload that cancels most of its timeouts cannot grow it
   without bound.
+- A timer that will most likely be cancelled (a request's timeout) can be set with
+  `call_at_lazily`: it takes its `seq` at once, so it runs exactly where `call_at` would run it,
+  but waits in a list, not the heap, until the clock first reaches the earliest time in that list;
+  then every timer in it enters the heap. One cancelled before then costs no heap push or pop.
 - `now` is read-only and only moves forward: to the time of each event as it runs, to `until`
   (see `run`), or to the time given to `advance_to`.
 - `TieBreaker` (a scenario's `ties`) varies only what the world may vary: the order of its own
@@ -73,12 +77,9 @@ class ScheduledCall:
         self._scheduler = None
         self._callback = _released
         scheduler._live -= 1
-        heap = scheduler._heap
-        dead = len(heap) - scheduler._live
+        dead = len(scheduler._heap) + len(scheduler._lazy) - scheduler._live
         if dead > _COMPACT_MIN_DEAD and dead > scheduler._live:
-            # In place: a `run` loop in progress holds a reference to this very list.
-            heap[:] = [entry for entry in heap if entry[2]._scheduler is not None]
-            heapq.heapify(heap)
+            scheduler._compact()
 
     def __repr__(self) -> str:
         state = "cancelled" if self.cancelled else "queued" if self._scheduler else "done"
@@ -100,10 +101,14 @@ class Scheduler:
     (0, 5.0)
     """
 
-    __slots__ = ("_heap", "_live", "_now", "_seq")
+    __slots__ = ("_heap", "_lazy", "_lazy_min", "_live", "_now", "_seq")
 
     _now: float
     _heap: list[tuple[float, int, ScheduledCall]]
+    # Timers set with `call_at_lazily`, in the order they were set, and the earliest time among
+    # them (never later than it: a cancelled timer's time may linger until the list is emptied).
+    _lazy: list[tuple[float, int, ScheduledCall]]
+    _lazy_min: float
     _live: int
     _seq: itertools.count[int]
 
@@ -112,6 +117,8 @@ class Scheduler:
             raise SchedulerError(f"start time must be finite and >= 0, got {now!r}")
         self._now = now
         self._heap = []
+        self._lazy = []
+        self._lazy_min = _INF
         self._live = 0
         self._seq = itertools.count()
 
@@ -130,6 +137,38 @@ class Scheduler:
         _heappush(self._heap, (when, next(self._seq), timer))
         self._live += 1
         return timer
+
+    def call_at_lazily(self, when: float, callback: Callable[[], None]) -> ScheduledCall:
+        """`call_at` for a timer that will most likely be cancelled before `when`: it runs in
+        the same place `call_at` would run it (see the rules above)."""
+        if not self._now <= when < _INF:
+            raise SchedulerError(
+                f"cannot schedule at {when!r}: time must be finite and >= now ({self._now!r})"
+            )
+        timer = ScheduledCall(when, callback, self)
+        self._lazy.append((when, next(self._seq), timer))
+        if when < self._lazy_min:
+            self._lazy_min = when
+        self._live += 1
+        return timer
+
+    def _unlazy(self) -> None:
+        """The clock reached the earliest lazy time: every live lazy timer enters the heap."""
+        heap = self._heap
+        for entry in self._lazy:
+            if entry[2]._scheduler is not None:
+                _heappush(heap, entry)
+        self._lazy.clear()
+        self._lazy_min = _INF
+
+    def _compact(self) -> None:
+        """Drop cancelled entries from the heap and the lazy list."""
+        # In place: a `run` loop in progress holds a reference to this very list.
+        heap = self._heap
+        heap[:] = [entry for entry in heap if entry[2]._scheduler is not None]
+        heapq.heapify(heap)
+        self._lazy[:] = [entry for entry in self._lazy if entry[2]._scheduler is not None]
+        self._lazy_min = min((entry[0] for entry in self._lazy), default=_INF)
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> ScheduledCall:
         """Run `callback()` after `delay` (finite, >= 0) units of virtual time."""
@@ -165,7 +204,11 @@ class Scheduler:
         budget = -1 if max_events is None else max_events
         heap = self._heap
         count = 0
-        while heap and count != budget:
+        while count != budget:
+            if self._lazy_min <= (heap[0][0] if heap else _INF):
+                self._unlazy()
+            if not heap:
+                break
             entry = _heappop(heap)
             when, _, timer = entry
             if timer._scheduler is None:  # cancelled
@@ -201,6 +244,8 @@ class Scheduler:
     def peek(self) -> float | None:
         """The time of the next live event, or None if there is none."""
         heap = self._heap
+        if self._lazy_min <= (heap[0][0] if heap else _INF):
+            self._unlazy()
         while heap and heap[0][2]._scheduler is None:
             heapq.heappop(heap)
         return heap[0][0] if heap else None
@@ -252,18 +297,28 @@ class TieBreaker(Scheduler):
     def call_at(self, when: float, callback: Callable[[], None]) -> ScheduledCall:
         return self._push(when, callback, self._rng.randrange(1 << 16))
 
+    def call_at_lazily(self, when: float, callback: Callable[[], None]) -> ScheduledCall:
+        return self._push(when, callback, self._rng.randrange(1 << 16), lazy=True)
+
     def call_later(self, delay: float, callback: Callable[[], None]) -> ScheduledCall:
         if not 0.0 <= delay < _INF:
             raise SchedulerError(f"cannot schedule after delay {delay!r}: must be finite and >= 0")
         return self.call_at(self._now + delay, callback)
 
-    def _push(self, when: float, callback: Callable[[], None], key: int) -> ScheduledCall:
+    def _push(
+        self, when: float, callback: Callable[[], None], key: int, lazy: bool = False
+    ) -> ScheduledCall:
         if not self._now <= when < _INF:
             raise SchedulerError(
                 f"cannot schedule at {when!r}: time must be finite and >= now ({self._now!r})"
             )
         timer = ScheduledCall(when, callback, self)
-        _heappush(self._heap, (when, key << _KEY_SHIFT | next(self._seq), timer))
+        entry = (when, key << _KEY_SHIFT | next(self._seq), timer)
+        if lazy:
+            self._lazy.append(entry)
+            self._lazy_min = min(self._lazy_min, when)
+        else:
+            _heappush(self._heap, entry)
         self._live += 1
         return timer
 
@@ -286,3 +341,6 @@ class _BrokerTimers:
 
     def call_at(self, when: float, callback: Callable[[], None]) -> ScheduledCall:
         return self._clock._push(when, callback, _BROKER_KEY)
+
+    def call_at_lazily(self, when: float, callback: Callable[[], None]) -> ScheduledCall:
+        return self._clock._push(when, callback, _BROKER_KEY, lazy=True)
