@@ -53,6 +53,8 @@ _OTHER = ("%s", canonical)
 
 def _text(value: Any) -> str:
     """The canonical text of one value (`t`: the writer keeps it for the lines that share it)."""
+    if type(value) is float and value - value == 0.0:
+        return float.__repr__(value)  # the usual `t`, directly
     fmt, convert = _SLOTS.get(type(value), _OTHER)
     if type(value) is float and value - value != 0.0:
         canonical(value)  # raises ValueError, as json.dumps does

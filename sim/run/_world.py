@@ -173,7 +173,11 @@ class Client:
 
     def open_arrival(self) -> None:
         self.issue()
-        nxt = self.gap()
+        # `gap()`, inline: this runs once per arrival
+        if self.interval is not None:
+            nxt = self.clock.now + self.interval
+        else:
+            nxt = self.clock.now + self.rng.expovariate(self.rate)
         count = self.spec.count
         if nxt < self.sim.until and (count is None or self.issued < count):
             self.clock.call_at(nxt, self.open_arrival)
