@@ -316,8 +316,9 @@ def process_rows(
 
 
 def interleave_cpu(runs: int, commands: dict[str, list[str]]) -> dict[str, float]:
-    """Each command once to warm the disk cache, then all in turn `runs` times: median CPU s."""
-    for command in commands.values():
+    """Each command once to warm the disk cache, then all in turn `runs` times: median CPU s.
+    One run is a smoke run (the tests' tiny bench): no warm-up then."""
+    for command in commands.values() if runs > 1 else ():
         child_cpu(command)
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
