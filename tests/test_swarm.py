@@ -177,9 +177,9 @@ def test_swarm_finds_and_shrinks_the_late_reply_mutant_unaided(
         assert simulate(scenario).ok  # the reference runs it clean
         capsys.readouterr()
         assert main(["run", str(path), "--broker", "late_reply_delivered", "--quiet"]) == 1
-        invariant = f["signature"].split(":", 1)[1]
-        assert "invariant violated at event" in capsys.readouterr().err
-        assert invariant in path.read_text()
+        invariant = f["signature"].split(":", 1)[1]  # the replay breaks the same invariant
+        assert "invariant violated at event" in (err := capsys.readouterr().err)
+        assert f": {invariant}: " in err
 
 
 def test_a_resumed_swarm_ends_with_the_report_of_one_run(tmp_path: Path) -> None:
@@ -193,13 +193,42 @@ def test_a_resumed_swarm_ends_with_the_report_of_one_run(tmp_path: Path) -> None
     assert whole.read_bytes() == parts.read_bytes()
 
 
+def test_an_interrupted_swarm_keeps_its_checkpoint_and_resumes_from_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sim.cli import swarm as cli_swarm
+
+    whole, parts, found = tmp_path / "whole.json", tmp_path / "parts.json", tmp_path / "found"
+    args = ["swarm", "--seed", "3", "--quiet", "--broker", "inclusive_deadline", "--worlds",
+            "20", "--shrink-budget", "50"]  # fmt: skip
+    monkeypatch.setattr(cli_swarm, "BATCH", 6)  # checkpoints after worlds 6, 12 and 18
+    assert main([*args, "--report", str(whole), "--out", str(tmp_path / "once")]) == 1
+    real, calls = cli_swarm.run_tasks, []
+
+    def interrupted(*a: Any, **k: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(cli_swarm, "run_tasks", interrupted)
+    assert main([*args, "--report", str(parts), "--out", str(found)]) == 130
+    assert json.loads(parts.read_text())["done"] == 12  # the last checkpoint, whole
+    assert not list(tmp_path.glob("*.part-*"))  # no temporary file left behind
+    monkeypatch.setattr(cli_swarm, "run_tasks", real)
+    assert main([*args, "--report", str(parts), "--out", str(found), "--resume"]) == 1
+    assert whole.read_text().replace("once", "found") == parts.read_text()
+    assert list(found.glob("*.toml"))  # written into its own directory, without --force
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--resume"], "--resume needs the --report"),
         (["--broker", "nope"], "--broker: no broker 'nope'"),
         (["--jobs", "2", "--scheduler", "tcp://127.0.0.1:1"], "--jobs and --scheduler"),
-        (["--report", "EXISTS"], "exists (--force replaces it, --resume continues it)"),
+        (["--report", "EXISTS"], "exists (--force replaces it)"),
+        (["--report", "/nonexistent/r.json"], "cannot write the report to '/nonexistent/r.json'"),
         (["--report", "OTHER", "--resume"], "is the report of another swarm"),
         (["--report", "JUNK", "--resume"], "not a swarm report"),
     ],

@@ -12,7 +12,9 @@ The rules, the same for every output flag (`run --trace/--summary`, `check --out
 4. A file appears whole or not at all: it is written next to its path (`NAME.part-XXXX.EXT`)
    and renamed over it once complete, so a command that fails leaves the old file (or none).
    One exception: a trace cut short by a crash or an interrupt is kept at its path, cut after
-   its last whole line, and stderr says so; `brokerlab conform --partial` reads it.
+   its last whole line, and stderr says so; `brokerlab conform --partial` reads it. A file a
+   long command rewrites as it goes (a swarm's report) is put at its path whole each time
+   (`Output.checkpoint`).
 
 `vectors regen` is outside these rules: it rewrites the golden files of a source checkout, which
 is what it is for (its `--check` writes nothing).
@@ -67,6 +69,20 @@ class Output:
             self.stream.close()
             if self.temp is not None:
                 os.replace(self.temp, self.target)
+
+    def checkpoint(self, text: str) -> None:
+        """Put `text` at the path now, whole, through a temporary file of its own, and keep the
+        output claimed for more (rule 4 for a file rewritten as a command goes). A device or a
+        standard stream gets only what is committed at the end."""
+        if self.temp is None:
+            return
+        directory, name = os.path.split(self.target)
+        stem, ext = os.path.splitext(name)
+        fd, temp = tempfile.mkstemp(prefix=f"{stem}.part-", suffix=ext, dir=directory)
+        os.fchmod(fd, stat.S_IMODE(os.stat(self.temp).st_mode))
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(temp, self.target)
 
     def discard(self) -> None:
         """Nothing to write after all: leave the path as it was."""
@@ -150,9 +166,18 @@ class Outputs:
                 raise UsageError(f"{out.flag} and {flag} name the same file {path}")
 
     def claim(
-        self, flag: str, path: str | None, what: str, *, binary: bool = False, partial: bool = False
+        self,
+        flag: str,
+        path: str | None,
+        what: str,
+        *,
+        binary: bool = False,
+        partial: bool = False,
+        replace: bool = False,
     ) -> Output | None:
-        """Claim the file `path` (none: None) for `flag`, which writes `what` ("trace")."""
+        """Claim the file `path` (none: None) for `flag`, which writes `what` ("trace").
+        `replace`: the command means to replace the file that is there (a resumed swarm's
+        report, a file in a directory claimed with `claim_dir(..., reuse=True)`)."""
         if not path:
             return None
         try:
@@ -172,7 +197,7 @@ class Outputs:
         else:
             target = os.path.realpath(path)  # a symbolic link's file is replaced, not the link
             self._check(flag, path, target)
-            if mode is not None and not self.force:
+            if mode is not None and not (self.force or replace):
                 raise UsageError(f"{flag} {path}: exists (--force replaces it)")
             out = self._temporary(flag, path, what, target, binary, mode)
         out.partial = partial
@@ -201,8 +226,9 @@ class Outputs:
             stream = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
         return Output(flag, path, what, target, temp, stream)
 
-    def claim_dir(self, flag: str, path: str | None) -> str | None:
-        """Claim a directory to write files into (`--keep DIR`): new or empty, unless --force."""
+    def claim_dir(self, flag: str, path: str | None, *, reuse: bool = False) -> str | None:
+        """Claim a directory to write files into (`--keep DIR`): new or empty, unless --force
+        or `reuse` (a resumed swarm writes into its own directory again)."""
         if not path:
             return None
         target = os.path.realpath(path)
@@ -210,7 +236,7 @@ class Outputs:
         if os.path.exists(target):
             if not os.path.isdir(target):
                 raise UsageError(f"{flag} {path}: is not a directory")
-            if os.listdir(target) and not self.force:
+            if os.listdir(target) and not (self.force or reuse):
                 raise UsageError(f"{flag} {path}: is not empty (--force writes into it)")
             return target
         try:

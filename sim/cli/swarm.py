@@ -21,7 +21,7 @@ from sim.cli._common import (
     broker_factory,
     close_broker,
 )
-from sim.cli._outputs import Outputs, add_force_option
+from sim.cli._outputs import Output, Outputs, add_force_option
 from sim.run import ProgressBar, progress_bar, run_tasks
 
 if TYPE_CHECKING:
@@ -93,21 +93,11 @@ def _slug(signature: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", signature).strip("-")[:60]
 
 
-def _write_atomic(path: str, text: str) -> None:
-    temp = f"{path}.part"
-    with open(temp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(temp, path)
-
-
 def _start(args: argparse.Namespace, spec: SwarmWorld) -> SwarmReport:
     """A new report, or the one `--resume` continues (checked to be this swarm's)."""
     from sim.checking.swarm import SwarmReport
 
     if not args.resume:
-        if args.report and os.path.exists(args.report) and not args.force:
-            raise UsageError(f"--report {args.report}: exists (--force replaces it, --resume "
-                             "continues it)")  # fmt: skip
         return SwarmReport(spec, args.worlds)
     if not args.report:
         raise UsageError("--resume needs the --report of the swarm to continue")
@@ -147,12 +137,15 @@ def _swarm(args: argparse.Namespace) -> int:
     )
     with Outputs("swarm", force=args.force) as outputs:
         report = _start(args, spec)
-        out_dir = outputs.claim_dir("--out", args.out)
+        # A resumed swarm replaces its own report and writes into its own directory again.
+        report_out = outputs.claim("--report", args.report, "report", replace=args.resume)
+        out_dir = outputs.claim_dir("--out", args.out, reuse=args.resume)
         started = time.monotonic()
-        ran = _run(args, spec, report)
-        shrunk = _shrink(args, spec, report, out_dir)
-        if args.report:
-            _write_atomic(args.report, _json(report, shrunk))
+        ran = _run(args, spec, report, report_out)
+        shrunk = _shrink(args, spec, report, outputs, out_dir)
+        if report_out is not None:
+            report_out.stream.write(_json(report, shrunk))
+            report_out.commit()
         seconds = time.monotonic() - started
     if not args.quiet:
         print(_table(report, shrunk, ran, seconds))
@@ -160,7 +153,9 @@ def _swarm(args: argparse.Namespace) -> int:
     return EXIT_VIOLATION if failed else EXIT_OK
 
 
-def _run(args: argparse.Namespace, spec: SwarmWorld, report: SwarmReport) -> int:
+def _run(
+    args: argparse.Namespace, spec: SwarmWorld, report: SwarmReport, report_out: Output | None
+) -> int:
     """Run the worlds the report has not done, in batches, checkpointing after each."""
     from sim.checking.swarm import run_world
 
@@ -188,8 +183,8 @@ def _run(args: argparse.Namespace, spec: SwarmWorld, report: SwarmReport) -> int
                 report.add(outcome)
             if bar is not None and report.failures:
                 bar.note(f"{len(report.failures)} failure signature(s)")
-            if args.report and end < total:
-                _write_atomic(args.report, _json(report, {}))
+            if report_out is not None and end < total:
+                report_out.checkpoint(_json(report, {}))
     finally:
         if bar is not None:
             bar.close()
@@ -197,7 +192,11 @@ def _run(args: argparse.Namespace, spec: SwarmWorld, report: SwarmReport) -> int
 
 
 def _shrink(
-    args: argparse.Namespace, spec: SwarmWorld, report: SwarmReport, out_dir: str | None
+    args: argparse.Namespace,
+    spec: SwarmWorld,
+    report: SwarmReport,
+    outputs: Outputs,
+    out_dir: str | None,
 ) -> dict[str, dict[str, Any]]:
     """Shrink the first world of each failure signature; write each to `out_dir`."""
     from sim.checking.swarm import shrink_world, shrunk_toml
@@ -224,8 +223,10 @@ def _shrink(
         }
         if out_dir is not None:
             name = f"{k}-{_slug(failure.signature or '')}.toml"
-            path = os.path.join(out_dir, name)
-            _write_atomic(path, shrunk_toml(failure, shrunk, spec))
+            out = outputs.claim("--out", os.path.join(out_dir, name), "shrunk world", replace=True)
+            assert out is not None
+            out.stream.write(shrunk_toml(failure, shrunk, spec))
+            out.commit()
             entry["file"] = os.path.join(args.out, name)
         found[failure.signature or ""] = entry
     return found
