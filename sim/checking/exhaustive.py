@@ -46,6 +46,7 @@ from model.checker import (
 from sim.checking.bridge import Unscriptable, disagreement, model_counters, perform, script_step
 from sim.checking.refinement import refinement
 from sim.run import Scheduler
+from sim.scenario import value_toml
 
 __all__ = ["check_broker", "scenario_toml", "steering_problem"]
 
@@ -272,16 +273,6 @@ def check_broker(
     )  # fmt: skip
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    return json.dumps(value)
-
-
 def scenario_toml(
     ce: Counterexample, broker: str = "reference", bounds: CheckBounds | None = None
 ) -> str:
@@ -304,7 +295,7 @@ def scenario_toml(
     ]
     if bounds is not None:
         lines.append(f"# bounds: {json.dumps(bounds.to_dict(), sort_keys=True)}")
-    lines += ["", f"until = {_toml(end + 1.0)}", "seed = 1"]
+    lines += ["", f"until = {value_toml(end + 1.0)}", "seed = 1"]
     now = 0.0
     for step in ce.steps:
         at_once = answered_at_once(step)
@@ -318,5 +309,5 @@ def scenario_toml(
             if at_once is not None:  # the member dequeues and replies inside the request
                 table["answered_by"] = at_once[0]
             lines += ["", "[[script]]"]
-            lines += [f"{k} = {_toml(v)}" for k, v in table.items()]
+            lines += [f"{k} = {value_toml(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"

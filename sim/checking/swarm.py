@@ -32,7 +32,7 @@ import json
 import re
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from broker import STRATEGIES, BrokerFactory, SplitMix64
@@ -459,18 +459,12 @@ class SwarmReport:
     worlds: int
     done: int = 0
     events: int = 0
-    status: dict[str, int] | None = None
-    histogram: dict[int, int] | None = None  # events per world -> worlds
-    failures: dict[str, dict[str, Any]] | None = None  # signature -> first world, count, ...
-
-    def __post_init__(self) -> None:
-        self.status = self.status or dict.fromkeys(STATUSES, 0)
-        self.histogram = self.histogram or {}
-        self.failures = self.failures or {}
+    status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    histogram: dict[int, int] = field(default_factory=dict)  # events per world -> worlds
+    failures: dict[str, dict[str, Any]] = field(default_factory=dict)  # signature -> first world
 
     def add(self, outcome: WorldOutcome) -> None:
-        assert self.status is not None and self.histogram is not None
-        assert self.failures is not None and outcome.index == self.done
+        assert outcome.index == self.done  # worlds are counted in index order
         self.done += 1
         self.events += outcome.events
         self.status[outcome.status] += 1
@@ -485,7 +479,6 @@ class SwarmReport:
 
     def median_events(self) -> int | None:
         """The median world's events (the lower one for an even count)."""
-        assert self.histogram is not None
         seen, half = 0, (self.done + 1) // 2
         for events in sorted(self.histogram):
             seen += self.histogram[events]
@@ -495,14 +488,12 @@ class SwarmReport:
 
     def first(self, signature: str) -> WorldOutcome:
         """The first world that failed with `signature`, to shrink."""
-        assert self.failures is not None
         f = self.failures[signature]
         return WorldOutcome(
             f["world"], f["status"], f["events"], signature, f["detail"], tuple(f["tape"])
         )
 
     def to_dict(self) -> dict[str, Any]:
-        assert self.histogram is not None and self.failures is not None
         spec = self.spec
         return {
             "swarm": {

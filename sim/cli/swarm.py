@@ -149,7 +149,7 @@ def _swarm(args: argparse.Namespace) -> int:
         seconds = time.monotonic() - started
     if not args.quiet:
         print(_table(report, shrunk, ran, seconds))
-    failed = sum(n for status, n in (report.status or {}).items() if status != "ok")
+    failed = sum(n for status, n in report.status.items() if status != "ok")
     return EXIT_VIOLATION if failed else EXIT_OK
 
 
@@ -204,7 +204,7 @@ def _shrink(
     found: dict[str, dict[str, Any]] = {}
     if spec.shrink_budget == 0:
         return found
-    for k, f in enumerate(sorted((report.failures or {}).values(), key=lambda f: f["world"]), 1):
+    for k, f in enumerate(sorted(report.failures.values(), key=lambda f: f["world"]), 1):
         failure = report.first(f["signature"])
         bar = None if args.quiet else progress_bar(spec.shrink_budget, f"shrink {k}", unit="run")
         try:
@@ -248,7 +248,7 @@ def _json(report: SwarmReport, shrunk: dict[str, dict[str, Any]]) -> str:
 def _table(report: SwarmReport, shrunk: dict[str, dict[str, Any]], ran: int, seconds: float) -> str:
     from sim.checking.swarm import STATUSES
 
-    spec, status = report.spec, report.status or {}
+    spec, status = report.spec, report.status
     conform = {0: "none", 1: "every world"}.get(spec.conform_every, f"every {spec.conform_every}th")
     lines = [
         f"swarm --seed {spec.seed}: {report.done:,} worlds of size {spec.size:g} on broker "
@@ -259,7 +259,7 @@ def _table(report: SwarmReport, shrunk: dict[str, dict[str, Any]], ran: int, sec
              "crash": " (an exception in brokerlab: a bug)"}  # fmt: skip
     lines += [f"  {s:<10}{status.get(s, 0):>8,}{notes.get(s, '') if status.get(s) else ''}"
               for s in STATUSES]  # fmt: skip
-    failures = sorted((report.failures or {}).values(), key=lambda f: f["world"])
+    failures = sorted(report.failures.values(), key=lambda f: f["world"])
     if failures:
         lines += ["", "failures by signature (first world; shrunk):"]
     for f in failures:

@@ -49,7 +49,7 @@ from sim.scenario._records import (
 )
 from sim.scenario._script import ACTIONS, ScriptStep
 from sim.scenario._tables import ScenarioError
-from sim.scenario._toml import scenario_toml
+from sim.scenario._toml import scenario_toml, value_toml
 
 __all__ = [
     "ACTIONS",
@@ -94,4 +94,5 @@ __all__ = [
     "parse_keys",
     "parse_scenario",
     "scenario_toml",
+    "value_toml",
 ]
