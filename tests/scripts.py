@@ -58,6 +58,24 @@ Step = dict[str, Any]
 # -- TOML ------------------------------------------------------------------------------------
 
 
+def small_pool(seed: int, until: float, extra: str = "") -> str:
+    """The small scenario many tests run: two exponential workers at a mean of 0.5 and a Poisson
+    client at rate 2.0 (50% load), requests with a timeout of 5.0; `extra` TOML goes after it."""
+    return f"""
+seed = {seed}
+until = {until!r}
+[[pool]]
+name = "workers"
+size = 2
+service = {{ dist = "exponential", mean = 0.5 }}
+[[client]]
+name = "load"
+target = "pool:workers"
+arrivals = {{ process = "poisson", rate = 2.0 }}
+timeout = 5.0
+{extra}"""
+
+
 def toml_value(value: object) -> str:
     """`value` (a string, number, boolean, list or table of them) as a TOML value."""
     if isinstance(value, bool):

@@ -8,24 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from scripts import small_pool
 
 from sim.cli import main
 
-SMALL = """
-seed = 11
-until = 40.0
-[[pool]]
-name = "workers"
-size = 2
-service = { dist = "exponential", mean = 0.5 }
-[[client]]
-name = "load"
-target = "pool:workers"
-arrivals = { process = "poisson", rate = 2.0 }
-timeout = 5.0
-[faults]
-duplicate = 0.05
-"""
+SMALL = small_pool(11, 40.0, "[faults]\nduplicate = 0.05\n")
 
 
 @pytest.fixture

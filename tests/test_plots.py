@@ -13,25 +13,14 @@ from typing import Any
 
 import pytest
 from matplotlib.figure import Figure
+from scripts import small_pool
 
 from sim import parse_scenario, rows_to_csv, simulate
 from sim.checking.mutants import broker_class
 from sim.cli import main
 from sim.lab import SweepError, plots, rows_from_csv
 
-TOML = """
-seed = 4
-until = 10.0
-[[pool]]
-name = "workers"
-size = 2
-service = { dist = "exponential", mean = 0.5 }
-[[client]]
-name = "load"
-target = "pool:workers"
-arrivals = { process = "poisson", rate = 2.0 }
-timeout = 5.0
-"""
+TOML = small_pool(4, 10.0)
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "svg": b"<?xml", "pdf": b"%PDF-"}
 STRATEGY = "pool.w.strategy"
 

@@ -14,25 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scripts import small_pool
 
 import sim.run
 from sim import parse_scenario, simulate, sweep
 from sim.cli import main
 from sim.run import ProgressBar, in_jupyter, progress_bar
 
-TOML = """
-seed = 4
-until = 20.0
-[[pool]]
-name = "workers"
-size = 2
-service = { dist = "exponential", mean = 0.5 }
-[[client]]
-name = "load"
-target = "pool:workers"
-arrivals = { process = "poisson", rate = 2.0 }
-timeout = 5.0
-"""
+TOML = small_pool(4, 20.0)
 
 
 class Terminal(io.StringIO):

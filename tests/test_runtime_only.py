@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from scripts import small_pool
 
 # Every extra's top-level module (pytest-cov brings coverage, ipykernel brings IPython,
 # distributed brings dask).
@@ -60,19 +61,7 @@ raise SystemExit(main(args))
 """
 )
 
-SCENARIO = """
-seed = 3
-until = 30.0
-[[pool]]
-name = "workers"
-size = 2
-service = { dist = "exponential", mean = 0.5 }
-[[client]]
-name = "load"
-target = "pool:workers"
-arrivals = { process = "poisson", rate = 2.0 }
-timeout = 5.0
-"""
+SCENARIO = small_pool(3, 30.0)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
