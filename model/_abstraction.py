@@ -161,8 +161,12 @@ class Keys:
                 tuple(p.msg.id for p in a.parked),
             )  # fmt: skip
 
+        by_client: dict[int, tuple[int, ...]] = {}
+        for q in s.requests:
+            by_client[q.requester] = (*by_client.get(q.requester, ()), q.corr)
+
         def requests(c: int) -> Any:
-            return tuple(r.corr for r in s.requests if r.requester == c)
+            return by_client.get(c, ())
 
         def sig_c(c: int) -> Any:
             a = actor(c)
