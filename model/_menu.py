@@ -288,12 +288,28 @@ def successors(s: State, env: Env, b: CheckBounds) -> list[tuple[Step, State, En
     """
     out = []
     for offered in _menu(s, env, b):
-        for step, effects in _choices(s, offered):
-            state = effects[-1].state
-            merged = Effect(state, effects[-1].result, tuple(e for f in effects for e in f.events))
+        for step, merged in _runs(s, offered):
+            state = merged.state
             new_env = _remember(env, step, merged, b)
             if state != s or merged.events or new_env != env:
                 out.append((step, state, new_env, merged))
+    return out
+
+
+def _runs(s: State, step: Step) -> list[tuple[Step, Effect]]:
+    """`step` run from `s` once per sequence of legal choices (`_choices`), each with its
+    actions' events merged into the last one's effect. Most steps are one action that needs no
+    choice: they take one `apply` and nothing else (the checker's hottest path)."""
+    if len(step) == 1:
+        try:
+            return [(step, apply(s, step[0]))]
+        except NeedChoice:
+            pass
+    out = []
+    for chosen, effects in _choices(s, step):
+        last = effects[-1]
+        events = last.events if len(effects) == 1 else tuple(e for f in effects for e in f.events)
+        out.append((chosen, Effect(last.state, last.result, events)))
     return out
 
 
