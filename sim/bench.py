@@ -12,7 +12,9 @@ alternately in the same process, so machine noise hits both):
 5. `brokerlab conform`'s events per second on the default scenario's trace against the
    simulator's on the run that writes it.
 6. Model checker states per second at the `default` and `wide` presets, with and without
-   symmetry (`wide` on its first states: the whole preset is `make test-slow`'s).
+   symmetry (`wide` on its first states: the whole preset is `make test-slow`'s), and where
+   the `default` search's time goes, stage by stage, in microseconds per transition, beside
+   what 15,000 states/s would allow (`checker_stage_rows`).
 7. What a user runs, as whole processes (`process_rows`): `brokerlab run` (monitors on, no
    trace) of M/M/1 and M/M/4 at rho 0.9, 200,000 customers, against SimPy's model in a
    process of its own, and `brokerlab run --trace` against the same run without. These compare
@@ -262,6 +264,7 @@ def run_all(scale: float, runs: int, progress: Callable[[str], None]) -> list[di
     rows += process_rows(progress, scale, runs, importlib.util.find_spec("simpy") is not None)
     rows += conform_rows(progress, scale)
     rows += checker_rows(progress, full=scale >= 1.0)
+    rows += checker_stage_rows(progress, full=scale >= 1.0)
     return rows
 
 
@@ -357,6 +360,79 @@ def checker_rows(progress: Callable[[str], None], full: bool = True) -> list[dic
                 f"{transitions:,} transitions, {seconds:.1f} s",
             })  # fmt: skip
     return rows
+
+
+# The model checker's stages, as `checker_stage_rows` times them: (label, module, name). A stage
+# is a function the search calls; "menu and choices" is successors' time outside `apply`.
+STAGES = (
+    ("successors: menu and choices", "model.checker", "successors"),
+    ("successors: apply (the semantics)", "model._menu", "apply"),
+    ("properties (check_transition)", "model.checker", "check_transition"),
+    ("normalize (time shift)", "model.checker", "normalize"),
+    ("key (canonical form, symmetry)", "model._abstraction", "Keys.key"),
+)
+
+
+def checker_stage_rows(progress: Callable[[str], None], full: bool = True) -> list[dict[str, Any]]:
+    """Where the checker's time goes: the `default` preset's search (symmetry on) with each
+    stage's function wrapped in a timer for the one run (the search is `check`'s own), in
+    microseconds per transition; the rest is the search loop (seen-set, graph, obligations,
+    eventually-check). The clock calls add about 0.1 us per timed call. Not `full`: tiny
+    bounds, for a smoke test."""
+    from unittest import mock
+
+    bounds = PRESETS["default"][0] if full else CheckBounds(clients=1, members=2, faults=("crash",))
+    spent = {label: 0.0 for label, _, _ in STAGES}
+    patches = []
+    for label, module, name in STAGES:
+        owner: Any = importlib.import_module(module)
+        attr = name
+        if "." in name:
+            cls, attr = name.split(".")
+            owner = getattr(owner, cls)
+        patches.append(mock.patch.object(owner, attr, _timed(getattr(owner, attr), label, spent)))
+    progress("model checker stages: the default preset, each stage timed")
+    for p in patches:
+        p.start()
+    try:
+        report = check(bounds, clock=time.perf_counter)
+    finally:
+        for p in reversed(patches):
+            p.stop()
+    spent["successors: menu and choices"] -= spent["successors: apply (the semantics)"]
+    per = 1e6 / report.transitions
+    budget = 1e6 / (15_000 * report.transitions / report.states)
+    rows = [{
+        "row": f"checker stage: {label}", "brokerlab": seconds * per,
+        "peer": None, "ratio": None, "target": "profile",
+        "note": f"us per transition; {seconds / report.seconds:.0%} of the search",
+    } for label, seconds in spent.items()]  # fmt: skip
+    rest = report.seconds - sum(spent.values())
+    rows.append({
+        "row": "checker stage: the rest (seen-set, graph, obligations, eventually)",
+        "brokerlab": rest * per, "peer": None, "ratio": None, "target": "profile",
+        "note": f"us per transition; {rest / report.seconds:.0%} of the search",
+    })  # fmt: skip
+    rows.append({
+        "row": "checker: all stages, per transition", "brokerlab": report.seconds * per,
+        "peer": budget, "ratio": None, "target": "profile",
+        "note": f"peer = the us per transition 15,000 states/s allows ({report.states:,} states, "
+        f"{report.transitions:,} transitions)",
+    })  # fmt: skip
+    return rows
+
+
+def _timed(fn: Callable[..., Any], label: str, spent: dict[str, float]) -> Callable[..., Any]:
+    clock = time.perf_counter
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = clock()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spent[label] += clock() - start
+
+    return timed
 
 
 def conform_rows(progress: Callable[[str], None], scale: float) -> list[dict[str, Any]]:

@@ -23,6 +23,10 @@ def test_bench_runs_tiny_and_writes_every_row(
     # the command a user runs, whole processes: against SimPy (M/M/1, M/M/4), traced vs not
     assert sum("`brokerlab run` vs SimPy, whole process" in n for n in names) == 2
     assert any("`brokerlab run --trace` vs without, whole process" in n for n in names)
+    # the checker's stages: each timed function is one the search calls (else it would read 0)
+    stages = [r for r in report["rows"] if r["row"].startswith("checker stage: ")]
+    assert len(stages) == len(bench.STAGES) + 1
+    assert all(r["brokerlab"] > 0 for r in stages), stages
     table = capsys.readouterr().out
     assert table.count("\n|") == len(names) + 2  # header, rule, one line per row
 
