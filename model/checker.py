@@ -168,8 +168,9 @@ class Report:
 class _Search:
     """One breadth-first search; `run` fills a `Report`.
 
-    The graph is kept as two arrays of edge ends while searching (`src`, `dst`) and becomes a
-    `networkx.DiGraph` only after it (`Report.graph`), for the eventually-check and export.
+    The graph is kept as two arrays of edge ends while searching (`src`, `dst`); the
+    eventually-check finds its components from them, and they become a `networkx.DiGraph`
+    after the search (`Report.graph`) for export and for a lasso's shortest paths.
     """
 
     def __init__(
@@ -296,20 +297,20 @@ class _Search:
 
     def eventually(self) -> None:
         """Obligations kept open forever by a weakly fair run (see the module docstring)."""
-        g = self.report.graph
         done = len(self.obls)
+        start = _offsets(self.src, len(self.parent))
         every: set[Any] = set().union(*self.obls[:done]) if done else set()
         for o in sorted(every):
             prop = "eventually_resolved" if o[0] == "request" else "eventually_terminal"
             if prop in self.first_bad:
                 continue
-            nodes = [n for n in range(done) if o in self.obls[n]]
-            sub = g.subgraph(nodes)
-            for comp in nx.strongly_connected_components(sub):
+            nodes = {n for n in range(done) if o in self.obls[n]}
+            for comp in sorted(_components(start, self.dst, nodes), key=min):
                 first = min(comp)
-                stays = len(comp) > 1 or g.out_degree(first) == 0 or g.has_edge(first, first)
+                # a search never records a self-loop (a step back to its own state is a stutter)
+                stays = len(comp) > 1 or start[first] == start[first + 1]
                 if stays and not all(o in self.disch[c] for c in comp):
-                    prefix, loop = self.lasso(o, first, comp)
+                    prefix, loop = self.lasso(o, first, set(comp))
                     detail = (
                         f"{prop}: {o[0]} {o[1]} stays open forever: a run can stay in a set of "
                         f"{len(comp)} state(s) where what discharges it is not always enabled"
@@ -392,6 +393,63 @@ class _Search:
         for name, ce in self.first_bad.items():  # complaints of `on_transition`
             if name not in ALWAYS and name not in EVENTUALLY:
                 out.append(PropertyResult(name, "always", "violated", ce.message, None, ce))
+
+
+def _offsets(src: array[int], nodes: int) -> array[int]:
+    """Where each node's edges start in the edge arrays, and where the last ends: the search
+    appends a state's edges when it expands it, in state order, so `src` is sorted."""
+    start = array("i", bytes(4 * (nodes + 1)))
+    for n in src:
+        start[n + 1] += 1
+    for n in range(nodes):
+        start[n + 1] += start[n]
+    return start
+
+
+def _components(start: array[int], dst: array[int], nodes: set[int]) -> list[list[int]]:
+    """The strongly connected components of the graph restricted to `nodes` (Tarjan 1972,
+    iterative), from the edge arrays: on tens of thousands of states, an order of magnitude
+    faster than networkx on a subgraph view."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[int] = []
+    out: list[list[int]] = []
+    for root in sorted(nodes):
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, start[root])]  # (node, its next edge to look at)
+        while work:
+            v, i = work[-1]
+            end = start[v + 1]
+            while i < end:
+                w = dst[i]
+                i += 1
+                if w not in nodes:
+                    continue
+                if w not in index:
+                    work[-1] = (v, i)
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, start[w]))
+                    break
+                if w in on_stack and index[w] < low[v]:
+                    low[v] = index[w]
+            else:  # every edge of v seen: v is done
+                work.pop()
+                if work and low[v] < low[work[-1][0]]:
+                    low[work[-1][0]] = low[v]
+                if low[v] == index[v]:
+                    comp: list[int] = []
+                    while not comp or comp[-1] != v:
+                        comp.append(stack.pop())
+                        on_stack.discard(comp[-1])
+                    out.append(comp)
+    return out
 
 
 def step_text(step: Step) -> str:

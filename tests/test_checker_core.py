@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import random
+from array import array
 
+import networkx as nx
 import pytest
 
 from model._abstraction import Keys, encode, normalize
@@ -20,7 +22,7 @@ from model._menu import Env, setup, successors
 from model._properties import _in_flight_change
 from model._semantics import apply
 from model._state import Addr, State
-from model.checker import BoundsError, CheckBounds, check
+from model.checker import BoundsError, CheckBounds, _components, _offsets, check
 from sim.cli import main
 
 # The old checker's sometimes-witnesses, in order, and the verdict of each: r(eached) or n/a.
@@ -196,3 +198,21 @@ def test_cli_check_max_states(capsys: pytest.CaptureFixture[str]) -> None:
     assert "partial: state limit" in capsys.readouterr().out
     assert main(["check", "--max-states", "0"]) == 2
     assert "max_states" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_components_of_the_edge_arrays_are_networkxs(seed: int) -> None:
+    """The eventually-check finds strongly connected components from the search's edge arrays
+    (model/checker.py `_components`); on random graphs, restricted to random node sets, they
+    must be networkx's."""
+    rng = random.Random(seed)
+    n = rng.randint(1, 40)
+    edges = sorted((rng.randrange(n), rng.randrange(n)) for _ in range(rng.randint(0, 3 * n)))
+    src, dst = array("i", [a for a, _ in edges]), array("i", [b for _, b in edges])
+    nodes = {v for v in range(n) if rng.random() < 0.8}
+    g = nx.DiGraph()
+    g.add_nodes_from(range(n))
+    g.add_edges_from(edges)
+    want = sorted(sorted(c) for c in nx.strongly_connected_components(g.subgraph(nodes)))
+    got = sorted(sorted(c) for c in _components(_offsets(src, n), dst, nodes))
+    assert got == want
