@@ -136,9 +136,18 @@ class Report:
     depth: int = 0
     seconds: float = 0.0
     properties: list[PropertyResult] = field(default_factory=list)
-    graph: nx.DiGraph = field(default_factory=nx.DiGraph)
     stopped: str | None = None  # why the search ended early: a complaint, or the state limit
     limited: bool = False  # it ended at the state limit (`max_states`): the graph is partial
+    # the graph, or how to build it from the search's edge arrays when first asked for
+    _graph: nx.DiGraph | Callable[[], nx.DiGraph] = field(default_factory=nx.DiGraph, repr=False)
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The explored state graph (nodes numbered in search order, edges labelled with their
+        steps when `check(labels=True)`), built on first use: the search does not need it."""
+        if not isinstance(self._graph, nx.DiGraph):
+            self._graph = self._graph()
+        return self._graph
 
     @property
     def states_per_second(self) -> float:
@@ -273,7 +282,7 @@ class _Search:
         rep.states = len(self.parent)
         rep.transitions = len(self.src)
         rep.depth = max(self.depth)
-        rep.graph = self.graph()
+        rep._graph = self.graph
         if rep.stopped is None:
             self.eventually()
         rep.seconds = self.clock() - start
