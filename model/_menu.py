@@ -23,7 +23,8 @@ Times in the actions are *relative*: the checker keeps every state shifted so th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from model._actions import (
@@ -291,7 +292,7 @@ def successors(s: State, env: Env, b: CheckBounds) -> list[tuple[Step, State, En
         for step, merged in _runs(s, offered):
             state = merged.state
             new_env = _remember(env, step, merged, b)
-            if state != s or merged.events or new_env != env:
+            if merged.events or new_env != env or state != s:  # the cheap tests first
                 out.append((step, state, new_env, merged))
     return out
 
@@ -351,39 +352,83 @@ def _key(b: CheckBounds, to: Addr) -> AnyKey | None:
     return ANY_KEY if b.strategy == "consistent_hash" and to.kind == "pool" else None
 
 
-def _sends(s: State, env: Env, b: CheckBounds) -> list[Step]:
-    """The clients' requests (to live clients, spec 5.10) and one-way sends."""
-    steps: list[Step] = []
+@dataclass(frozen=True, slots=True)
+class _Fixed:
+    """The steps of the menu that do not depend on the state, built once per bounds (the menu
+    is asked for at every state): by client, its requests and one-way sends; by actor, the
+    one-action steps that name it."""
+
+    asks: Mapping[int, tuple[Step, ...]]
+    topic_ask: Mapping[int, Ask]
+    tells: Mapping[int, tuple[Step, ...]]
+    dequeue: Mapping[int, Step]
+    done: Mapping[int, Step]
+    stop: Mapping[int, Step]
+    restart: Mapping[int, Step]
+    leave: Mapping[int, Step]
+    join: Mapping[int, Step]
+    advance: Step
+
+
+@functools.lru_cache(maxsize=32)
+def _fixed(b: CheckBounds) -> _Fixed:
     drops = (False, True) if "drop" in b.faults else (False,)
     highs = (False, True) if b.priority else (False,)
     ttl = None if b.ttl is None else float(b.ttl)
     stamps = STAMPS if ttl is not None else (None,)
     targets = _targets(b)
+    timeout = float(b.timeout)
+    asks = {
+        c: tuple(
+            (Ask(c, to, timeout, high, b.retry, drop=drop, key=_key(b, to)),)
+            for to in targets
+            for high in highs
+            for drop in drops
+        )
+        for c in clients(b)
+    }
+    tells = {
+        c: tuple(
+            (Tell(c, to, high, ttl, stamp, b.retry, drop=drop, key=_key(b, to)),)
+            for to in targets
+            for high in highs
+            for stamp in stamps
+            for drop in drops
+        )
+        for c in clients(b)
+    }
+    actors = (*members(b), *clients(b))
+    return _Fixed(
+        asks=asks,
+        topic_ask={c: Ask(c, Addr("topic", TOPIC), timeout, retry=b.retry) for c in clients(b)},
+        tells=tells,
+        dequeue={m: (Dequeue(m),) for m in members(b)},
+        done={m: (Done(m),) for m in members(b)},
+        stop={a: (Stop(a),) for a in actors},
+        restart={a: (Restart(a),) for a in actors},
+        leave={m: (Leave(POOL, m),) for m in members(b)},
+        join={m: (Join(POOL, m),) for m in members(b)},
+        advance=(Advance(1.0),),
+    )
+
+
+def _sends(s: State, env: Env, b: CheckBounds, fixed: _Fixed) -> list[Step]:
+    """The clients' requests (to live clients, spec 5.10) and one-way sends."""
+    steps: list[Step] = []
     for c in clients(b):
         actor = s.actor(c)
         assert actor is not None
         issued = sum(1 for r in s.requests if r.requester == c)
         if actor.alive and issued < b.requests:
-            for to in targets:
-                key = _key(b, to)
-                for high in highs:
-                    for drop in drops:
-                        ask = Ask(c, to, float(b.timeout), high, b.retry, drop=drop, key=key)
-                        steps.append((ask,))
+            steps += fixed.asks[c]
             if b.topic:  # an idle, empty subscriber answers at once (spec 1.6, 5.1)
-                ask = Ask(c, Addr("topic", TOPIC), float(b.timeout), retry=b.retry)
+                ask = fixed.topic_ask[c]
                 for m in members(b):
                     sub = s.actor(m)
                     if sub is not None and sub.alive and not sub.busy and not sub.size:
                         steps.append((ask, Dequeue(m), Reply(m, s.next_corr)))
         if env.tells_by(c) < b.tells:
-            for to in targets:
-                key = _key(b, to)
-                for high in highs:
-                    for stamp in stamps:
-                        for drop in drops:
-                            tell = Tell(c, to, high, ttl, stamp, b.retry, drop=drop, key=key)
-                            steps.append((tell,))
+            steps += fixed.tells[c]
     return steps
 
 
@@ -396,16 +441,17 @@ def _menu(s: State, env: Env, b: CheckBounds) -> list[Step]:
             for m in members(b)
             if m not in pool.members
         ]
-    steps = _sends(s, env, b)
-    faults = set(b.faults)
+    fixed = _fixed(b)
+    steps = _sends(s, env, b, fixed)
+    faults = b.faults
     shared = [p.name for p in s.pools if p.strategy == "shared" and p.queue]
     for m in members(b):
         actor = s.actor(m)
         assert actor is not None
         if actor.alive and (actor.size or any(p in actor.pools for p in shared)):
-            steps.append((Dequeue(m),))  # spec 3.8: an empty mailbox pulls from the pool
+            steps.append(fixed.dequeue[m])  # spec 3.8: an empty mailbox pulls from the pool
         if actor.busy and b.strategy in LOADED:
-            steps.append((Done(m),))
+            steps.append(fixed.done[m])
     drops = (False, True) if "drop" in faults else (False,)
     for member, corr, _ in env.held:
         for drop in drops:
@@ -414,13 +460,13 @@ def _menu(s: State, env: Env, b: CheckBounds) -> list[Step]:
         steps += [(Cancel(corr),) for corr in s.pending()]
     if "crash" in faults:
         for a in s.actors:
-            steps.append((Stop(a.id),) if a.alive else (Restart(a.id),))
+            steps.append(fixed.stop[a.id] if a.alive else fixed.restart[a.id])
     if "leave" in faults:
         pool = s.pool(POOL)
         assert pool is not None
         for m in members(b):
-            steps.append((Leave(POOL, m),) if m in pool.members else (Join(POOL, m),))
-    steps.append((Advance(1.0),))
+            steps.append(fixed.leave[m] if m in pool.members else fixed.join[m])
+    steps.append(fixed.advance)
     return steps
 
 
