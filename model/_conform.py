@@ -70,7 +70,7 @@ _CHUNK = 256  # lines read, parsed and checked for canonical form at a time
 _INF = math.inf
 _RETRY_KEYS = ("max_attempts", "backoff", "multiplier", "max_backoff", "jitter")
 _RETRY_SORTED = sorted(_RETRY_KEYS)
-_NOT_FIELDS = ("t", "seq", "ev")  # the keys of an `ev` line that are not the event's fields
+_NOT_FIELDS = frozenset({"t", "seq", "ev"})  # the keys of an `ev` line not its event's fields
 _SHAPES = 4096  # the most well-formed event shapes a check remembers (memory stays bounded)
 
 
@@ -638,19 +638,22 @@ class _Checker:
                 raise Illegal(op["seq"], op["t"], why)
 
     def _compare_events(self, g: _Group, expected: tuple[Event, ...]) -> None:
-        for line in g.choices + g.events:
-            if line["t"] != g.op["t"]:
-                raise Illegal(
-                    line["seq"],
-                    line["t"],
-                    f"a line at t={line['t']!r} in an operation at t={g.op['t']!r} (seq "
-                    f"{g.op['seq']}): an operation takes no time",
-                )
+        t = g.op["t"]
+        for lines in (g.choices, g.events):
+            for line in lines:
+                if line["t"] != t:
+                    raise Illegal(
+                        line["seq"],
+                        line["t"],
+                        f"a line at t={line['t']!r} in an operation at t={t!r} (seq "
+                        f"{g.op['seq']}): an operation takes no time",
+                    )
+        shapes = self.shapes
         for i, line in enumerate(g.events):
             # Whether `event_problem` finds a problem depends only on the kind, the keys and
             # the types of their values (a list's items aside): a shape it passed, passes.
             shape = (line["ev"], tuple(line), tuple(map(type, line.values())))
-            if shape not in self.shapes:
+            if shape not in shapes:
                 if line["ev"] not in EVENT_FIELDS:
                     raise TraceUnreadable(
                         f"{self.source}: seq {line['seq']}: unknown event kind {line['ev']!r}"
@@ -663,9 +666,11 @@ class _Checker:
             if i < len(expected) and list not in shape[2]:
                 # The model's events are `as_event`'s too (model/_semantics.py), which derives
                 # everything else from the kind and the fields: equal fields, equal events.
+                # A canonical line's keys are sorted, as `fields` are: one in another order
+                # is compared in full below.
                 want = expected[i]
                 if line["ev"] == want.name and want.fields == tuple(
-                    sorted(item for item in line.items() if item[0] not in _NOT_FIELDS)
+                    [item for item in line.items() if item[0] not in _NOT_FIELDS]
                 ):
                     continue
             got = as_event(line["ev"], line)
@@ -906,64 +911,67 @@ class _Args:
 
 def _action(g: _Group, net: dict[str, Any]) -> Action:
     """The model action an op line names."""
-    a = _Args(g)
-    name = g.op["op"]
-    if name == "fire":
-        return Fire()
-    if name == "register":
-        return Register(
-            a.opt_text("name"),
-            a.opt_integer("capacity"),
-            a.text("backpressure"),  # type: ignore[arg-type]  # the model checks the mode
-            a.opt_number("send_timeout"),
-            a.names("services"),
-            a.names("pools"),
-        )
-    if name == "unregister":
-        return Unregister(a.integer("actor"), a.text("reason"))
-    if name == "stop":
-        return Stop(a.integer("actor"), a.text("reason"))
-    if name == "start":
-        return Restart(a.integer("actor"))
-    if name == "create_pool":
-        return CreatePool(a.text("pool"), a.text("strategy"))  # type: ignore[arg-type]
-    if name in ("join", "leave"):
-        return (Join if name == "join" else Leave)(a.text("pool"), a.integer("actor"))
-    if name == "provide":
-        return Provide(a.text("service"), a.integer("actor"))
-    if name in ("subscribe", "unsubscribe"):  # spec 2.10
-        return (Subscribe if name == "subscribe" else Unsubscribe)(
-            a.text("topic"), a.integer("actor")
-        )
-    if name == "send":
-        return Tell(
-            a.opt_integer("from"),
-            a.text("to"),
-            a.high(),
-            a.opt_number("ttl"),
-            a.opt_number("timestamp"),
-            a.retry(),
-            a.opt_number("send_timeout"),
-            key=a.opt_text("key"),
-            **net,
-        )
-    if name == "request":
-        return Ask(
-            a.integer("from"),
-            a.text("to"),
-            a.number("timeout"),
-            a.high(),
-            a.retry(),
-            a.opt_number("send_timeout"),
-            key=a.opt_text("key"),
-            **net,
-        )
-    if name == "reply":
-        return Reply(a.opt_integer("from"), a.integer("corr"), **net)
-    if name == "cancel":
-        return Cancel(a.integer("corr"))
-    if name == "dequeue":
-        return Dequeue(a.integer("actor"))
-    if name == "done":
-        return Done(a.integer("actor"))
-    raise TraceUnreadable(f"{g.where}: unknown operation {name!r}")
+    make = _ACTIONS.get(g.op["op"])
+    if make is None:
+        raise TraceUnreadable(f"{g.where}: unknown operation {g.op['op']!r}")
+    return make(_Args(g), net)
+
+
+def _register(a: _Args, net: dict[str, Any]) -> Action:
+    return Register(
+        a.opt_text("name"),
+        a.opt_integer("capacity"),
+        a.text("backpressure"),  # type: ignore[arg-type]  # the model checks the mode
+        a.opt_number("send_timeout"),
+        a.names("services"),
+        a.names("pools"),
+    )
+
+
+def _tell(a: _Args, net: dict[str, Any]) -> Action:
+    return Tell(
+        a.opt_integer("from"),
+        a.text("to"),
+        a.high(),
+        a.opt_number("ttl"),
+        a.opt_number("timestamp"),
+        a.retry(),
+        a.opt_number("send_timeout"),
+        key=a.opt_text("key"),
+        **net,
+    )
+
+
+def _ask(a: _Args, net: dict[str, Any]) -> Action:
+    return Ask(
+        a.integer("from"),
+        a.text("to"),
+        a.number("timeout"),
+        a.high(),
+        a.retry(),
+        a.opt_number("send_timeout"),
+        key=a.opt_text("key"),
+        **net,
+    )
+
+
+# Per operation (docs/trace-format.md), the model action its line names.
+_ACTIONS: dict[str, Callable[[_Args, dict[str, Any]], Action]] = {
+    "fire": lambda a, net: Fire(),
+    "register": _register,
+    "unregister": lambda a, net: Unregister(a.integer("actor"), a.text("reason")),
+    "stop": lambda a, net: Stop(a.integer("actor"), a.text("reason")),
+    "start": lambda a, net: Restart(a.integer("actor")),
+    "create_pool": lambda a, net: CreatePool(a.text("pool"), a.text("strategy")),  # type: ignore[arg-type]
+    "join": lambda a, net: Join(a.text("pool"), a.integer("actor")),
+    "leave": lambda a, net: Leave(a.text("pool"), a.integer("actor")),
+    "provide": lambda a, net: Provide(a.text("service"), a.integer("actor")),
+    "subscribe": lambda a, net: Subscribe(a.text("topic"), a.integer("actor")),  # spec 2.10
+    "unsubscribe": lambda a, net: Unsubscribe(a.text("topic"), a.integer("actor")),
+    "send": _tell,
+    "request": _ask,
+    "reply": lambda a, net: Reply(a.opt_integer("from"), a.integer("corr"), **net),
+    "cancel": lambda a, net: Cancel(a.integer("corr")),
+    "dequeue": lambda a, net: Dequeue(a.integer("actor")),
+    "done": lambda a, net: Done(a.integer("actor")),
+}  # fmt: skip
