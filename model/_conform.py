@@ -15,8 +15,9 @@ a `random` or `power_of_two` pool chose (its `route` event, checked to be one th
 choose) and the time of a jittered retry (its `retry` event's `at`, checked against spec 6.2's
 bounds); and what the network did (the `choice` line: the environment's, not the broker's).
 
-Memory follows what is open, not the trace's length: ended requests leave the model's state (a
-byte per correlation id keeps how each ended), dead letters are counted, not kept.
+Memory follows what is open, not the trace's length: ended requests leave the model's state (two
+bytes per correlation id keep how each ended and who issued it), dead letters are counted, not
+kept.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import math
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from itertools import islice
+from itertools import islice, repeat
 from json.scanner import make_scanner
 from typing import Any, TypeGuard, cast
 
@@ -441,8 +442,12 @@ class _Checker:
         self.cut = False  # checking the last operation of a trace that has no end line
         self.guesses: list[float] = []
         self.state = State()
+        # What a late reply to an ended request needs, in two bytes per correlation id (while
+        # fewer than 256 actors issue requests): how it ended, and who issued it.
         self.fates = bytearray(1)  # corr -> 0 pending / unknown, 1 + outcome index once ended
-        self.requesters = array("q", [0])  # corr -> requester id
+        self.requesters = array("B", [0])  # corr -> its requester's index in `issuers`
+        self.issuers: list[int] = []  # the requesters' actor ids, in order of first ending
+        self.issuer: dict[int, int] = {}  # actor id -> index in `issuers`
         self.events = self.ops = 0
         self.last_seq = 0
         self.end: str | None = None
@@ -706,22 +711,34 @@ class _Checker:
         s = effect.state
         ended = [r for r in s.requests if r.outcome is not None]
         for r in ended:  # leaves the state, keeping what a late reply to it needs (_recall)
-            while len(self.fates) <= r.corr:
+            issuer = self._issuer(r.requester)
+            while len(self.fates) <= r.corr:  # both double
+                self.requesters.extend(repeat(0, len(self.fates)))
                 self.fates.extend(bytes(len(self.fates)))
-                self.requesters.extend(array("q", bytes(8 * len(self.requesters))))
             self.fates[r.corr] = 1 + _OUTCOMES.index(r.outcome)
-            self.requesters[r.corr] = r.requester
+            self.requesters[r.corr] = issuer
         if ended:
             s = _replace(s, requests=tuple(r for r in s.requests if r.pending))
         if s.dead_letters:
             s = _replace(s, dead_letters=())
         self.state = s
 
+    def _issuer(self, actor: int) -> int:
+        """The index of a requester in `issuers` (`requesters` widened when it needs to be)."""
+        index = self.issuer.get(actor)
+        if index is None:
+            index = self.issuer[actor] = len(self.issuers)
+            self.issuers.append(actor)
+            if index == 256:
+                self.requesters = array("q", self.requesters)
+        return index
+
     def _recall(self, corr: int) -> None:
         """Put an ended request back for a reply to it (the reply's fate names how it ended)."""
         fate = self.fates[corr] if 0 < corr < len(self.fates) else 0
         if fate and self.state.request(corr) is None:
-            req = Request(corr, self.requesters[corr], 0.0, 0.0, _OUTCOMES[fate - 1])
+            requester = self.issuers[self.requesters[corr]]
+            req = Request(corr, requester, 0.0, 0.0, _OUTCOMES[fate - 1])
             rest = self.state.requests
             at = next((i for i, r in enumerate(rest) if r.corr > corr), len(rest))
             self.state = _replace(self.state, requests=(*rest[:at], req, *rest[at:]))
