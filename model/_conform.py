@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice, repeat
 from json.scanner import make_scanner
+from operator import itemgetter
 from typing import Any, TypeGuard, cast
 
 from model._actions import (
@@ -425,6 +426,23 @@ class _Group:
         return f"{self.source}:{self.op['seq'] + 1}"
 
 
+class _Fields:
+    """The fields of the `ev` lines of one shape (their keys but `t`, `seq` and `ev`), read
+    from a line in the line's order, as pairs."""
+
+    __slots__ = ("get", "keys")
+
+    def __init__(self, line: dict[str, Any]) -> None:
+        self.keys = tuple(k for k in line if k not in _NOT_FIELDS)
+        get = itemgetter(*self.keys)  # every event has a field (spec 9.4)
+        self.get: Callable[[dict[str, Any]], tuple[Any, ...]] = (
+            get if len(self.keys) > 1 else lambda line: (get(line),)
+        )
+
+    def items(self, line: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+        return tuple(zip(self.keys, self.get(line), strict=True))
+
+
 class _Cut(Exception):
     """The last operation of a trace cut short needs a choice whose line the cut removed: the
     member a random route went to, or a retry's time; `options` are the ones to try."""
@@ -452,7 +470,7 @@ class _Checker:
         self.last_seq = 0
         self.end: str | None = None
         self.interrupted = False
-        self.shapes: set[tuple[str, tuple[str, ...], tuple[type, ...]]] = set()  # well formed
+        self.shapes: dict[tuple[Any, ...], _Fields] = {}  # well formed, and their fields
 
     def run(self, stream: _Stream, progress: Callable[[int], None] | None) -> None:
         group: _Group | None = None
@@ -657,8 +675,10 @@ class _Checker:
         for i, line in enumerate(g.events):
             # Whether `event_problem` finds a problem depends only on the kind, the keys and
             # the types of their values (a list's items aside): a shape it passed, passes.
-            shape = (line["ev"], tuple(line), tuple(map(type, line.values())))
-            if shape not in shapes:
+            # (Flat: the kind, the keys, then as many types.)
+            shape = (line["ev"], *line, *map(type, line.values()))
+            fields = shapes.get(shape)
+            if fields is None:
                 if line["ev"] not in EVENT_FIELDS:
                     raise TraceUnreadable(
                         f"{self.source}: seq {line['seq']}: unknown event kind {line['ev']!r}"
@@ -666,17 +686,14 @@ class _Checker:
                 problem = event_problem(line["ev"], line)
                 if problem is not None:
                     raise Illegal(line["seq"], line["t"], problem)
-                if list not in shape[2] and len(self.shapes) < _SHAPES:
-                    self.shapes.add(shape)
-            if i < len(expected) and list not in shape[2]:
+                if list not in shape and len(shapes) < _SHAPES:
+                    fields = shapes[shape] = _Fields(line)
+            if i < len(expected) and fields is not None:
                 # The model's events are `as_event`'s too (model/_semantics.py), which derives
                 # everything else from the kind and the fields: equal fields, equal events.
-                # A canonical line's keys are sorted, as `fields` are: one in another order
-                # is compared in full below.
+                # (A line whose keys are not in order, as `fields` are, is compared below.)
                 want = expected[i]
-                if line["ev"] == want.name and want.fields == tuple(
-                    [item for item in line.items() if item[0] not in _NOT_FIELDS]
-                ):
+                if line["ev"] == want.name and want.fields == fields.items(line):
                     continue
             got = as_event(line["ev"], line)
             if i >= len(expected):

@@ -222,10 +222,10 @@ class _Step:
             _set(self.s, name, value)
 
     def actor(self, actor_id: int) -> ActorState:
-        found = self.s.actor(actor_id)
-        if found is None:
-            raise _Refuse("actor_not_found", address=f"id:{actor_id}", within=None)
-        return found
+        for found in self.s.actors:  # `State.actor`, inlined: the model's commonest look-up
+            if found.id == actor_id:
+                return found
+        raise _Refuse("actor_not_found", address=f"id:{actor_id}", within=None)
 
     # The `put_` methods put a changed record in place of the one it changes (always there).
 
@@ -593,7 +593,12 @@ def _choose(st: _Step, pool: PoolState, msg: Msg) -> int:
     if pool.strategy == "broadcast":  # spec 3.7: the original goes to the first live member
         return live[0]
     # spec 3.4 least_loaded: min() keeps the first of equal loads, i.e. membership order
-    return min((m for m in members if m.alive), key=lambda m: m.load).id
+    return min([m for m in members if m.alive], key=_load).id
+
+
+def _load(actor: ActorState) -> int:
+    """Spec 3.4 (`ActorState.load`, without its properties' calls)."""
+    return len(actor.high) + len(actor.normal) + (1 if actor.busy else 0)
 
 
 def _chosen(st: _Step, pool: PoolState, msg: Msg, allowed: tuple[int, ...]) -> int:
