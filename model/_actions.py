@@ -361,7 +361,16 @@ def as_event(name: str, f: Mapping[str, Any]) -> Event:
     check. Raises `KeyError` for a missing field and `ValueError` for an unknown event kind.
     """
     items = [(k, tuple(v) if isinstance(v, list) else v) for k, v in f.items() if k not in _LINE]
-    full = tuple(sorted(items))
+    return _reduced(name, f, tuple(sorted(items)))
+
+
+def own_event(name: str, fields: dict[str, Any]) -> Event:
+    """`as_event` of fields that are exactly the event's (no trace-line keys, lists given as
+    tuples): how the model makes its own events, without `as_event`'s cleaning."""
+    return _reduced(name, fields, tuple(sorted(fields.items())))
+
+
+def _reduced(name: str, f: Mapping[str, Any], full: tuple[tuple[str, Any], ...]) -> Event:
     reduced = _REDUCED.get(name)
     if reduced is None:
         raise ValueError(f"unknown event kind {name!r}")

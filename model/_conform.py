@@ -689,7 +689,7 @@ class _Checker:
                 if list not in shape and len(shapes) < _SHAPES:
                     fields = shapes[shape] = _Fields(line)
             if i < len(expected) and fields is not None:
-                # The model's events are `as_event`'s too (model/_semantics.py), which derives
+                # The model makes its events as `as_event` does (`own_event`), which derives
                 # everything else from the kind and the fields: equal fields, equal events.
                 # (A line whose keys are not in order, as `fields` are, is compared below.)
                 want = expected[i]

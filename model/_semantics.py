@@ -49,7 +49,7 @@ from model._actions import (
     Tick,
     Unregister,
     Unsubscribe,
-    as_event,
+    own_event,
 )
 from model._state import (
     ANY_KEY,
@@ -187,8 +187,8 @@ class _Step:
         self.retry_at = list(retry_at)
 
     def emit(self, kind: str, /, **fields: Any) -> None:
-        """An event, with every field of its kind (docs/spec.md 9.4)."""
-        self.events.append(as_event(kind, fields))
+        """An event, with every field of its kind (docs/spec.md 9.4; a list as a tuple)."""
+        self.events.append(own_event(kind, fields))
 
     def label(self, actor_id: int | None) -> str | None:
         """How events name a registered actor (None: none, or not registered)."""
@@ -333,7 +333,7 @@ def _register(st: _Step, a: Register) -> Result:
         "register",
         actor=actor.label,
         name=a.name,
-        addresses=addresses,
+        addresses=tuple(addresses),
         capacity=a.capacity,
         backpressure=a.backpressure,
         send_timeout=a.send_timeout,

@@ -797,3 +797,44 @@ def test_a_late_reply_finds_how_its_request_ended_and_who_issued_it() -> None:
     assert [r.corr for r in checker.state.requests] == [1, 255, 256, 299, 300, 555, 699]
     checker._recall(700)  # never issued: nothing to recall
     assert checker.state.request(700) is None
+
+
+def test_the_models_events_are_those_as_event_makes() -> None:
+    """The model makes its own events without `as_event`'s cleaning of a trace line
+    (`own_event`): the same events, every field included, lists as tuples."""
+    from model import (
+        Ask,
+        CreatePool,
+        Dequeue,
+        Register,
+        Reply,
+        State,
+        Stop,
+        Subscribe,
+        Tell,
+        apply,
+    )
+    from model._actions import as_event
+
+    actions: list[Any] = [
+        CreatePool("p"),
+        Register("w", 1, services=("svc",), pools=("p",)),
+        Register("c"),
+        Subscribe("news", 2),
+        Tell(None, "pool:p"),
+        Tell(2, "service:svc", ttl=5.0),
+        Tell(None, "topic:news"),
+        Ask(2, "name:w", 1.0),
+        Dequeue(1),
+        Reply(1, 1),
+        Stop(1),
+    ]
+    state, seen = State(), set()
+    for action in actions:
+        effect = apply(state, action)
+        for e in effect.events:
+            seen.add(e.name)
+            assert as_event(e.name, dict(e.fields)).same(e), e
+            assert not any(isinstance(v, list) for _, v in e.fields)
+        state = effect.state
+    assert seen >= {"create_pool", "register", "send", "route", "enqueue", "reject", "resolve"}
