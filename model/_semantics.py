@@ -285,10 +285,14 @@ def _address(to: Addr | str) -> Addr:
     """Spec 2.2, 2.3: the address of a `kind:value` text (an `Addr` is taken as given)."""
     if isinstance(to, Addr):
         return to
-    parsed = Addr.parse(to)
+    parsed = _parse_address(to)
     if parsed is None:
         raise _Refuse("invalid_address", value=to, expected=_FREE)
     return parsed
+
+
+# A run sends to a few addresses many times: each text is parsed once (an `Addr` is a value).
+_parse_address = functools.lru_cache(maxsize=256)(Addr.parse)
 
 
 def _check_time(value: float | None, field: str) -> None:
