@@ -72,6 +72,8 @@ _CHUNK = 256  # lines read, parsed and checked for canonical form at a time
 _INF = math.inf
 _RETRY_KEYS = ("max_attempts", "backoff", "multiplier", "max_backoff", "jitter")
 _RETRY_SORTED = sorted(_RETRY_KEYS)
+_RETRY_SET = frozenset(_RETRY_KEYS)
+_retry_values = itemgetter(*_RETRY_KEYS)
 _NOT_FIELDS = frozenset({"t", "seq", "ev"})  # the keys of an `ev` line not its event's fields
 _SHAPES = 4096  # the most well-formed event shapes a check remembers (memory stays bounded)
 
@@ -571,6 +573,14 @@ class _Checker:
         if c["choice"] != "transit":
             raise TraceUnreadable(f"{self.source}: seq {c['seq']}: unknown choice {c['choice']!r}")
         drop, delay, dup = c.get("drop"), c.get("delay"), c.get("duplicate")
+        if (  # as a trace writes it: taken at once
+            type(delay) is float
+            and 0.0 <= delay < _INF
+            and type(drop) is bool
+            and dup is None
+            and type(c.get("msg")) is int
+        ):
+            return {"drop": drop, "delay": delay if delay > 0 else False, "duplicate": False}
         if (
             not isinstance(drop, bool)
             or not _is_number(delay)
@@ -927,6 +937,10 @@ class _Args:
         value = self.has("retry")
         if value is None:
             return None
+        if type(value) is dict and value.keys() == _RETRY_SET:  # as a trace writes it: at once
+            m, b, x, mb, j = _retry_values(value)
+            if type(m) is int and type(b) is type(x) is type(mb) is type(j) is float:
+                return Retry(m, b, x, mb, j)
         if (
             not isinstance(value, dict)
             or sorted(value) != _RETRY_SORTED
