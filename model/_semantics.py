@@ -213,7 +213,7 @@ class _Step:
             fields["dup_of"] = msg.dup_of
         if msg.copy_of is not None:
             fields["copy_of"] = msg.copy_of
-        self.emit("send", **fields)
+        self.events.append(own_event("send", fields))
 
     def update(self, **changes: Any) -> None:
         if not self.fresh:
