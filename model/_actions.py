@@ -11,7 +11,7 @@ records it). Time only moves through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -360,38 +360,47 @@ def as_event(name: str, f: Mapping[str, Any]) -> Event:
     used by the model itself, the trace checker, the lockstep test and the exhaustive broker
     check. Raises `KeyError` for a missing field and `ValueError` for an unknown event kind.
     """
-    full = tuple(
-        sorted(
-            (k, tuple(v) if isinstance(v, list) else v)
-            for k, v in f.items()
-            if k not in ("t", "seq", "ev")
-        )
-    )
-    if name in ("register", "unregister", "stop", "start"):
-        return Event(name, actor=f["actor"], fields=full)
-    if name == "send":
-        return Event(name, msg=f["msg"], corr=f.get("corr"), detail=f["kind"], fields=full)
-    if name == "reject":
-        return Event(name, msg=f["msg"], detail=f["error"], fields=full)
-    if name in ("route", "park", "dequeue"):
-        return Event(name, msg=f["msg"], actor=f["actor"], fields=full)
-    if name == "enqueue":
-        return Event(name, msg=f["msg"], actor=f["actor"], detail=f["depth"], fields=full)
-    if name == "dead_letter":
-        return Event(name, msg=f["msg"], detail=f["reason"], fields=full)
-    if name == "retry":
-        return Event(name, msg=f["msg"], detail=f["attempt"], fields=full)
-    if name == "resolve":
-        return Event(name, f["msg"], f["requester"], f["corr"], f["outcome"], fields=full)
-    if name == "create_pool":
-        return Event(name, detail=f"{f['pool']}:{f['strategy']}", fields=full)
-    if name in ("join", "leave"):
-        return Event(name, actor=f["actor"], detail=f["pool"], fields=full)
-    if name == "provide":
-        return Event(name, actor=f["actor"], detail=f["service"], fields=full)
-    if name in ("subscribe", "unsubscribe"):
-        return Event(name, actor=f["actor"], detail=f["topic"], fields=full)
-    raise ValueError(f"unknown event kind {name!r}")
+    items = [(k, tuple(v) if isinstance(v, list) else v) for k, v in f.items() if k not in _LINE]
+    return _reduced(name, f, tuple(sorted(items)))
+
+
+def own_event(name: str, fields: dict[str, Any]) -> Event:
+    """`as_event` of fields that are exactly the event's (no trace-line keys, lists given as
+    tuples): how the model makes its own events, without `as_event`'s cleaning."""
+    return _reduced(name, fields, tuple(sorted(fields.items())))
+
+
+def _reduced(name: str, f: Mapping[str, Any], full: tuple[tuple[str, Any], ...]) -> Event:
+    reduced = _REDUCED.get(name)
+    if reduced is None:
+        raise ValueError(f"unknown event kind {name!r}")
+    return reduced(name, f, full)
+
+
+_LINE = frozenset({"t", "seq", "ev"})  # a trace line's keys that are not its event's fields
+_Reduce = Callable[[str, Mapping[str, Any], tuple[tuple[str, Any], ...]], Event]
+# Per event kind, its reduced form (see `Event`): Event(name, msg, actor, corr, detail, fields).
+_REDUCED: dict[str, _Reduce] = {
+    "register": lambda n, f, fs: Event(n, None, f["actor"], None, None, fs),
+    "unregister": lambda n, f, fs: Event(n, None, f["actor"], None, None, fs),
+    "stop": lambda n, f, fs: Event(n, None, f["actor"], None, None, fs),
+    "start": lambda n, f, fs: Event(n, None, f["actor"], None, None, fs),
+    "send": lambda n, f, fs: Event(n, f["msg"], None, f.get("corr"), f["kind"], fs),
+    "reject": lambda n, f, fs: Event(n, f["msg"], None, None, f["error"], fs),
+    "route": lambda n, f, fs: Event(n, f["msg"], f["actor"], None, None, fs),
+    "park": lambda n, f, fs: Event(n, f["msg"], f["actor"], None, None, fs),
+    "dequeue": lambda n, f, fs: Event(n, f["msg"], f["actor"], None, None, fs),
+    "enqueue": lambda n, f, fs: Event(n, f["msg"], f["actor"], None, f["depth"], fs),
+    "dead_letter": lambda n, f, fs: Event(n, f["msg"], None, None, f["reason"], fs),
+    "retry": lambda n, f, fs: Event(n, f["msg"], None, None, f["attempt"], fs),
+    "resolve": lambda n, f, fs: Event(n, f["msg"], f["requester"], f["corr"], f["outcome"], fs),
+    "create_pool": lambda n, f, fs: Event(n, None, None, None, f"{f['pool']}:{f['strategy']}", fs),
+    "join": lambda n, f, fs: Event(n, None, f["actor"], None, f["pool"], fs),
+    "leave": lambda n, f, fs: Event(n, None, f["actor"], None, f["pool"], fs),
+    "provide": lambda n, f, fs: Event(n, None, f["actor"], None, f["service"], fs),
+    "subscribe": lambda n, f, fs: Event(n, None, f["actor"], None, f["topic"], fs),
+    "unsubscribe": lambda n, f, fs: Event(n, None, f["actor"], None, f["topic"], fs),
+}  # fmt: skip
 
 
 class NeedChoice(Exception):

@@ -15,8 +15,9 @@ a `random` or `power_of_two` pool chose (its `route` event, checked to be one th
 choose) and the time of a jittered retry (its `retry` event's `at`, checked against spec 6.2's
 bounds); and what the network did (the `choice` line: the environment's, not the broker's).
 
-Memory follows what is open, not the trace's length: ended requests leave the model's state (a
-byte per correlation id keeps how each ended), dead letters are counted, not kept.
+Memory follows what is open, not the trace's length: ended requests leave the model's state (two
+bytes per correlation id keep how each ended and who issued it), dead letters are counted, not
+kept.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ import math
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from itertools import islice
+from itertools import islice, repeat
 from json.scanner import make_scanner
+from operator import itemgetter
 from typing import Any, TypeGuard, cast
 
 from model._actions import (
@@ -70,7 +72,9 @@ _CHUNK = 256  # lines read, parsed and checked for canonical form at a time
 _INF = math.inf
 _RETRY_KEYS = ("max_attempts", "backoff", "multiplier", "max_backoff", "jitter")
 _RETRY_SORTED = sorted(_RETRY_KEYS)
-_NOT_FIELDS = ("t", "seq", "ev")  # the keys of an `ev` line that are not the event's fields
+_RETRY_SET = frozenset(_RETRY_KEYS)
+_retry_values = itemgetter(*_RETRY_KEYS)
+_NOT_FIELDS = frozenset({"t", "seq", "ev"})  # the keys of an `ev` line not its event's fields
 _SHAPES = 4096  # the most well-formed event shapes a check remembers (memory stays bounded)
 
 
@@ -424,6 +428,23 @@ class _Group:
         return f"{self.source}:{self.op['seq'] + 1}"
 
 
+class _Fields:
+    """The fields of the `ev` lines of one shape (their keys but `t`, `seq` and `ev`), read
+    from a line in the line's order, as pairs."""
+
+    __slots__ = ("get", "keys")
+
+    def __init__(self, line: dict[str, Any]) -> None:
+        self.keys = tuple(k for k in line if k not in _NOT_FIELDS)
+        get = itemgetter(*self.keys)  # every event has a field (spec 9.4)
+        self.get: Callable[[dict[str, Any]], tuple[Any, ...]] = (
+            get if len(self.keys) > 1 else lambda line: (get(line),)
+        )
+
+    def items(self, line: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+        return tuple(zip(self.keys, self.get(line), strict=True))
+
+
 class _Cut(Exception):
     """The last operation of a trace cut short needs a choice whose line the cut removed: the
     member a random route went to, or a retry's time; `options` are the ones to try."""
@@ -441,13 +462,17 @@ class _Checker:
         self.cut = False  # checking the last operation of a trace that has no end line
         self.guesses: list[float] = []
         self.state = State()
+        # What a late reply to an ended request needs, in two bytes per correlation id (while
+        # fewer than 256 actors issue requests): how it ended, and who issued it.
         self.fates = bytearray(1)  # corr -> 0 pending / unknown, 1 + outcome index once ended
-        self.requesters = array("q", [0])  # corr -> requester id
+        self.requesters = array("B", [0])  # corr -> its requester's index in `issuers`
+        self.issuers: list[int] = []  # the requesters' actor ids, in order of first ending
+        self.issuer: dict[int, int] = {}  # actor id -> index in `issuers`
         self.events = self.ops = 0
         self.last_seq = 0
         self.end: str | None = None
         self.interrupted = False
-        self.shapes: set[tuple[str, tuple[str, ...], tuple[type, ...]]] = set()  # well formed
+        self.shapes: dict[tuple[Any, ...], _Fields] = {}  # well formed, and their fields
 
     def run(self, stream: _Stream, progress: Callable[[int], None] | None) -> None:
         group: _Group | None = None
@@ -548,6 +573,14 @@ class _Checker:
         if c["choice"] != "transit":
             raise TraceUnreadable(f"{self.source}: seq {c['seq']}: unknown choice {c['choice']!r}")
         drop, delay, dup = c.get("drop"), c.get("delay"), c.get("duplicate")
+        if (  # as a trace writes it: taken at once
+            type(delay) is float
+            and 0.0 <= delay < _INF
+            and type(drop) is bool
+            and dup is None
+            and type(c.get("msg")) is int
+        ):
+            return {"drop": drop, "delay": delay if delay > 0 else False, "duplicate": False}
         if (
             not isinstance(drop, bool)
             or not _is_number(delay)
@@ -638,19 +671,24 @@ class _Checker:
                 raise Illegal(op["seq"], op["t"], why)
 
     def _compare_events(self, g: _Group, expected: tuple[Event, ...]) -> None:
-        for line in g.choices + g.events:
-            if line["t"] != g.op["t"]:
-                raise Illegal(
-                    line["seq"],
-                    line["t"],
-                    f"a line at t={line['t']!r} in an operation at t={g.op['t']!r} (seq "
-                    f"{g.op['seq']}): an operation takes no time",
-                )
+        t = g.op["t"]
+        for lines in (g.choices, g.events):
+            for line in lines:
+                if line["t"] != t:
+                    raise Illegal(
+                        line["seq"],
+                        line["t"],
+                        f"a line at t={line['t']!r} in an operation at t={t!r} (seq "
+                        f"{g.op['seq']}): an operation takes no time",
+                    )
+        shapes = self.shapes
         for i, line in enumerate(g.events):
             # Whether `event_problem` finds a problem depends only on the kind, the keys and
             # the types of their values (a list's items aside): a shape it passed, passes.
-            shape = (line["ev"], tuple(line), tuple(map(type, line.values())))
-            if shape not in self.shapes:
+            # (Flat: the kind, the keys, then as many types.)
+            shape = (line["ev"], *line, *map(type, line.values()))
+            fields = shapes.get(shape)
+            if fields is None:
                 if line["ev"] not in EVENT_FIELDS:
                     raise TraceUnreadable(
                         f"{self.source}: seq {line['seq']}: unknown event kind {line['ev']!r}"
@@ -658,15 +696,14 @@ class _Checker:
                 problem = event_problem(line["ev"], line)
                 if problem is not None:
                     raise Illegal(line["seq"], line["t"], problem)
-                if list not in shape[2] and len(self.shapes) < _SHAPES:
-                    self.shapes.add(shape)
-            if i < len(expected) and list not in shape[2]:
-                # The model's events are `as_event`'s too (model/_semantics.py), which derives
+                if list not in shape and len(shapes) < _SHAPES:
+                    fields = shapes[shape] = _Fields(line)
+            if i < len(expected) and fields is not None:
+                # The model makes its events as `as_event` does (`own_event`), which derives
                 # everything else from the kind and the fields: equal fields, equal events.
+                # (A line whose keys are not in order, as `fields` are, is compared below.)
                 want = expected[i]
-                if line["ev"] == want.name and want.fields == tuple(
-                    sorted(item for item in line.items() if item[0] not in _NOT_FIELDS)
-                ):
+                if line["ev"] == want.name and want.fields == fields.items(line):
                     continue
             got = as_event(line["ev"], line)
             if i >= len(expected):
@@ -701,22 +738,34 @@ class _Checker:
         s = effect.state
         ended = [r for r in s.requests if r.outcome is not None]
         for r in ended:  # leaves the state, keeping what a late reply to it needs (_recall)
-            while len(self.fates) <= r.corr:
+            issuer = self._issuer(r.requester)
+            while len(self.fates) <= r.corr:  # both double
+                self.requesters.extend(repeat(0, len(self.fates)))
                 self.fates.extend(bytes(len(self.fates)))
-                self.requesters.extend(array("q", bytes(8 * len(self.requesters))))
             self.fates[r.corr] = 1 + _OUTCOMES.index(r.outcome)
-            self.requesters[r.corr] = r.requester
+            self.requesters[r.corr] = issuer
         if ended:
             s = _replace(s, requests=tuple(r for r in s.requests if r.pending))
         if s.dead_letters:
             s = _replace(s, dead_letters=())
         self.state = s
 
+    def _issuer(self, actor: int) -> int:
+        """The index of a requester in `issuers` (`requesters` widened when it needs to be)."""
+        index = self.issuer.get(actor)
+        if index is None:
+            index = self.issuer[actor] = len(self.issuers)
+            self.issuers.append(actor)
+            if index == 256:
+                self.requesters = array("q", self.requesters)
+        return index
+
     def _recall(self, corr: int) -> None:
         """Put an ended request back for a reply to it (the reply's fate names how it ended)."""
         fate = self.fates[corr] if 0 < corr < len(self.fates) else 0
         if fate and self.state.request(corr) is None:
-            req = Request(corr, self.requesters[corr], 0.0, 0.0, _OUTCOMES[fate - 1])
+            requester = self.issuers[self.requesters[corr]]
+            req = Request(corr, requester, 0.0, 0.0, _OUTCOMES[fate - 1])
             rest = self.state.requests
             at = next((i for i, r in enumerate(rest) if r.corr > corr), len(rest))
             self.state = _replace(self.state, requests=(*rest[:at], req, *rest[at:]))
@@ -888,6 +937,10 @@ class _Args:
         value = self.has("retry")
         if value is None:
             return None
+        if type(value) is dict and value.keys() == _RETRY_SET:  # as a trace writes it: at once
+            m, b, x, mb, j = _retry_values(value)
+            if type(m) is int and type(b) is type(x) is type(mb) is type(j) is float:
+                return Retry(m, b, x, mb, j)
         if (
             not isinstance(value, dict)
             or sorted(value) != _RETRY_SORTED
@@ -906,64 +959,67 @@ class _Args:
 
 def _action(g: _Group, net: dict[str, Any]) -> Action:
     """The model action an op line names."""
-    a = _Args(g)
-    name = g.op["op"]
-    if name == "fire":
-        return Fire()
-    if name == "register":
-        return Register(
-            a.opt_text("name"),
-            a.opt_integer("capacity"),
-            a.text("backpressure"),  # type: ignore[arg-type]  # the model checks the mode
-            a.opt_number("send_timeout"),
-            a.names("services"),
-            a.names("pools"),
-        )
-    if name == "unregister":
-        return Unregister(a.integer("actor"), a.text("reason"))
-    if name == "stop":
-        return Stop(a.integer("actor"), a.text("reason"))
-    if name == "start":
-        return Restart(a.integer("actor"))
-    if name == "create_pool":
-        return CreatePool(a.text("pool"), a.text("strategy"))  # type: ignore[arg-type]
-    if name in ("join", "leave"):
-        return (Join if name == "join" else Leave)(a.text("pool"), a.integer("actor"))
-    if name == "provide":
-        return Provide(a.text("service"), a.integer("actor"))
-    if name in ("subscribe", "unsubscribe"):  # spec 2.10
-        return (Subscribe if name == "subscribe" else Unsubscribe)(
-            a.text("topic"), a.integer("actor")
-        )
-    if name == "send":
-        return Tell(
-            a.opt_integer("from"),
-            a.text("to"),
-            a.high(),
-            a.opt_number("ttl"),
-            a.opt_number("timestamp"),
-            a.retry(),
-            a.opt_number("send_timeout"),
-            key=a.opt_text("key"),
-            **net,
-        )
-    if name == "request":
-        return Ask(
-            a.integer("from"),
-            a.text("to"),
-            a.number("timeout"),
-            a.high(),
-            a.retry(),
-            a.opt_number("send_timeout"),
-            key=a.opt_text("key"),
-            **net,
-        )
-    if name == "reply":
-        return Reply(a.opt_integer("from"), a.integer("corr"), **net)
-    if name == "cancel":
-        return Cancel(a.integer("corr"))
-    if name == "dequeue":
-        return Dequeue(a.integer("actor"))
-    if name == "done":
-        return Done(a.integer("actor"))
-    raise TraceUnreadable(f"{g.where}: unknown operation {name!r}")
+    make = _ACTIONS.get(g.op["op"])
+    if make is None:
+        raise TraceUnreadable(f"{g.where}: unknown operation {g.op['op']!r}")
+    return make(_Args(g), net)
+
+
+def _register(a: _Args, net: dict[str, Any]) -> Action:
+    return Register(
+        a.opt_text("name"),
+        a.opt_integer("capacity"),
+        a.text("backpressure"),  # type: ignore[arg-type]  # the model checks the mode
+        a.opt_number("send_timeout"),
+        a.names("services"),
+        a.names("pools"),
+    )
+
+
+def _tell(a: _Args, net: dict[str, Any]) -> Action:
+    return Tell(
+        a.opt_integer("from"),
+        a.text("to"),
+        a.high(),
+        a.opt_number("ttl"),
+        a.opt_number("timestamp"),
+        a.retry(),
+        a.opt_number("send_timeout"),
+        key=a.opt_text("key"),
+        **net,
+    )
+
+
+def _ask(a: _Args, net: dict[str, Any]) -> Action:
+    return Ask(
+        a.integer("from"),
+        a.text("to"),
+        a.number("timeout"),
+        a.high(),
+        a.retry(),
+        a.opt_number("send_timeout"),
+        key=a.opt_text("key"),
+        **net,
+    )
+
+
+# Per operation (docs/trace-format.md), the model action its line names.
+_ACTIONS: dict[str, Callable[[_Args, dict[str, Any]], Action]] = {
+    "fire": lambda a, net: Fire(),
+    "register": _register,
+    "unregister": lambda a, net: Unregister(a.integer("actor"), a.text("reason")),
+    "stop": lambda a, net: Stop(a.integer("actor"), a.text("reason")),
+    "start": lambda a, net: Restart(a.integer("actor")),
+    "create_pool": lambda a, net: CreatePool(a.text("pool"), a.text("strategy")),  # type: ignore[arg-type]
+    "join": lambda a, net: Join(a.text("pool"), a.integer("actor")),
+    "leave": lambda a, net: Leave(a.text("pool"), a.integer("actor")),
+    "provide": lambda a, net: Provide(a.text("service"), a.integer("actor")),
+    "subscribe": lambda a, net: Subscribe(a.text("topic"), a.integer("actor")),  # spec 2.10
+    "unsubscribe": lambda a, net: Unsubscribe(a.text("topic"), a.integer("actor")),
+    "send": _tell,
+    "request": _ask,
+    "reply": lambda a, net: Reply(a.opt_integer("from"), a.integer("corr"), **net),
+    "cancel": lambda a, net: Cancel(a.integer("corr")),
+    "dequeue": lambda a, net: Dequeue(a.integer("actor")),
+    "done": lambda a, net: Done(a.integer("actor")),
+}  # fmt: skip

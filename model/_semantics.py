@@ -49,7 +49,7 @@ from model._actions import (
     Tick,
     Unregister,
     Unsubscribe,
-    as_event,
+    own_event,
 )
 from model._state import (
     ANY_KEY,
@@ -135,20 +135,38 @@ class _Refuse(_Coded):
     """The operation is refused and changes nothing (spec 2.6, 8): `apply` returns `Refused`."""
 
 
-_FIELDS = tuple(f.name for f in fields(State))
 _R = TypeVar("_R")
-_NAMES: dict[type, tuple[str, ...]] = {}
 _set = object.__setattr__  # how a fresh record is filled before it escapes (see `_Step`)
+
+
+def _copier(cls: type[_R]) -> Callable[[_R], _R]:
+    """A function that makes a field-for-field copy of a `cls` record (a frozen slotted
+    dataclass), to be changed in place before anyone else sees it. It is written out field by
+    field, as `dataclasses` writes `__init__`: a copy is the model's most frequent operation."""
+    lines = [f"    _set(new, {f.name!r}, old.{f.name})" for f in fields(cast(Any, cls))]
+    namespace: dict[str, Any] = {"_new": object.__new__, "_set": _set, "cls": cls}
+    exec("\n".join(["def copy(old):", "    new = _new(cls)", *lines, "    return new"]), namespace)
+    return cast(Callable[[_R], _R], namespace["copy"])
+
+
+_COPIERS: dict[type, Callable[[Any], Any]] = {}
+_copy_state = _copier(State)
 
 
 def _replace(record: _R, **changes: Any) -> _R:
     """`dataclasses.replace` for the model's records (frozen, every field an init argument),
     without its per-call checks: a new record of the same type, `changes` applied."""
-    cls = type(record)
-    names = _NAMES.get(cls)
-    if names is None:
-        names = _NAMES[cls] = tuple(f.name for f in fields(cast(Any, record)))
-    return cls(*[changes[n] if n in changes else getattr(record, n) for n in names])
+    copy = _COPIERS.get(type(record))
+    if copy is None:
+        copy = _COPIERS[type(record)] = _copier(type(record))
+    new = copy(record)
+    for name, value in changes.items():
+        _set(new, name, value)
+    return cast(_R, new)
+
+
+def _when(timer: Timer) -> float:
+    return timer.when
 
 
 class _Step:
@@ -169,8 +187,8 @@ class _Step:
         self.retry_at = list(retry_at)
 
     def emit(self, kind: str, /, **fields: Any) -> None:
-        """An event, with every field of its kind (docs/spec.md 9.4)."""
-        self.events.append(as_event(kind, fields))
+        """An event, with every field of its kind (docs/spec.md 9.4; a list as a tuple)."""
+        self.events.append(own_event(kind, fields))
 
     def label(self, actor_id: int | None) -> str | None:
         """How events name a registered actor (None: none, or not registered)."""
@@ -195,28 +213,31 @@ class _Step:
             fields["dup_of"] = msg.dup_of
         if msg.copy_of is not None:
             fields["copy_of"] = msg.copy_of
-        self.emit("send", **fields)
+        self.events.append(own_event("send", fields))
 
     def update(self, **changes: Any) -> None:
         if not self.fresh:
-            old, new = self.s, object.__new__(State)
-            for name in _FIELDS:
-                _set(new, name, getattr(old, name))
-            self.s, self.fresh = new, True
+            self.s, self.fresh = _copy_state(self.s), True
         for name, value in changes.items():
             _set(self.s, name, value)
 
     def actor(self, actor_id: int) -> ActorState:
-        found = self.s.actor(actor_id)
-        if found is None:
-            raise _Refuse("actor_not_found", address=f"id:{actor_id}", within=None)
-        return found
+        for found in self.s.actors:  # `State.actor`, inlined: the model's commonest look-up
+            if found.id == actor_id:
+                return found
+        raise _Refuse("actor_not_found", address=f"id:{actor_id}", within=None)
+
+    # The `put_` methods put a changed record in place of the one it changes (always there).
 
     def put_actor(self, actor: ActorState) -> None:
-        self.update(actors=tuple(actor if a.id == actor.id else a for a in self.s.actors))
+        actors = self.s.actors
+        i = next(i for i, a in enumerate(actors) if a.id == actor.id)
+        self.update(actors=(*actors[:i], actor, *actors[i + 1 :]))
 
     def put_pool(self, pool: PoolState) -> None:
-        self.update(pools=tuple(pool if p.name == pool.name else p for p in self.s.pools))
+        pools = self.s.pools
+        i = next(i for i, p in enumerate(pools) if p.name == pool.name)
+        self.update(pools=(*pools[:i], pool, *pools[i + 1 :]))
 
     def put_topic(self, topic: TopicState) -> None:
         self.update(topics=tuple(topic if t.name == topic.name else t for t in self.s.topics))
@@ -229,7 +250,7 @@ class _Step:
         seq = self.s.next_seq
         timer = Timer(when, seq, kind, **fields)
         timers = self.s.timers
-        at = next((i for i, t in enumerate(timers) if t.when > when), len(timers))
+        at = bisect.bisect_right(timers, when, key=_when)
         self.update(timers=(*timers[:at], timer, *timers[at:]), next_seq=seq + 1)
         return seq
 
@@ -264,10 +285,14 @@ def _address(to: Addr | str) -> Addr:
     """Spec 2.2, 2.3: the address of a `kind:value` text (an `Addr` is taken as given)."""
     if isinstance(to, Addr):
         return to
-    parsed = Addr.parse(to)
+    parsed = _parse_address(to)
     if parsed is None:
         raise _Refuse("invalid_address", value=to, expected=_FREE)
     return parsed
+
+
+# A run sends to a few addresses many times: each text is parsed once (an `Addr` is a value).
+_parse_address = functools.lru_cache(maxsize=256)(Addr.parse)
 
 
 def _check_time(value: float | None, field: str) -> None:
@@ -312,7 +337,7 @@ def _register(st: _Step, a: Register) -> Result:
         "register",
         actor=actor.label,
         name=a.name,
-        addresses=addresses,
+        addresses=tuple(addresses),
         capacity=a.capacity,
         backpressure=a.backpressure,
         send_timeout=a.send_timeout,
@@ -572,7 +597,12 @@ def _choose(st: _Step, pool: PoolState, msg: Msg) -> int:
     if pool.strategy == "broadcast":  # spec 3.7: the original goes to the first live member
         return live[0]
     # spec 3.4 least_loaded: min() keeps the first of equal loads, i.e. membership order
-    return min((m for m in members if m.alive), key=lambda m: m.load).id
+    return min([m for m in members if m.alive], key=_load).id
+
+
+def _load(actor: ActorState) -> int:
+    """Spec 3.4 (`ActorState.load`, without its properties' calls)."""
+    return len(actor.high) + len(actor.normal) + (1 if actor.busy else 0)
 
 
 def _chosen(st: _Step, pool: PoolState, msg: Msg, allowed: tuple[int, ...]) -> int:

@@ -705,3 +705,136 @@ def test_a_number_out_of_range_is_unreadable_not_a_crash(
     assert '"big"' in head_line
     with pytest.raises(TraceUnreadable, match=r":1: a number out of range"):
         check_trace([head_line, *lines[2:]], "t.jsonl")
+
+
+def test_the_models_copies_are_field_for_field() -> None:
+    """`_replace` copies every kind of record the model keeps (a copier written out per class):
+    each field kept, or changed, as `dataclasses.replace` makes it, the original untouched."""
+    from model._semantics import _replace
+    from model._state import (
+        ActorState,
+        Addr,
+        DeadLetter,
+        InTransit,
+        Msg,
+        Parked,
+        PoolState,
+        Request,
+        Retry,
+        ServiceState,
+        State,
+        Timer,
+        TopicState,
+    )
+
+    msg = Msg(3, "request", 1, Addr("pool", "p"), 2, 4.0, True, 1, "k", None, 2)
+    retry = Retry(4, 0.2, 3.0, 1.0, 0.1)
+    actor = ActorState(1, "a", True, 2, "block", 0.5, (msg,), (), (Parked(msg, 7),), True, ("s",))
+    state = State(
+        1.5,
+        (actor,),
+        (ServiceState("s", (1,)),),
+        (PoolState("p", "shared", (1,), 0, (msg,)),),
+        (TopicState("t", (1,)),),
+        (Request(2, 1, 0.5, 4.0, "failed"),),
+        (Timer(4.0, 7, "retry", None, 1, msg, retry, 0.5),),
+        2,
+        4,
+        3,
+        8,
+        5,
+        1,
+        2,
+        1,
+        1,
+        (DeadLetter(3, "expired"),),
+        (InTransit(msg, retry, 0.5),),
+    )
+    records: list[Any] = [state]
+    for record in records:  # every record reachable from the state, the state first
+        for f in dataclasses.fields(record):
+            value = getattr(record, f.name)
+            for item in value if isinstance(value, tuple) else (value,):
+                if dataclasses.is_dataclass(item):
+                    records.append(item)
+    assert {type(r).__name__ for r in records} >= {
+        "State", "ActorState", "Msg", "Addr", "Parked", "ServiceState", "PoolState",
+        "TopicState", "Request", "Timer", "Retry", "DeadLetter", "InTransit",
+    }  # fmt: skip
+    for record in records:
+        before = dataclasses.astuple(record)
+        copy = _replace(record)
+        assert copy == record and copy is not record and type(copy) is type(record)
+        for f in dataclasses.fields(record):
+            made = _replace(record, **{f.name: None})
+            assert made == dataclasses.replace(record, **{f.name: None})
+        assert dataclasses.astuple(record) == before
+
+
+def test_a_late_reply_finds_how_its_request_ended_and_who_issued_it() -> None:
+    """Memory follows what is open (spec 10.5): an ended request leaves the model's state, and
+    a reply to it later finds how it ended and its requester (kept as an index into the actors
+    that issued requests, a byte each until 256 of them have, wider after)."""
+    from model._semantics import Effect
+    from model._state import Request, State
+
+    outcomes: tuple[Any, ...] = ("replied", "timed_out", "cancelled", "failed")
+    checker = conform._Checker("test")
+    for corr in range(1, 700):
+        ended = Request(corr, 1000 + corr % 300, 0.0, 1.0, outcomes[corr % 4])
+        checker._after(Effect(State(requests=(ended,)), None, ()))
+        assert checker.state.requests == ()
+        if corr == 255:
+            assert checker.requesters.itemsize == 1 and len(checker.fates) == 256
+    assert checker.requesters.itemsize == 8 and len(checker.issuers) == 300
+    for corr in (699, 1, 255, 256, 299, 300, 555):
+        checker._recall(corr)
+        req = checker.state.request(corr)
+        assert req is not None and (req.requester, req.outcome) == (
+            1000 + corr % 300,
+            outcomes[corr % 4],
+        )
+    assert [r.corr for r in checker.state.requests] == [1, 255, 256, 299, 300, 555, 699]
+    checker._recall(700)  # never issued: nothing to recall
+    assert checker.state.request(700) is None
+
+
+def test_the_models_events_are_those_as_event_makes() -> None:
+    """The model makes its own events without `as_event`'s cleaning of a trace line
+    (`own_event`): the same events, every field included, lists as tuples."""
+    from model import (
+        Ask,
+        CreatePool,
+        Dequeue,
+        Register,
+        Reply,
+        State,
+        Stop,
+        Subscribe,
+        Tell,
+        apply,
+    )
+    from model._actions import as_event
+
+    actions: list[Any] = [
+        CreatePool("p"),
+        Register("w", 1, services=("svc",), pools=("p",)),
+        Register("c"),
+        Subscribe("news", 2),
+        Tell(None, "pool:p"),
+        Tell(2, "service:svc", ttl=5.0),
+        Tell(None, "topic:news"),
+        Ask(2, "name:w", 1.0),
+        Dequeue(1),
+        Reply(1, 1),
+        Stop(1),
+    ]
+    state, seen = State(), set()
+    for action in actions:
+        effect = apply(state, action)
+        for e in effect.events:
+            seen.add(e.name)
+            assert as_event(e.name, dict(e.fields)).same(e), e
+            assert not any(isinstance(v, list) for _, v in e.fields)
+        state = effect.state
+    assert seen >= {"create_pool", "register", "send", "route", "enqueue", "reject", "resolve"}
