@@ -12,7 +12,7 @@ import os
 import random
 import subprocess
 import sys
-import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -136,16 +136,20 @@ def test_scenario_edges(
 ) -> None:
     path = tmp_path / "edge.toml"
     path.write_text(text, encoding="utf-8")
-    start = time.perf_counter()
-    got = main(["run", str(path)] + (["--quiet"] if code else []))
-    seconds = time.perf_counter() - start
+    tracemalloc.start()
+    try:
+        got = main(["run", str(path)] + (["--quiet"] if code else []))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     out, err = capsys.readouterr()
     assert (got, "Traceback" in err) == (code, False), err
     assert message in out + err
     if code == 2:
         assert err.startswith(f"brokerlab run: error: {path}"), err  # names the file
         assert err.count("\n") == 1  # one line
-        assert seconds < 2.0  # refused before anything is built (30,000,000 members)
+        # refused before anything is built (30,000,000 members, 12,000,000 Zipf keys)
+        assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MiB allocated before the refusal"
 
 
 # -- command lines -------------------------------------------------------------------------

@@ -155,12 +155,13 @@ class UniformKeys:
 class Zipf:
     """Message keys 0..n-1 with P(k) proportional to 1 / (k + 1)**s: key 0 is the hottest.
 
-    One draw per key: `bisect` over precomputed cumulative weights.
+    One draw per key: `bisect` over cumulative weights, computed at the first draw (not when
+    the scenario is read: a scenario over the caps is refused before any table is built).
     """
 
     n: int
     s: float
-    _cumulative: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    _cumulative: tuple[float, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _require(
@@ -168,11 +169,13 @@ class Zipf:
             f"Zipf needs 1 <= n <= {ZIPF_MAX_N}: {self!r}",
         )
         _require(_finite(self.s) and self.s >= 0, f"Zipf needs s >= 0: {self!r}")
-        weights = ((k + 1) ** -self.s for k in range(self.n))
-        object.__setattr__(self, "_cumulative", tuple(itertools.accumulate(weights)))
 
     def sample_key(self, rng: random.Random) -> int:
         cumulative = self._cumulative
+        if not cumulative:
+            weights = ((k + 1) ** -self.s for k in range(self.n))
+            cumulative = tuple(itertools.accumulate(weights))
+            object.__setattr__(self, "_cumulative", cumulative)
         # random() < 1, so the point is below the total and the index is at most n - 1.
         return bisect.bisect_right(cumulative, rng.random() * cumulative[-1])
 
