@@ -119,7 +119,8 @@ class Keys:
     def __init__(self, b: CheckBounds, symmetry: bool) -> None:
         self.members, self.clients = members(b), clients(b)
         self.symmetry = symmetry
-        self.identity = {i: i for i in (*self.members, *self.clients)}
+        self.names = (*self.members, *self.clients)
+        self.identity = {i: i for i in self.names}
 
     def key(self, s: State, env: Env) -> Key:
         """The key of (s, env): `encode(normalize(s), env, r)` for the canonical renaming r,
@@ -139,6 +140,18 @@ class Keys:
         service's providers, a client's requests) and the rest, computed only for the actors
         the first part leaves tied."""
         pool = s.pools[0].members if s.pools else ()
+        by_client: dict[int, tuple[int, ...]] = {}
+        for q in s.requests:
+            by_client[q.requester] = (*by_client.get(q.requester, ()), q.corr)
+        if len(pool) == len(self.members):  # the common case, without the signatures' closures
+            firsts = sorted([(by_client.get(c, ()), c) for c in self.clients])
+            if all(firsts[i][0] != firsts[i + 1][0] for i in range(len(firsts) - 1)):
+                return [dict(zip((*pool, *[c for _, c in firsts]), self.names, strict=True))]
+        return self._renamings(s, env, pool, by_client)
+
+    def _renamings(
+        self, s: State, env: Env, pool: tuple[int, ...], by_client: dict[int, tuple[int, ...]]
+    ) -> list[dict[int, int]]:
         service = s.services[0].providers if s.services else ()
         by_id: dict[int, ActorState] = {}
 
@@ -161,10 +174,6 @@ class Keys:
                 tuple(p.msg.id for p in a.parked),
             )  # fmt: skip
 
-        by_client: dict[int, tuple[int, ...]] = {}
-        for q in s.requests:
-            by_client[q.requester] = (*by_client.get(q.requester, ()), q.corr)
-
         def requests(c: int) -> Any:
             return by_client.get(c, ())
 
@@ -177,8 +186,7 @@ class Keys:
         else:
             oms = _orders(self.members, place, sig_m)
         ocs = _orders(self.clients, requests, sig_c)
-        names = (*self.members, *self.clients)
-        return [dict(zip((*om, *oc), names, strict=True)) for om in oms for oc in ocs]
+        return [dict(zip((*om, *oc), self.names, strict=True)) for om in oms for oc in ocs]
 
 
 def _orders(
@@ -228,34 +236,36 @@ def encode(s: State, env: Env, r: dict[int, int]) -> Key:
             k or "", m.copy_of or 0, m.dup_of or 0,
         )  # fmt: skip
 
-    actors = sorted(
-        (
-            get(a.id, a.id),
-            a.name or "",
-            a.alive,
-            a.busy,
-            tuple(msg(m) for m in a.high) if a.high else (),
-            tuple(msg(m) for m in a.normal) if a.normal else (),
-            tuple((msg(p.msg), -1 if p.timer is None else rank[p.timer]) for p in a.parked)
-            if a.parked
-            else (),
-            a.pools,
-            a.services,
-        )
-        for a in s.actors
+    actors = sorted(  # list comprehensions, not generators: the checker's hottest lines
+        [
+            (
+                get(a.id, a.id),
+                a.name or "",
+                a.alive,
+                a.busy,
+                tuple(map(msg, a.high)) if a.high else (),
+                tuple(map(msg, a.normal)) if a.normal else (),
+                tuple([(msg(p.msg), -1 if p.timer is None else rank[p.timer]) for p in a.parked])
+                if a.parked
+                else (),
+                a.pools,
+                a.services,
+            )
+            for a in s.actors
+        ]
     )
     pools = tuple(
         (
             p.name,
-            tuple(r[m] for m in p.members),
+            tuple(map(r.__getitem__, p.members)),
             p.cursor,
-            tuple(msg(m) for m in p.high),
-            tuple(msg(m) for m in p.normal),
+            tuple(map(msg, p.high)),
+            tuple(map(msg, p.normal)),
         )
         for p in s.pools
     )
-    services = tuple((v.name, tuple(r[m] for m in v.providers)) for v in s.services)
-    topics = tuple((t.name, tuple(r[m] for m in t.subscribers)) for t in s.topics)
+    services = tuple((v.name, tuple(map(r.__getitem__, v.providers))) for v in s.services)
+    topics = tuple((t.name, tuple(map(r.__getitem__, t.subscribers))) for t in s.topics)
     requests = tuple(
         (q.corr, r[q.requester], q.deadline - shift if q.outcome is None else 0.0, q.outcome or "")
         for q in s.requests
@@ -271,7 +281,7 @@ def encode(s: State, env: Env, r: dict[int, int]) -> Key:
         )
         for t in s.timers
     )
-    transit = tuple(msg(t.msg) for t in s.transit)
+    transit = tuple([msg(t.msg) for t in s.transit])
     return (
         tuple(actors),
         pools,
