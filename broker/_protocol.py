@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from broker._address import Address
-from broker._broker import Listener, Network, OnOutcome
+from broker._broker import Network, OnOutcome
+from broker._events import Listener
 from broker._mailbox import Backpressure
 from broker._records import Envelope, OutcomeKind, Priority, Stats
 from broker._retry import RetryPolicy

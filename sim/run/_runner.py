@@ -21,7 +21,7 @@ from broker import (
     Broker,
     BrokerError,
     BrokerFactory,
-    Listener,
+    Events,
     MessageBroker,
     SplitMix64,
 )
@@ -85,12 +85,13 @@ class Simulation:
         # broker timer, every choice of the network, each followed by the events it caused.
         self.log = OpLog(self.writer, self.clock) if self.writer is not None else None
         self.n_events = 0  # events seen when no monitor counts them (`events()`)
-        # Every event goes to one listener, chosen here so that an event costs one call: the
-        # monitor's own check when no trace is written, else the trace line and then the check.
-        self.listener: Listener = (
-            self._count if self.monitor is None and self.log is None
-            else self.monitor.observe if self.log is None and self.monitor is not None
-            else self._logged
+        # Every event goes to one observer, chosen here: the monitor itself when no trace is
+        # written (told each event's fields as arguments: no dict built), else `_Logged`, which
+        # builds the trace line's fields, logs it, and hands the same dict to the monitor.
+        self.listener: Events = (
+            _Counted(self) if self.monitor is None and self.log is None
+            else self.monitor if self.log is None and self.monitor is not None
+            else _Logged(self)
         )  # fmt: skip
         f = scenario.faults
         transit = f.drop or f.duplicate or f.delay.to_dict() != {"dist": "constant", "value": 0.0}
@@ -254,20 +255,7 @@ class Simulation:
 
     def observe(self, ev: str, fields: dict[str, Any]) -> None:
         """One event of the run (the broker's, or a fault the world injects)."""
-        self.listener(ev, fields)
-
-    def _count(self, ev: str, fields: dict[str, Any]) -> None:
-        self.n_events += 1
-
-    def _logged(self, ev: str, fields: dict[str, Any]) -> None:
-        log: OpLog = self.log  # type: ignore[assignment]  # only the listener with a trace
-        seq = log.line("ev", ev, fields)
-        monitor = self.monitor
-        if monitor is None:
-            self.n_events += 1
-        else:
-            monitor.seq = seq
-            monitor.observe(ev, fields)
+        self.listener.observe(ev, fields)
 
     def run(self, progress: Progress | None = None) -> Result:
         for client in self.clients:
@@ -361,6 +349,42 @@ def simulate(
     if kept is not None:
         result.trace_text = kept.getvalue()
     return result
+
+
+class _Counted(Events):
+    """The observer of a run with neither monitors nor trace: counts what reaches it (faults:
+    the broker is given no observer then)."""
+
+    __slots__ = ("sim",)
+
+    def __init__(self, sim: Simulation) -> None:
+        super().__init__()
+        self.sim = sim
+
+    def emit(self, name: str, fields: dict[str, Any]) -> None:
+        self.sim.n_events += 1
+
+
+class _Logged(Events):
+    """The observer of a traced run: each event's fields (built by `Events`) become its trace
+    line, then go to the monitor, if any."""
+
+    __slots__ = ("log", "monitor", "sim")
+
+    def __init__(self, sim: Simulation) -> None:
+        super().__init__()
+        self.sim = sim
+        self.log: OpLog = sim.log  # type: ignore[assignment]  # only built with a trace
+        self.monitor = sim.monitor
+
+    def emit(self, name: str, fields: dict[str, Any]) -> None:
+        seq = self.log.line("ev", name, fields)
+        monitor = self.monitor
+        if monitor is None:
+            self.sim.n_events += 1
+        else:
+            monitor.seq = seq
+            monitor.observe(name, fields)
 
 
 class _Tee:
