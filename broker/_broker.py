@@ -445,9 +445,13 @@ class Broker(Generic[P]):
             # member has none of its own, usually: no call then (the hot path of M/M/c)
             env = box.pop() if box.size else None
             if env is None:
-                # rule 3.8: own mailbox empty: pull from the shared pools
-                env = self._pull_shared(actor)
-                if env is None:
+                # rule 3.8: own mailbox empty: the oldest message of the first shared pool (in
+                # join order) that has one (a loop here, not a call: the M/M/c hot path)
+                for pool in actor.shared:
+                    env = pool.queue.mailbox.pop()  # type: ignore[union-attr]
+                    if env is not None:
+                        break
+                else:
                     return None
             elif box.parked:
                 # rule 4.4, 9.3: the freed slot goes to the oldest parked message
@@ -466,16 +470,6 @@ class Broker(Generic[P]):
                 # rule 9.1: the dequeue event
                 self._events.dequeue(env.msg, actor.label)
             return env
-
-    def _pull_shared(self, actor: Actor) -> Envelope[Any] | None:
-        """Spec 3.8: with its own mailbox empty, a member takes the oldest message of the first
-        shared pool (in join order) that has one."""
-        for pool in actor.shared:
-            # rule 3.8: the oldest message of the first shared pool (join order)
-            env = pool.queue.mailbox.pop()  # type: ignore[union-attr]
-            if env is not None:
-                return env
-        return None
 
     def done(self, actor_id: int) -> None:
         """The actor finished the message it dequeued last."""
@@ -522,9 +516,16 @@ class Broker(Generic[P]):
     def _send(self, env: Envelope[Any], retry: RetryPolicy | None, wait: float | None) -> None:
         # rule 7.2: every message sent counts in sent
         self.sent += 1
-        if self._events is not None:
-            # rule 9.1, 9.3: the send event comes first
-            self._trace_send(self._events, env)
+        events = self._events
+        if events is not None:
+            # rule 9.1, 9.3, 9.4: the send event comes first (`_trace_send`, inline: every
+            # message is sent here)
+            sender = None if env.sender is None else self.registry.actors.get(env.sender)
+            to = env.to
+            events.send(
+                env.msg, None if sender is None else sender.label, None if to is None else to.text,
+                env.kind, env.corr, env.deadline, env.key, env.dup_of, env.copy_of,
+            )  # fmt: skip
         if self._network is None:
             # rule 9.3: no network: arrival during the call
             self._arrive(env, retry, wait, True)
@@ -903,7 +904,7 @@ class Broker(Generic[P]):
         events.send(
             env.msg,
             None if sender is None else sender.label,
-            None if to is None else f"{to.kind}:{to.value}",  # str(to), without a call
+            None if to is None else to.text,
             env.kind,
             env.corr,
             env.deadline,

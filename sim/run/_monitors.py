@@ -134,10 +134,9 @@ class Monitor(Events):
         if outcome == "replied":
             if self.clock.now >= deadline:
                 self._fail("exclusive_deadline", f"request {corr} replied at its deadline")
-            if self.live.get(msg) != "reply":  # type: ignore[arg-type]  # None: not a reply
+            # the reply, in flight, ends here (a message not in flight is no reply either)
+            if self.live.pop(msg, None) != "reply":  # type: ignore[arg-type]  # None: no reply
                 self._fail("correlation", f"request {corr} replied by a non-reply {msg}")
-            if self.live.pop(msg, None) is None:  # type: ignore[arg-type]  # `_close`, inline
-                self._not_in_flight(msg, "resolve")  # type: ignore[arg-type]
             self.delivered += 1
         elif outcome == "timed_out" and self.clock.now < deadline:
             self._fail("exclusive_deadline", f"request {corr} timed out before {deadline!r}")
