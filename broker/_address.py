@@ -54,7 +54,6 @@ class Address:
             # rule 2.2, 8.4: a name outside the grammar
             what = "an actor" if self.kind == "name" else f"a {self.kind}"
             raise InvalidAddress(f"{self.kind}:{self.value}", f"{what} name is {NAME_RULE}")
-        # rule 2.3: the text form, which parses back to the same address
         object.__setattr__(self, "text", f"{self.kind}:{self.value}")
 
     @classmethod
@@ -98,4 +97,5 @@ class Address:
         return cls(kind, value)
 
     def __str__(self) -> str:
+        # rule 2.3: the text form, which parses back to the same address
         return self.text
