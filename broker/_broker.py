@@ -11,8 +11,9 @@ The life of a message (spec 4, 5, 7):
 
 Time comes only from the injected `Timers`, randomness only from the injected `Rng` (spec 1.2:
 `SplitMix64` for traces a port can match),
-ids only from counters. Observers get every step through the optional `listener`; with no
-listener the broker builds no event records at all.
+ids only from counters. Observers get every step through the optional `listener`: a
+`broker.Events` is told each event's fields as arguments, a plain `listener(name, fields)` gets
+them as the dict `Events` builds; with no listener the broker builds no event records at all.
 """
 
 from __future__ import annotations
