@@ -27,6 +27,7 @@ from broker import (
 )
 from sim.checking.bridge import action_of, answer_at_once, perform
 from sim.run._monitors import InvariantViolation, Monitor
+from sim.run._observers import observer
 from sim.run._oplog import LoggedBroker, LoggedTimers, OpLog
 from sim.run._progress import progress_bar
 from sim.run._result import Result
@@ -85,15 +86,8 @@ class Simulation:
         # broker timer, every choice of the network, each followed by the events it caused.
         self.log = OpLog(self.writer, self.clock) if self.writer is not None else None
         self.n_events = 0  # events seen when no monitor counts them (`events()`)
-        # Every event goes to one observer, chosen here: the monitor itself when no trace is
-        # written (told each event's fields as arguments: no dict built), else one that builds
-        # the event's trace line and then, with monitors, has the monitor check it.
-        self.listener: Events = (
-            _Counted(self) if self.monitor is None and self.log is None
-            else self.monitor if self.log is None and self.monitor is not None
-            else _Logged(self) if self.monitor is None
-            else _LoggedChecked(self.log, self.monitor)  # type: ignore[arg-type]
-        )  # fmt: skip
+        # Every event goes to one observer, chosen here (sim/run/_observers.py).
+        self.listener: Events = observer(self)
         f = scenario.faults
         transit = f.drop or f.duplicate or f.delay.to_dict() != {"dist": "constant", "value": 0.0}
         timers = self.clock.broker_timers
@@ -350,89 +344,6 @@ def simulate(
     if kept is not None:
         result.trace_text = kept.getvalue()
     return result
-
-
-class _Counted(Events):
-    """The observer of a run with neither monitors nor trace: counts what reaches it (faults:
-    the broker is given no observer then)."""
-
-    __slots__ = ("sim",)
-
-    def __init__(self, sim: Simulation) -> None:
-        super().__init__()
-        self.sim = sim
-
-    def emit(self, name: str, fields: dict[str, Any]) -> None:
-        self.sim.n_events += 1
-
-
-class _Logged(Events):
-    """The observer of a traced run without monitors: each event's fields (built by `Events`)
-    become its trace line."""
-
-    __slots__ = ("log", "sim")
-
-    def __init__(self, sim: Simulation) -> None:
-        super().__init__()
-        self.sim = sim
-        self.log: OpLog = sim.log  # type: ignore[assignment]  # only built with a trace
-
-    def emit(self, name: str, fields: dict[str, Any]) -> None:
-        self.log.line("ev", name, fields)
-        self.sim.n_events += 1
-
-
-class _LoggedChecked(Events):
-    """The observer of a traced run with monitors: each event's fields (built by `Events`)
-    become its trace line, then the monitor checks it. The kinds every request has are passed
-    on to the monitor as they came, as arguments; the others as their dict (`observe`)."""
-
-    __slots__ = ("log", "monitor")
-
-    def __init__(self, log: OpLog, monitor: Monitor) -> None:
-        super().__init__()
-        self.log, self.monitor = log, monitor
-
-    def emit(self, name: str, fields: dict[str, Any]) -> None:
-        monitor = self.monitor
-        monitor.seq = self.log.line("ev", name, fields)
-        if name not in _PASSED_ON:
-            monitor.observe(name, fields)
-
-    def send(
-        self,
-        msg: int,
-        sender: str | None,
-        to: str | None,
-        kind: str,
-        corr: int | None,
-        deadline: float | None,
-        key: str | None,
-        dup_of: int | None,
-        copy_of: int | None,
-    ) -> None:
-        Events.send(self, msg, sender, to, kind, corr, deadline, key, dup_of, copy_of)
-        self.monitor.send(msg, sender, to, kind, corr, deadline, key, dup_of, copy_of)
-
-    def route(self, msg: int, actor: str) -> None:
-        Events.route(self, msg, actor)
-        self.monitor.route(msg, actor)
-
-    def enqueue(self, msg: int, actor: str, depth: int) -> None:
-        Events.enqueue(self, msg, actor, depth)
-        self.monitor.enqueue(msg, actor, depth)
-
-    def dequeue(self, msg: int, actor: str) -> None:
-        Events.dequeue(self, msg, actor)
-        self.monitor.dequeue(msg, actor)
-
-    def resolve(self, corr: int, outcome: str, requester: str, msg: int | None) -> None:
-        Events.resolve(self, corr, outcome, requester, msg)
-        self.monitor.resolve(corr, outcome, requester, msg)
-
-
-# The kinds `_LoggedChecked` passes on to the monitor itself, as arguments.
-_PASSED_ON = frozenset(("send", "route", "enqueue", "dequeue", "resolve"))
 
 
 class _Tee:
