@@ -18,7 +18,8 @@ A broker is not thread-safe (spec 1.7): call it from one thread at a time.
 
 from broker._address import KINDS as ADDRESS_KINDS
 from broker._address import Address, AddressKind
-from broker._broker import IMMEDIATE, Broker, Listener, Network, OnOutcome, Transit
+from broker._broker import IMMEDIATE, Broker, Network, OnOutcome, Transit
+from broker._events import Events, Listener
 from broker._mailbox import BACKPRESSURES, Backpressure, Mailbox
 from broker._protocol import BrokerFactory, MessageBroker
 from broker._records import PRIORITIES, Envelope, Outcome, OutcomeKind, Priority, Stats
@@ -60,6 +61,7 @@ __all__ = [
     "BrokerFactory",
     "DuplicateRegistration",
     "Envelope",
+    "Events",
     "InvalidAddress",
     "InvalidConfig",
     "Listener",

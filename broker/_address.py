@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from broker.errors import InvalidAddress
@@ -37,6 +37,8 @@ class Address:
 
     kind: AddressKind
     value: str
+    # The text form, made once: every message's send event names its address.
+    text: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # rule 2.1: an address is id, name, service, pool or topic
@@ -52,6 +54,7 @@ class Address:
             # rule 2.2, 8.4: a name outside the grammar
             what = "an actor" if self.kind == "name" else f"a {self.kind}"
             raise InvalidAddress(f"{self.kind}:{self.value}", f"{what} name is {NAME_RULE}")
+        object.__setattr__(self, "text", f"{self.kind}:{self.value}")
 
     @classmethod
     def id(cls, actor: int) -> Address:
@@ -95,4 +98,4 @@ class Address:
 
     def __str__(self) -> str:
         # rule 2.3: the text form, which parses back to the same address
-        return f"{self.kind}:{self.value}"
+        return self.text

@@ -11,8 +11,9 @@ The life of a message (spec 4, 5, 7):
 
 Time comes only from the injected `Timers`, randomness only from the injected `Rng` (spec 1.2:
 `SplitMix64` for traces a port can match),
-ids only from counters. Observers get every step through the optional `listener`; with no
-listener the broker builds no event records at all.
+ids only from counters. Observers get every step through the optional `listener`: a
+`broker.Events` is told each event's fields as arguments, a plain `listener(name, fields)` gets
+them as the dict `Events` builds; with no listener the broker builds no event records at all.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 from broker._address import Address
+from broker._events import Events, Listener
 from broker._mailbox import Backpressure, Mailbox
 from broker._records import PRIORITIES, Envelope, Outcome, OutcomeKind, Priority, Stats
 from broker._registry import Actor, Registry
@@ -41,7 +43,6 @@ from broker.errors import (
 )
 
 P = TypeVar("P")
-Listener = Callable[[str, dict[str, Any]], None]
 OnOutcome = Callable[[Outcome[Any]], None]
 
 # What became of a correlation id once resolved, one byte per request (spec 5.6).
@@ -120,7 +121,11 @@ class Broker(Generic[P]):
         )
         self.rng = rng
         self.registry = Registry(rng)
-        self._emit = listener
+        # Events go to the listener's methods when it is an `Events`, so the monitors read them
+        # without a dict being built; a plain listener gets the dicts `Events` builds.
+        self._events: Events | None = (
+            listener if isinstance(listener, Events) or listener is None else Events(listener)
+        )
         self._network = network
         # Told the actor id when a message was enqueued for an idle actor, so a driver need not
         # poll: at the end of the operation or timer that enqueued it, after its last event, so
@@ -158,7 +163,7 @@ class Broker(Generic[P]):
         actor = self.registry.add(
             name, Mailbox(capacity, backpressure), send_timeout, services, pools
         )
-        if self._emit:
+        if self._events is not None:
             # rule 2.6, 9.4: the addresses in order: id, name, services, pools
             addresses = [f"id:{actor.id}"]
             if name is not None:
@@ -167,16 +172,8 @@ class Broker(Generic[P]):
             addresses += [f"pool:{p}" for p in actor.pools]
             box = actor.mailbox
             # rule 9.1: the register event
-            self._emit(
-                "register",
-                {
-                    "actor": actor.label,
-                    "name": name,
-                    "addresses": addresses,
-                    "capacity": box.capacity,
-                    "backpressure": box.backpressure,
-                    "send_timeout": actor.send_timeout,
-                },
+            self._events.register(
+                actor.label, name, addresses, box.capacity, box.backpressure, actor.send_timeout
             )
         return actor.id
 
@@ -184,9 +181,9 @@ class Broker(Generic[P]):
         """Remove an actor for good: its mail is dead-lettered, its requests cancelled (2.7)."""
         # rule 2.7: unregistering an unknown actor is ActorNotFound
         actor = self.registry.actor(actor_id)
-        if self._emit:
+        if self._events is not None:
             # rule 2.7, 9.1, 9.3: the unregister event, with its reason, comes first
-            self._emit("unregister", {"actor": actor.label, "reason": reason})
+            self._events.unregister(actor.label, reason)
         if actor.alive:
             # rule 2.7, 9.3: then a live actor's shutdown (dead letters, cancellations)
             self._shut(actor)
@@ -199,9 +196,9 @@ class Broker(Generic[P]):
         if not actor.alive:
             # rule 2.8: stopping a stopped actor changes nothing and emits nothing
             return
-        if self._emit:
+        if self._events is not None:
             # rule 2.8, 9.1, 9.3: the stop event, with its reason, before the shutdown
-            self._emit("stop", {"actor": actor.label, "reason": reason})
+            self._events.stop(actor.label, reason)
         # rule 2.8: a stop does to mail and requests what unregistering does
         self._shut(actor)
 
@@ -213,29 +210,29 @@ class Broker(Generic[P]):
             return
         # rule 2.8: restarting makes it live again (its mailbox emptied at stop)
         actor.alive = True
-        if self._emit:
+        if self._events is not None:
             # rule 9.1: the start event
-            self._emit("start", {"actor": actor.label})
+            self._events.start(actor.label)
 
     def create_pool(self, name: str, strategy: str = "round_robin") -> None:
         self.registry.create_pool(name, strategy)
-        if self._emit:
+        if self._events is not None:
             # rule 9.1: the create_pool event
-            self._emit("create_pool", {"pool": name, "strategy": strategy})
+            self._events.create_pool(name, strategy)
 
     def join_pool(self, pool: str, actor_id: int) -> None:
         actor = self.registry.actor(actor_id)
         self.registry.join(pool, actor)
-        if self._emit:
+        if self._events is not None:
             # rule 9.1: the join event
-            self._emit("join", {"pool": pool, "actor": actor.label})
+            self._events.join(pool, actor.label)
 
     def leave_pool(self, pool: str, actor_id: int) -> None:
         actor = self.registry.actor(actor_id)
         self.registry.leave(pool, actor)
-        if self._emit:
+        if self._events is not None:
             # rule 9.1, 9.3: the leave event, before any orphaned dead letters
-            self._emit("leave", {"pool": pool, "actor": actor.label})
+            self._events.leave(pool, actor.label)
         shared = self.registry.pools[pool]
         if shared.queue is not None and not shared.any_alive():
             # rule 3.8, 9.3: the last live member left: the shared queue is orphaned
@@ -244,27 +241,27 @@ class Broker(Generic[P]):
     def provide(self, service: str, actor_id: int) -> None:
         actor = self.registry.actor(actor_id)
         self.registry.provide(service, actor)
-        if self._emit:
+        if self._events is not None:
             # rule 9.1: the provide event
-            self._emit("provide", {"service": service, "actor": actor.label})
+            self._events.provide(service, actor.label)
 
     def subscribe(self, topic: str, actor_id: int) -> None:
         """Add the actor to the topic's subscribers, at the end (spec 2.10)."""
         # rule 2.10: the first check: the actor is registered (ActorNotFound)
         actor = self.registry.actor(actor_id)
         self.registry.subscribe(topic, actor)
-        if self._emit:
+        if self._events is not None:
             # rule 9.1: the subscribe event
-            self._emit("subscribe", {"topic": topic, "actor": actor.label})
+            self._events.subscribe(topic, actor.label)
 
     def unsubscribe(self, topic: str, actor_id: int) -> None:
         """Remove the actor from the topic's subscribers (spec 2.10)."""
         # rule 2.10: the first check: the actor is registered (ActorNotFound)
         actor = self.registry.actor(actor_id)
         self.registry.unsubscribe(topic, actor)
-        if self._emit:
+        if self._events is not None:
             # rule 9.1: the unsubscribe event
-            self._emit("unsubscribe", {"topic": topic, "actor": actor.label})
+            self._events.unsubscribe(topic, actor.label)
 
     def resolve(self, to: Address | str, key: str | None = None) -> int:
         """The id of the actor a message to `to` would reach now (advances round robin)."""
@@ -449,9 +446,13 @@ class Broker(Generic[P]):
             # member has none of its own, usually: no call then (the hot path of M/M/c)
             env = box.pop() if box.size else None
             if env is None:
-                # rule 3.8: own mailbox empty: pull from the shared pools
-                env = self._pull_shared(actor)
-                if env is None:
+                # rule 3.8: own mailbox empty: the oldest message of the first shared pool (in
+                # join order) that has one (a loop here, not a call: the M/M/c hot path)
+                for pool in actor.shared:
+                    env = pool.queue.mailbox.pop()  # type: ignore[union-attr]
+                    if env is not None:
+                        break
+                else:
                     return None
             elif box.parked:
                 # rule 4.4, 9.3: the freed slot goes to the oldest parked message
@@ -466,20 +467,10 @@ class Broker(Generic[P]):
             actor.delivered += 1
             # rule 7.1, 7.2: dequeued by its actor: delivered
             self.delivered += 1
-            if self._emit:
+            if self._events is not None:
                 # rule 9.1: the dequeue event
-                self._emit("dequeue", {"msg": env.msg, "actor": actor.label})
+                self._events.dequeue(env.msg, actor.label)
             return env
-
-    def _pull_shared(self, actor: Actor) -> Envelope[Any] | None:
-        """Spec 3.8: with its own mailbox empty, a member takes the oldest message of the first
-        shared pool (in join order) that has one."""
-        for pool in actor.shared:
-            # rule 3.8: the oldest message of the first shared pool (join order)
-            env = pool.queue.mailbox.pop()  # type: ignore[union-attr]
-            if env is not None:
-                return env
-        return None
 
     def done(self, actor_id: int) -> None:
         """The actor finished the message it dequeued last."""
@@ -526,9 +517,16 @@ class Broker(Generic[P]):
     def _send(self, env: Envelope[Any], retry: RetryPolicy | None, wait: float | None) -> None:
         # rule 7.2: every message sent counts in sent
         self.sent += 1
-        if self._emit:
-            # rule 9.1, 9.3: the send event comes first
-            self._trace_send(env)
+        events = self._events
+        if events is not None:
+            # rule 9.1, 9.3, 9.4: the send event comes first (`_trace_send`, inline: every
+            # message is sent here)
+            sender = None if env.sender is None else self.registry.actors.get(env.sender)
+            to = env.to
+            events.send(
+                env.msg, None if sender is None else sender.label, None if to is None else to.text,
+                env.kind, env.corr, env.deadline, env.key, env.dup_of, env.copy_of,
+            )  # fmt: skip
         if self._network is None:
             # rule 9.3: no network: arrival during the call
             self._arrive(env, retry, wait, True)
@@ -543,9 +541,9 @@ class Broker(Generic[P]):
             )  # fmt: skip
             # rule 7.2, 7.4: a transit duplicate counts as sent
             self.sent += 1
-            if self._emit:
+            if self._events is not None:
                 # rule 7.4, 9.3: the duplicate's send right after the original's
-                self._trace_send(copy)
+                self._trace_send(self._events, copy)
             # rule 1.1, 7.4: the duplicate arrives later, at now + delay
             self.timers.call_at(
                 self.timers.now + transit.duplicate, lambda: self._later(copy, None, None)
@@ -596,9 +594,9 @@ class Broker(Generic[P]):
             # rule 9.3: resolution failed: the failure sequence, no route
             self._fail(env, error, retry, wait, sync)
             return
-        if self._emit:
+        if self._events is not None:
             # rule 9.1, 9.3: the route event names the actor (or pool:<name>, 3.8)
-            self._emit("route", {"msg": env.msg, "actor": actor.label})
+            self._events.route(env.msg, actor.label)
         broadcasts = self.registry.broadcasts  # empty unless a broadcast pool exists
         if broadcasts and env.to.kind == "pool" and env.copy_of is None:
             pool = broadcasts.get(env.to.value)
@@ -628,9 +626,9 @@ class Broker(Generic[P]):
         # rule 4.2, 4.4: enqueued (room, or room made by drop_oldest)
         box.push(env)
         actor.received += 1
-        if self._emit:
+        if self._events is not None:
             # rule 4.5, 9.1, 9.4: the enqueue event; depth counts both classes
-            self._emit("enqueue", {"msg": env.msg, "actor": actor.label, "depth": box.size})
+            self._events.enqueue(env.msg, actor.label, box.size)
         if self._wake is not None and not actor.busy:
             if actor.shared_by is None:
                 # rule 1.6: an idle actor got mail: wake it at the end
@@ -668,9 +666,9 @@ class Broker(Generic[P]):
             return
         # rule 3.9, 7.1: delivered to the topic
         self.delivered += 1
-        if self._emit:
+        if self._events is not None:
             # rule 3.9, 9.1, 9.3: the route event names topic:<name>
-            self._emit("route", {"msg": env.msg, "actor": f"topic:{topic}"})
+            self._events.route(env.msg, f"topic:{topic}")
         for subscriber in live:
             # rule 3.9, 9.3: each live subscriber, in subscription order, a copy
             self._copy_to(env, subscriber)
@@ -685,9 +683,9 @@ class Broker(Generic[P]):
         )  # fmt: skip
         # rule 7.2: a copy counts as sent
         self.sent += 1
-        if self._emit:
+        if self._events is not None:
             # rule 9.1, 9.3: the copy's send, then its arrival
-            self._trace_send(copy)
+            self._trace_send(self._events, copy)
         # rule 3.7, 3.9: copies are not transit-faulted or retried
         self._arrive(copy, None, None, False)
 
@@ -711,18 +709,18 @@ class Broker(Generic[P]):
                 env.attempt += 1
                 # rule 7.2, 9.2: retries scheduled
                 self.retries += 1
-                if self._emit:
+                if self._events is not None:
                     # rule 9.1: the retry event
-                    self._emit("retry", {"msg": env.msg, "attempt": env.attempt, "at": at})
+                    self._events.retry(env.msg, env.attempt, at)
                 # rule 6.3: the retry resolves the address again at its time
                 self.timers.call_at(at, lambda: self._later(env, retry, wait))
                 return
         if sync:
             # rule 6.5, 7.2, 7.3: failed during the call: rejected, never accepted
             self.rejected += 1
-            if self._emit:
+            if self._events is not None:
                 # rule 9.1, 9.3: the reject event (then, for a request, resolve)
-                self._emit("reject", {"msg": env.msg, "error": error.code})
+                self._events.reject(env.msg, error.code)
         else:
             # rule 6.5, 7.5: failed later: dead-lettered with the error code
             self._dead_letter(env, error.code)
@@ -750,9 +748,9 @@ class Broker(Generic[P]):
             )
         # rule 4.4: parked in FIFO order
         actor.mailbox.parked.append((env, timer))
-        if self._emit:
+        if self._events is not None:
             # rule 9.1: the park event
-            self._emit("park", {"msg": env.msg, "actor": actor.label})
+            self._events.park(env.msg, actor.label)
 
     def _park_timeout(self, actor: Actor, env: Envelope[Any], wait: float) -> None:
         """Spec 4.4, 6.5: the wait is over; a request's own message fails its request."""
@@ -780,9 +778,9 @@ class Broker(Generic[P]):
             timer.cancel()
         box.push(env)
         actor.received += 1
-        if self._emit:
+        if self._events is not None:
             # rule 9.1, 9.3: its enqueue comes before the dequeue
-            self._emit("enqueue", {"msg": env.msg, "actor": actor.label, "depth": box.size})
+            self._events.enqueue(env.msg, actor.label, box.size)
 
     def _arrive_reply(self, env: Envelope[Any]) -> None:
         corr: int = env.corr  # type: ignore[assignment]
@@ -827,16 +825,10 @@ class Broker(Generic[P]):
         if kind == "replied":
             # rule 9.2: issue-to-reply time, in reply order
             self.latencies.append(now - pending.issued_at)
-        if self._emit:
+        if self._events is not None:
             # rule 9.1: the resolve event
-            self._emit(
-                "resolve",
-                {
-                    "corr": corr,
-                    "outcome": kind,
-                    "requester": pending.requester.label,
-                    "msg": reply.msg if reply is not None else None,
-                },
+            self._events.resolve(
+                corr, kind, pending.requester.label, None if reply is None else reply.msg
             )
         if pending.on_outcome is not None:
             if kind == "timed_out":
@@ -902,33 +894,25 @@ class Broker(Generic[P]):
         self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1
         if actor is not None:
             actor.dead_lettered += 1
-        if self._emit:
+        if self._events is not None:
             # rule 9.1: the dead_letter event
-            self._emit("dead_letter", {"msg": env.msg, "reason": reason})
+            self._events.dead_letter(env.msg, reason)
 
-    def _trace_send(self, env: Envelope[Any]) -> None:
+    def _trace_send(self, events: Events, env: Envelope[Any]) -> None:
         sender = None if env.sender is None else self.registry.actors.get(env.sender)
         to = env.to
-        # rule 9.4: the send event's fields (to null for a never-issued corr, 5.4)
-        fields: dict[str, Any] = {
-            "msg": env.msg,
-            "from": None if sender is None else sender.label,
-            "to": None if to is None else f"{to.kind}:{to.value}",  # str(to), without a call
-            "kind": env.kind,
-        }
-        if env.corr is not None:
-            fields["corr"] = env.corr
-        if env.kind == "request":
-            # rule 9.4: a request's send carries its deadline
-            fields["deadline"] = env.deadline
-        if env.key is not None:
-            fields["key"] = env.key
-        if env.dup_of is not None:
-            fields["dup_of"] = env.dup_of
-        if env.copy_of is not None:
-            fields["copy_of"] = env.copy_of
-        # rule 9.1: the send event
-        self._emit("send", fields)  # type: ignore[misc]  # only called when a listener is set
+        # rule 9.1, 9.4: the send event (to null for a never-issued corr, 5.4)
+        events.send(
+            env.msg,
+            None if sender is None else sender.label,
+            None if to is None else to.text,
+            env.kind,
+            env.corr,
+            env.deadline,
+            env.key,
+            env.dup_of,
+            env.copy_of,
+        )
 
     def _msg_id(self) -> int:
         msg = self._next_msg

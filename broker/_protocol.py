@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from broker._address import Address
-from broker._broker import Listener, Network, OnOutcome
+from broker._broker import Network, OnOutcome
+from broker._events import Listener
 from broker._mailbox import Backpressure
 from broker._records import Envelope, OutcomeKind, Priority, Stats
 from broker._retry import RetryPolicy
@@ -95,7 +96,8 @@ class MessageBroker(Protocol[P]):
 class BrokerFactory(Protocol):
     """How a driver builds a broker: the signature of `Broker` itself (and of its mutants).
 
-    `listener` receives every event, `network` decides each message's transit (spec 7.4), and
+    `listener` receives every event (a `broker.Events`, or a plain function of the event's name
+    and fields, which an `Events` also is), `network` decides each message's transit (spec 7.4), and
     `wake(actor)` is told when a message was enqueued for an idle actor, after the last event
     of the operation or timer that enqueued it (spec 1.6), so the driver may act on it at once.
     """

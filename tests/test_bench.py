@@ -29,6 +29,29 @@ def test_bench_runs_tiny_and_writes_every_row(
     assert all(r["brokerlab"] > 0 for r in stages), stages
     table = capsys.readouterr().out
     assert table.count("\n|") == len(names) + 2  # header, rule, one line per row
+    # issue 17's targets: in-process M/M/c at least 1.5x SimPy, a trace at most 2x, the
+    # command a user runs at least 1x SimPy
+    targets = {row["row"]: row["target"] for row in report["rows"]}
+    assert {t for n, t in targets.items() if n.endswith("customers/s vs simpy")} == {
+        "at least 1.5x"
+    }
+    assert {t for n, t in targets.items() if "trace on" in n or "--trace" in n} == {"at most 2.0x"}
+    assert {t for n, t in targets.items() if "vs SimPy, whole process" in n} == {"at least 1.0x"}
+
+
+@pytest.mark.parametrize(
+    ("target", "ratio", "met"),
+    [
+        ("at least 1.5x", 1.5, "yes"),
+        ("at least 1.5x", 1.49, "NO"),
+        ("at least 1.0x", 0.99, "NO"),
+        ("at most 2.0x", 2.0, "yes"),
+        ("at most 2.0x", 2.01, "NO"),
+    ],
+)
+def test_a_row_meets_its_target_at_the_bound(target: str, ratio: float, met: str) -> None:
+    row = {"row": "r", "brokerlab": 1.0, "peer": 1.0, "ratio": ratio, "target": target}
+    assert bench.meets(row) == met
 
 
 def test_the_same_work_on_both_sides() -> None:

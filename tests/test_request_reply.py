@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from conftest import World
 
-from broker import ActorNotFound, InvalidConfig, Outcome, PoolNotFound, Transit
+from broker import ActorNotFound, Events, InvalidConfig, Outcome, PoolNotFound, Transit
 
 
 def setup(world: World) -> tuple[int, int, list[Outcome[Any]]]:
@@ -31,7 +31,7 @@ def test_spec_5_1_pending_exists_before_routing(world: World) -> None:
             assert env is not None and env.corr is not None
             b.reply(server, env.corr, "pong")
 
-    b._emit = listener
+    b._events = Events(listener)
     corr = b.request(client, "name:server", "ping", timeout=5.0, on_outcome=outcomes.append)
     assert seen == [[corr]]
     assert [o.kind for o in outcomes] == ["replied"]

@@ -19,6 +19,7 @@ from broker import Broker
 from sim import Scenario, default_scenario, parse_scenario, simulate
 from sim.checking.mutants import TRACE_SCENARIOS
 from sim.run import latency_summary
+from sim.run._monitors import Monitor
 
 BASE = """
 seed = 3
@@ -173,6 +174,29 @@ def test_monitor_stops_the_run_at_a_broken_invariant() -> None:
     assert str(untraced.violation) == str(result.violation)
     assert untraced.violation.event == result.violation.event == len(events)
     assert untraced.summary == result.summary
+
+
+def test_an_untraced_runs_monitor_is_told_its_events_without_dicts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 17: with no trace, the broker tells the monitor each event of a message's life
+    as arguments; only the kinds no check reads (here a pool's creation, and the world's
+    faults, dicts of the simulator's own) reach `Events.emit` as a dict. The run's figures are
+    those of the traced run, which builds every event's dict."""
+    built: Counter[str] = Counter()
+    emit = Monitor.emit
+
+    def counting(self: Monitor, name: str, fields: dict[str, Any]) -> None:
+        built[name] += 1
+        emit(self, name, fields)
+
+    monkeypatch.setattr(Monitor, "emit", counting)
+    crash = 'crash = [ { actor = "workers-1", at = 5.0, restart_after = 2.0 } ]'
+    untraced = simulate(scenario(crash))
+    assert untraced.ok and untraced.events > 1000
+    assert built == {"create_pool": 1, "fault": 2}
+    traced = simulate(scenario(crash), trace=io.StringIO())
+    assert traced.summary == untraced.summary
 
 
 def test_same_seed_same_trace_in_process() -> None:

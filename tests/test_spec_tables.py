@@ -9,6 +9,7 @@ and every field the tables name must occur. The model accepts the corpus: every 
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import re
@@ -22,6 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from scripts import scenario_toml, scripts
 from test_conform import random_scenario
 
+from broker import Events
+from broker._events import FIELDS
 from model import EVENT_FIELDS, check_trace
 from sim import Scenario, parse_scenario, simulate
 
@@ -190,6 +193,34 @@ def test_the_models_schema_is_the_spec_table() -> None:
         for kind, fields in EVENT_FIELDS.items()
     }
     assert data == schemas()
+
+
+def test_the_brokers_event_methods_are_the_spec_table() -> None:
+    """broker.Events' methods take each kind's fields in 9.4's order, as the model lists them:
+    the table `Events.observe` reads a dict by, and each method's own parameters."""
+    assert {kind: list(fields) for kind, fields in FIELDS.items()} == {
+        kind: [k.rstrip("?") for k in fields] for kind, fields in EVENT_FIELDS.items()
+    }
+    for kind, fields in FIELDS.items():
+        parameters = list(inspect.signature(getattr(Events, kind)).parameters)[1:]
+        assert parameters == [{"from": "sender"}.get(f, f) for f in fields], kind
+
+
+def test_events_given_as_dicts_come_back_the_same(corpus: list[list[dict[str, Any]]]) -> None:
+    """`Events.observe` hands a dict's fields to the kind's method, which builds them again:
+    every event of the corpus comes back equal, its optional fields only where they were."""
+    back: list[tuple[str, dict[str, Any]]] = []
+    events = Events(lambda name, fields: back.append((name, fields)))
+    n = 0
+    for lines in corpus:
+        for line in lines:
+            if "ev" in line and line["ev"] != "fault":
+                name = line["ev"]
+                fields = {k: v for k, v in line.items() if k not in ("t", "seq", "ev")}
+                events.observe(name, fields)
+                assert back[-1] == (name, fields)
+                n += 1
+    assert n == len(back) > 1000
 
 
 def test_every_event_has_exactly_its_fields(corpus: list[list[dict[str, Any]]]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from broker import Stats
+from broker import Events, Stats
 
 
 class Clock(Protocol):
@@ -36,12 +36,13 @@ class InvariantViolation(Exception):
         return f"event {self.event}{line} (t={self.t!r})"
 
 
-class Monitor:
+class Monitor(Events):
     """Checks conservation, one outcome per request, exclusive deadlines, capacity (online).
 
-    `observe` is the run's listener (or is called by it): it runs once per broker event, so each
-    check is a dict operation or a comparison, and the event's time is read only where a check
-    needs it (`clock.now`).
+    The broker tells it each event through the `Events` method of its kind, with the fields as
+    arguments: no dict is built when no trace is written. Each method runs once per event, so
+    each check is a dict operation or a comparison, and the event's time is read only where a
+    check needs it (`clock.now`). The kinds it does not check reach `emit`, which counts them.
     """
 
     __slots__ = (
@@ -60,64 +61,71 @@ class Monitor:
     )
 
     def __init__(self, capacity: dict[str, int | None], clock: Clock) -> None:
+        super().__init__()
         self.capacity = capacity
         self.clock = clock
         # The trace line of the last event observed (None: no trace), set by the runner.
         self.seq: int | None = None
         self.live: dict[int, str] = {}  # msg -> kind, for messages sent and not yet terminal
         # corr -> (deadline, requester label), while pending
-        self.pending: dict[int, tuple[float, str]] = {}
+        self.pending: dict[int, tuple[float, str | None]] = {}
         self.stopped: set[str] = set()  # labels of stopped or unregistered actors
         self.last_msg = 0
         self.event = 0  # the events observed so far: the run's event count
         self.sent = self.rejected = self.delivered = self.dead_lettered = 0
 
-    def observe(self, ev: str, f: dict[str, Any]) -> None:
-        """Check the run's next event (hot: the most frequent kinds are tested first)."""
+    def emit(self, name: str, fields: dict[str, Any]) -> None:
+        """A kind no check reads (a pool, a service, a topic, a fault): counted."""
         self.event += 1
-        if ev == "send":
-            msg = f["msg"]
-            if msg <= self.last_msg:
-                self._fail("unique_ids", f"message id {msg} reused")
-            self.last_msg = msg
-            self.live[msg] = kind = f["kind"]
-            self.sent += 1
-            if kind == "request" and "dup_of" not in f and "copy_of" not in f:
-                self.pending[f["corr"]] = (f["deadline"], f["from"])
-        elif ev == "route":
-            if f["actor"].startswith("topic:"):  # delivered to the topic (spec 3.9, 7.1)
-                self._close(f["msg"], ev)
-                self.delivered += 1
-            elif f["msg"] not in self.live:
-                self._not_in_flight(f["msg"], ev)
-        elif ev == "enqueue":
-            if f["msg"] not in self.live:
-                self._not_in_flight(f["msg"], ev)
-            cap = self.capacity.get(f["actor"])
-            if cap is not None and f["depth"] > cap:
-                self._fail("capacity", f"{f['actor']} holds {f['depth']} > capacity {cap}")
-        elif ev == "dequeue":
-            if self.live.pop(f["msg"], None) is None:  # `_close`, inline
-                self._not_in_flight(f["msg"], ev)
-            self.delivered += 1
-        elif ev == "resolve":
-            self._resolve(f)
-        elif ev == "dead_letter":
-            self._close(f["msg"], ev)
-            self.dead_lettered += 1
-        elif ev == "reject":
-            self._close(f["msg"], ev)
-            self.rejected += 1
-        elif ev == "park" or ev == "retry":
-            if f["msg"] not in self.live:
-                self._not_in_flight(f["msg"], ev)
-        elif ev == "stop" or ev == "unregister":
-            self.stopped.add(f["actor"])
-        elif ev == "start" or ev == "register":
-            self.stopped.discard(f["actor"])
 
-    def _resolve(self, f: dict[str, Any]) -> None:
-        corr, outcome = f["corr"], f["outcome"]
+    # -- the checks, by kind: the hot ones first ---------------------------------------------
+
+    def send(
+        self,
+        msg: int,
+        sender: str | None,
+        to: str | None,
+        kind: str,
+        corr: int | None,
+        deadline: float | None,
+        key: str | None,
+        dup_of: int | None,
+        copy_of: int | None,
+    ) -> None:
+        self.event += 1
+        if msg <= self.last_msg:
+            self._fail("unique_ids", f"message id {msg} reused")
+        self.last_msg = msg
+        self.live[msg] = kind
+        self.sent += 1
+        if kind == "request" and dup_of is None and copy_of is None:
+            # a request's send has its corr and deadline
+            self.pending[corr] = (deadline, sender)  # type: ignore[index, assignment]
+
+    def route(self, msg: int, actor: str) -> None:
+        self.event += 1
+        if actor.startswith("topic:"):  # delivered to the topic (spec 3.9, 7.1)
+            self._close(msg, "route")
+            self.delivered += 1
+        elif msg not in self.live:
+            self._not_in_flight(msg, "route")
+
+    def enqueue(self, msg: int, actor: str, depth: int) -> None:
+        self.event += 1
+        if msg not in self.live:
+            self._not_in_flight(msg, "enqueue")
+        cap = self.capacity.get(actor)
+        if cap is not None and depth > cap:
+            self._fail("capacity", f"{actor} holds {depth} > capacity {cap}")
+
+    def dequeue(self, msg: int, actor: str) -> None:
+        self.event += 1
+        if self.live.pop(msg, None) is None:  # `_close`, inline
+            self._not_in_flight(msg, "dequeue")
+        self.delivered += 1
+
+    def resolve(self, corr: int, outcome: str, requester: str, msg: int | None) -> None:
+        self.event += 1
         entry = self.pending.pop(corr, None)
         if entry is None:
             self._fail("one_outcome", f"request {corr} resolved {outcome} but it is not pending")
@@ -126,13 +134,56 @@ class Monitor:
         if outcome == "replied":
             if self.clock.now >= deadline:
                 self._fail("exclusive_deadline", f"request {corr} replied at its deadline")
-            if self.live.get(f["msg"]) != "reply":
-                self._fail("correlation", f"request {corr} replied by a non-reply {f['msg']}")
-            if self.live.pop(f["msg"], None) is None:  # `_close`, inline
-                self._not_in_flight(f["msg"], "resolve")
+            # the reply, in flight, ends here (a message not in flight is no reply either)
+            if self.live.pop(msg, None) != "reply":  # type: ignore[arg-type]  # None: no reply
+                self._fail("correlation", f"request {corr} replied by a non-reply {msg}")
             self.delivered += 1
         elif outcome == "timed_out" and self.clock.now < deadline:
             self._fail("exclusive_deadline", f"request {corr} timed out before {deadline!r}")
+
+    def dead_letter(self, msg: int, reason: str) -> None:
+        self.event += 1
+        self._close(msg, "dead_letter")
+        self.dead_lettered += 1
+
+    def reject(self, msg: int, error: str) -> None:
+        self.event += 1
+        self._close(msg, "reject")
+        self.rejected += 1
+
+    def park(self, msg: int, actor: str) -> None:
+        self.event += 1
+        if msg not in self.live:
+            self._not_in_flight(msg, "park")
+
+    def retry(self, msg: int, attempt: int, at: float) -> None:
+        self.event += 1
+        if msg not in self.live:
+            self._not_in_flight(msg, "retry")
+
+    def stop(self, actor: str, reason: str) -> None:
+        self.event += 1
+        self.stopped.add(actor)
+
+    def unregister(self, actor: str, reason: str) -> None:
+        self.event += 1
+        self.stopped.add(actor)
+
+    def start(self, actor: str) -> None:
+        self.event += 1
+        self.stopped.discard(actor)
+
+    def register(
+        self,
+        actor: str,
+        name: str | None,
+        addresses: list[str],
+        capacity: int | None,
+        backpressure: str,
+        send_timeout: float | None,
+    ) -> None:
+        self.event += 1
+        self.stopped.discard(actor)
 
     def _close(self, msg: int, ev: str) -> None:
         if self.live.pop(msg, None) is None:

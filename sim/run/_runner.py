@@ -21,12 +21,13 @@ from broker import (
     Broker,
     BrokerError,
     BrokerFactory,
-    Listener,
+    Events,
     MessageBroker,
     SplitMix64,
 )
 from sim.checking.bridge import action_of, answer_at_once, perform
 from sim.run._monitors import InvariantViolation, Monitor
+from sim.run._observers import observer
 from sim.run._oplog import LoggedBroker, LoggedTimers, OpLog
 from sim.run._progress import progress_bar
 from sim.run._result import Result
@@ -85,13 +86,8 @@ class Simulation:
         # broker timer, every choice of the network, each followed by the events it caused.
         self.log = OpLog(self.writer, self.clock) if self.writer is not None else None
         self.n_events = 0  # events seen when no monitor counts them (`events()`)
-        # Every event goes to one listener, chosen here so that an event costs one call: the
-        # monitor's own check when no trace is written, else the trace line and then the check.
-        self.listener: Listener = (
-            self._count if self.monitor is None and self.log is None
-            else self.monitor.observe if self.log is None and self.monitor is not None
-            else self._logged
-        )  # fmt: skip
+        # Every event goes to one observer, chosen here (sim/run/_observers.py).
+        self.listener: Events = observer(self)
         f = scenario.faults
         transit = f.drop or f.duplicate or f.delay.to_dict() != {"dist": "constant", "value": 0.0}
         timers = self.clock.broker_timers
@@ -254,20 +250,7 @@ class Simulation:
 
     def observe(self, ev: str, fields: dict[str, Any]) -> None:
         """One event of the run (the broker's, or a fault the world injects)."""
-        self.listener(ev, fields)
-
-    def _count(self, ev: str, fields: dict[str, Any]) -> None:
-        self.n_events += 1
-
-    def _logged(self, ev: str, fields: dict[str, Any]) -> None:
-        log: OpLog = self.log  # type: ignore[assignment]  # only the listener with a trace
-        seq = log.line("ev", ev, fields)
-        monitor = self.monitor
-        if monitor is None:
-            self.n_events += 1
-        else:
-            monitor.seq = seq
-            monitor.observe(ev, fields)
+        self.listener.observe(ev, fields)
 
     def run(self, progress: Progress | None = None) -> Result:
         for client in self.clients:

@@ -24,7 +24,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import operator
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from broker import SplitMix64, Timers
 
@@ -36,6 +38,8 @@ _COMPACT_MIN_DEAD = 256
 _INF = math.inf
 _heappush = heapq.heappush
 _heappop = heapq.heappop
+# A `ScheduledCall` without calling a constructor: its slots are set where it is scheduled.
+_timer = object.__new__
 
 
 class SchedulerError(ValueError):
@@ -47,23 +51,19 @@ def _released() -> None:
 
 
 class ScheduledCall:
-    """A scheduled callback; returned by `Scheduler.call_at`. Build one only through the scheduler.
+    """A scheduled callback; returned by `Scheduler.call_at`. Only the scheduler builds one.
 
     `cancel()` is idempotent and O(1) (amortized); cancelling a timer that already ran does nothing.
     """
 
-    # Three slots, set once: construction is on the hot path of every event.
+    # Three slots, set once: construction is on the hot path of every event, so there is no
+    # `__init__` (a Python frame per timer); `_timer` builds one.
     __slots__ = ("_callback", "_scheduler", "when")
 
     when: float
     _callback: Callable[[], None]
     # The owning scheduler while the timer is queued; None once it has run or been cancelled.
     _scheduler: Scheduler | None
-
-    def __init__(self, when: float, callback: Callable[[], None], scheduler: Scheduler) -> None:
-        self.when = when
-        self._callback = callback
-        self._scheduler = scheduler
 
     @property
     def cancelled(self) -> bool:
@@ -122,10 +122,19 @@ class Scheduler:
         self._live = 0
         self._seq = itertools.count()
 
-    @property
-    def now(self) -> float:
-        """The current virtual time; it never goes backwards."""
-        return self._now
+    if TYPE_CHECKING:
+
+        @property
+        def now(self) -> float:
+            """The current virtual time; it never goes backwards."""
+            ...
+
+    else:
+        # Read by every operation and most events: a read-only property whose getter is C code,
+        # so a read runs no Python frame.
+        now = property(
+            operator.attrgetter("_now"), doc="The current virtual time; it never goes backwards."
+        )
 
     def call_at(self, when: float, callback: Callable[[], None]) -> ScheduledCall:
         """Run `callback()` at virtual time `when`, which must be finite and >= `now`."""
@@ -133,7 +142,8 @@ class Scheduler:
             raise SchedulerError(
                 f"cannot schedule at {when!r}: time must be finite and >= now ({self._now!r})"
             )
-        timer = ScheduledCall(when, callback, self)
+        timer = _timer(ScheduledCall)
+        timer.when, timer._callback, timer._scheduler = when, callback, self
         _heappush(self._heap, (when, next(self._seq), timer))
         self._live += 1
         return timer
@@ -145,7 +155,8 @@ class Scheduler:
             raise SchedulerError(
                 f"cannot schedule at {when!r}: time must be finite and >= now ({self._now!r})"
             )
-        timer = ScheduledCall(when, callback, self)
+        timer = _timer(ScheduledCall)
+        timer.when, timer._callback, timer._scheduler = when, callback, self
         self._lazy.append((when, next(self._seq), timer))
         if when < self._lazy_min:
             self._lazy_min = when
@@ -176,7 +187,8 @@ class Scheduler:
         when = self._now + delay
         if not (0.0 <= delay < _INF and when < _INF):
             raise SchedulerError(f"cannot schedule after delay {delay!r}: must be finite and >= 0")
-        timer = ScheduledCall(when, callback, self)
+        timer = _timer(ScheduledCall)
+        timer.when, timer._callback, timer._scheduler = when, callback, self
         _heappush(self._heap, (when, next(self._seq), timer))
         self._live += 1
         return timer
@@ -312,7 +324,8 @@ class TieBreaker(Scheduler):
             raise SchedulerError(
                 f"cannot schedule at {when!r}: time must be finite and >= now ({self._now!r})"
             )
-        timer = ScheduledCall(when, callback, self)
+        timer = _timer(ScheduledCall)
+        timer.when, timer._callback, timer._scheduler = when, callback, self
         entry = (when, key << _KEY_SHIFT | next(self._seq), timer)
         if lazy:
             self._lazy.append(entry)

@@ -63,28 +63,23 @@ def _text(value: Any) -> str:
 
 
 class _Layout:
-    """How to write one kind of line: its tag, its name, its field keys and their values' types.
-    `fmt` is the line with the tag's value in place and a slot per other key, in sorted order;
-    `order` puts (seq, t's text, the converted field values) in the slots' order."""
+    """How to write one kind of line: its tag, its name, its field keys in the order the fields
+    dict has them, and their values' types. `fmt` is the line with the tag's value in place and
+    a slot per other key, in sorted order; `order` puts (seq, t's text, the converted field
+    values, in the dict's order) in the slots' order."""
 
-    __slots__ = ("convert", "floats", "fmt", "keys", "order", "types", "values")
+    __slots__ = ("convert", "floats", "fmt", "order")
 
-    def __init__(self, tag: str, name: str, fields: dict[str, Any]) -> None:
-        ordered = sorted(fields)
-        self.keys = frozenset(ordered)
-        self.types = tuple(type(fields[key]) for key in ordered)
-        self.values: Callable[[dict[str, Any]], tuple[Any, ...]] = (
-            itemgetter(*ordered) if len(ordered) > 1 else _getter(ordered)
-        )
-        slots = [_SLOTS.get(kind, _OTHER) for kind in self.types]
+    def __init__(self, tag: str, name: str, keys: tuple[str, ...], types: tuple[type, ...]) -> None:
+        slots = [_SLOTS.get(kind, _OTHER) for kind in types]
         self.convert = tuple(convert for _, convert in slots)
-        self.floats = tuple(i for i, kind in enumerate(self.types) if kind is float)
+        self.floats = tuple(i for i, kind in enumerate(types) if kind is float)
         where = {"seq": (0, "%d"), "t": (1, "%s")}
         where |= {
-            key: (i + 2, slot[0]) for i, (key, slot) in enumerate(zip(ordered, slots, strict=True))
+            key: (i + 2, slot[0]) for i, (key, slot) in enumerate(zip(keys, slots, strict=True))
         }
         parts, order = [], []
-        for key in sorted((*ordered, "seq", "t", tag)):
+        for key in sorted((*keys, "seq", "t", tag)):
             prefix = canonical(key).replace("%", "%%") + ":"
             if key == tag:
                 parts.append(prefix + canonical(name).replace("%", "%%"))
@@ -96,28 +91,21 @@ class _Layout:
         self.order = itemgetter(*order)
 
 
-def _getter(keys: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    """`itemgetter` for no key or one key, returning a tuple all the same."""
-    if not keys:
-        return lambda fields: ()
-    key = keys[0]
-    return lambda fields: (fields[key],)
+# Layouts by the line's signature: (tag, name, its keys in the dict's order, their values'
+# types; its length gives the number of keys): one dict lookup finds a line's layout, or tells
+# that it has none yet. None: the line
+# takes no layout (a key or name not a string, or a field named `t`, `seq` or like the tag):
+# it is written by `canonical` itself.
+_LAYOUTS: dict[tuple[Any, ...], _Layout | None] = {}
 
 
-# Layouts by (tag, name, number of fields): a kind of line can have several (optional fields,
-# a value that is sometimes null).
-_LAYOUTS: dict[tuple[str, str, int], list[_Layout]] = {}
-
-
-def _new_layout(tag: str, name: str, fields: dict[str, Any]) -> _Layout | None:
-    """A layout for this line, or None when it takes none (a key or name not a string, or a
-    field named `t`, `seq` or like the tag): such a line is written by `canonical` itself."""
-    if type(name) is not str or not all(type(key) is str for key in fields):
-        return None
-    if {"t", "seq", tag} & fields.keys():
-        return None
-    layout = _Layout(tag, name, fields)
-    _LAYOUTS.setdefault((tag, name, len(fields)), []).append(layout)
+def _new_layout(signature: tuple[Any, ...], tag: str, name: str, n: int) -> _Layout | None:
+    keys, types = signature[2 : 2 + n], signature[2 + n :]
+    layout = None
+    strings = type(name) is str and all(type(key) is str for key in keys)
+    if strings and not {"t", "seq", tag} & set(keys):
+        layout = _Layout(tag, name, keys, types)
+    _LAYOUTS[signature] = layout
     return layout
 
 
@@ -125,26 +113,26 @@ def encode_line(t_text: str, seq: int, name: str, fields: dict[str, Any], tag: s
     """The line `canonical({"t": t, "seq": seq, tag: name, **fields})`, given `t`'s text.
 
     The trace's hot path, run for every line (so written tighter than the rest): the line's
-    layout is looked up, not worked out, and its values are converted by C functions mapped over
-    them. The tests check it agrees with `canonical` byte for byte on arbitrary lines.
+    layout is looked up by its signature, not worked out, and its values are converted by C
+    functions mapped over them. The tests check it agrees with `canonical` byte for byte on
+    arbitrary lines.
     """
-    for layout in _LAYOUTS.get((tag, name, len(fields)), ()):
-        if fields.keys() == layout.keys:
-            values = layout.values(fields)
-            if tuple(map(type, values)) == layout.types:
-                break
-    else:
-        new = _new_layout(tag, name, fields)
-        if new is None:
-            return canonical({"t": json.loads(t_text), "seq": seq, tag: name, **fields})
-        layout = new
-        values = layout.values(fields)
+    values = tuple(fields.values())
+    signature = (tag, name, *fields, *map(type, values))
+    layout = _LAYOUTS.get(signature, _MISSING)
+    if layout is _MISSING:
+        layout = _new_layout(signature, tag, name, len(values))
+    if layout is None:
+        return canonical({"t": json.loads(t_text), "seq": seq, tag: name, **fields})
     for i in layout.floats:
         x = values[i]
         if x - x != 0.0:
             canonical(x)  # a non-finite float: raises ValueError, as json.dumps does
     line: str = layout.fmt % layout.order((seq, t_text, *map(call, layout.convert, values)))
     return line
+
+
+_MISSING: Any = object()
 
 
 def encode_event(t: float, seq: int, ev: str, fields: dict[str, Any], tag: str = "ev") -> str:

@@ -56,7 +56,7 @@ class Worker:
 
     __slots__ = (
         "base_speed", "broker", "busy", "busy_time", "clock", "current", "dist", "gone", "hung",
-        "id", "label", "rng", "served", "speed", "started", "timer",
+        "id", "label", "on_finish", "rng", "served", "speed", "started", "timer",
     )  # fmt: skip
 
     def __init__(self, sim: Simulation, actor: int, label: str, dist: Dist, speed: float) -> None:
@@ -70,6 +70,7 @@ class Worker:
         self.served = 0
         self.started = 0.0
         self.timer: ScheduledCall | None = None
+        self.on_finish = self.finish  # bound once: scheduled once per message
         # `current` is set by `kick` before the `finish` it schedules: no None check per message.
         self.current: Envelope[Any]
 
@@ -89,7 +90,7 @@ class Worker:
             self.started = now = self.clock.now
             duration = self.dist.sample(self.rng) / self.speed
             if duration > 0.0:
-                self.timer = self.clock.call_at(now + duration, self.finish)
+                self.timer = self.clock.call_at(now + duration, self.on_finish)
                 return
             self._complete()
 
