@@ -32,7 +32,7 @@ from typing import Any
 
 import networkx as nx
 
-from model._abstraction import Keys, normalize
+from model._abstraction import Key, Keys, normalize
 from model._actions import Action, Event
 from model._counterexample import (
     Counterexample,
@@ -207,11 +207,8 @@ class _Search:
             steps.append(step)
         return (*setup(self.b), *reversed(steps))
 
-    def add(self, s: State, env: Env, parent: tuple[int, Step] | None, depth: int) -> int:
-        k = self.keys.key(s, env)
-        found = self.index.get(k)
-        if found is not None:
-            return found
+    def add(self, k: Key, s: State, env: Env, parent: tuple[int, Step] | None, depth: int) -> int:
+        """A new state, with key `k` (found by `parent`'s step at `depth`): its number."""
         n = len(self.parent)
         self.index[k] = n
         self.parent.append(parent)
@@ -229,24 +226,29 @@ class _Search:
                 init = apply(init, action).state
         init = normalize(init)
         self.init = init
-        self.add(init, Env(), None, 0)
+        self.add(self.keys.key(init, Env()), init, Env(), None, 0)
         # States are explored as `apply` left them, shifted back to `now = 0` after time passed
         # (the menu's `Advance(1.0)` is one tick from the present); the history they carry is
         # never read, and the key is that of the normalized state (model/_abstraction.py).
         queue: deque[tuple[int, State, Env]] = deque([(0, init, Env())])
+        key, index = self.keys.key, self.index
         while queue:
             n, s, env = queue.popleft()
             obls = obligations(s)
             moves = successors(s, env, self.b)
             live: list[Step] = []
+            depth = self.depth[n] + 1
             for step, after, new_env, effect in moves:
                 bad, seen = check_transition(s, step, effect)
                 if seen:
                     self.seen |= seen
                 nxt = after if after.now == 0.0 else normalize(after)
-                before_count = len(self.parent)
-                m = self.add(nxt, new_env, (n, step), self.depth[n] + 1)
-                if m == n:
+                k = key(nxt, new_env)
+                m = index.get(k)
+                if m is None:
+                    m = self.add(k, nxt, new_env, (n, step), depth)
+                    queue.append((m, nxt, new_env))
+                elif m == n:
                     continue  # time passed and nothing changed: a stutter
                 live.append(step)
                 self.src.append(n)
@@ -269,8 +271,6 @@ class _Search:
                         self.first_bad.setdefault(name, ce)
                         queue.clear()
                         break
-                if len(self.parent) > before_count:
-                    queue.append((m, nxt, new_env))
             self.obls.append(frozenset(obls))
             self.disch.append(discharged(obls, live))
             if self.limit is not None and len(self.parent) >= self.limit and queue:
