@@ -1,8 +1,9 @@
 """The explicit-state model checker: breadth-first search over the model (docs/spec.md 11).
 
-`check(bounds)` explores `successors(state)` lazily, breadth first (networkx's BFS over a
-neighbours function, with the graph recorded as it goes: a `networkx.DiGraph` and a parent map),
-so every violation comes back as the shortest step sequence that reaches it. Each transition is
+`check(bounds)` explores `successors(state)` lazily, breadth first (as networkx's BFS over a
+neighbours function does, with the graph recorded as it goes: a parent map and two arrays of
+edge ends, a `networkx.DiGraph` only when asked for), so every violation comes back as the
+shortest step sequence that reaches it. Each transition is
 checked against the always-properties and scanned for the sometimes-witnesses
 (model/_properties.py); when the search ends, the eventually-properties are checked on the
 strongly connected components of the graph restricted to the states where an obligation is open:
