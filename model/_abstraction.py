@@ -255,31 +255,42 @@ def encode(s: State, env: Env, r: dict[int, int]) -> Key:
         ]
     )
     pools = tuple(
-        (
-            p.name,
-            tuple(map(r.__getitem__, p.members)),
-            p.cursor,
-            tuple(map(msg, p.high)),
-            tuple(map(msg, p.normal)),
-        )
-        for p in s.pools
+        [
+            (
+                p.name,
+                tuple(map(r.__getitem__, p.members)),
+                p.cursor,
+                tuple(map(msg, p.high)),
+                tuple(map(msg, p.normal)),
+            )
+            for p in s.pools
+        ]
     )
-    services = tuple((v.name, tuple(map(r.__getitem__, v.providers))) for v in s.services)
-    topics = tuple((t.name, tuple(map(r.__getitem__, t.subscribers))) for t in s.topics)
+    services = tuple([(v.name, tuple(map(r.__getitem__, v.providers))) for v in s.services])
+    topics = tuple([(t.name, tuple(map(r.__getitem__, t.subscribers))) for t in s.topics])
     requests = tuple(
-        (q.corr, r[q.requester], q.deadline - shift if q.outcome is None else 0.0, q.outcome or "")
-        for q in s.requests
+        [
+            (
+                q.corr,
+                r[q.requester],
+                q.deadline - shift if q.outcome is None else 0.0,
+                q.outcome or "",
+            )
+            for q in s.requests
+        ]
     )
     timers = tuple(
-        (
-            t.when - shift,
-            t.kind,
-            t.corr or 0,
-            0 if t.actor is None else r[t.actor],
-            () if t.msg is None else msg(t.msg),
-            -1.0 if t.wait is None else t.wait,
-        )
-        for t in s.timers
+        [
+            (
+                t.when - shift,
+                t.kind,
+                t.corr or 0,
+                0 if t.actor is None else r[t.actor],
+                () if t.msg is None else msg(t.msg),
+                -1.0 if t.wait is None else t.wait,
+            )
+            for t in s.timers
+        ]
     )
     transit = tuple([msg(t.msg) for t in s.transit])
     return (
