@@ -231,13 +231,19 @@ class _Step:
 
     def put_actor(self, actor: ActorState) -> None:
         actors = self.s.actors
-        i = next(i for i, a in enumerate(actors) if a.id == actor.id)
-        self.update(actors=(*actors[:i], actor, *actors[i + 1 :]))
+        for i, a in enumerate(actors):  # a loop, not `next(...)`: nearly every step comes here
+            if a.id == actor.id:
+                self.update(actors=(*actors[:i], actor, *actors[i + 1 :]))
+                return
+        raise AssertionError(f"no actor {actor.id} to put")
 
     def put_pool(self, pool: PoolState) -> None:
         pools = self.s.pools
-        i = next(i for i, p in enumerate(pools) if p.name == pool.name)
-        self.update(pools=(*pools[:i], pool, *pools[i + 1 :]))
+        for i, p in enumerate(pools):
+            if p.name == pool.name:
+                self.update(pools=(*pools[:i], pool, *pools[i + 1 :]))
+                return
+        raise AssertionError(f"no pool {pool.name} to put")
 
     def put_topic(self, topic: TopicState) -> None:
         self.update(topics=tuple(topic if t.name == topic.name else t for t in self.s.topics))
