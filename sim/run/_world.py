@@ -5,14 +5,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from broker import IMMEDIATE, ActorNotFound, Address, BrokerError, Envelope, Outcome, Transit
-from sim.checking.bridge import policy
-from sim.run._oplog import OpLog
+from broker import (
+    IMMEDIATE,
+    ActorNotFound,
+    Address,
+    BrokerError,
+    Envelope,
+    Outcome,
+    RetryPolicy,
+    Transit,
+)
 from sim.run._rng import Streams
 from sim.run._scheduler import ScheduledCall
 from sim.scenario import ClientSpec, Closed, ConstantArrivals, Dist, Faults, Poisson
 
 if TYPE_CHECKING:
+    from sim.run._oplog import OpLog
     from sim.run._runner import Simulation
 
 
@@ -148,7 +156,12 @@ class Client:
         self.rng = sim.streams.get(f"client/{spec.name}")
         self.to = Address.parse(spec.target)
         self.keys = spec.keys
-        self.retry = policy(spec.retry)
+        self.retry: RetryPolicy | None = None
+        if spec.retry is not None:
+            # The bridge loads the model: imported only by a client that retries.
+            from sim.checking.bridge import policy
+
+            self.retry = policy(spec.retry)
         # The loader gives every request client a timeout; a tell client has none and never uses it.
         self.timeout = 0.0 if spec.timeout is None else spec.timeout
         # Read once here, not per arrival: an open-loop client has an interval or a rate.
