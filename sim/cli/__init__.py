@@ -35,7 +35,6 @@ import importlib
 import os
 import shlex
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -127,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         if os.environ.get("BROKERLAB_TRACEBACK"):
+            import traceback  # a bug's report only
+
             traceback.print_exc()
         return EXIT_INTERNAL
 

@@ -140,6 +140,7 @@ class Client:
         "issued",
         "keys",
         "on",
+        "on_arrival",
         "rate",
         "retry",
         "rng",
@@ -171,6 +172,7 @@ class Client:
         self.think_mean = arrivals.think if isinstance(arrivals, Closed) else 0.0
         self.issued = 0
         self.on = self.closed_done if isinstance(spec.arrivals, Closed) else None
+        self.on_arrival = self.open_arrival  # bound once: scheduled once per arrival
 
     def start(self) -> None:
         arrivals = self.spec.arrivals
@@ -178,7 +180,7 @@ class Client:
             for _ in range(arrivals.concurrency):
                 self.clock.call_at(0.0, self.issue)
         else:
-            self.clock.call_at(self.gap(), self.open_arrival)
+            self.clock.call_at(self.gap(), self.on_arrival)
 
     def gap(self) -> float:
         if self.interval is not None:
@@ -194,7 +196,7 @@ class Client:
             nxt = self.clock.now + self.rng.expovariate(self.rate)
         count = self.spec.count
         if nxt < self.sim.until and (count is None or self.issued < count):
-            self.clock.call_at(nxt, self.open_arrival)
+            self.clock.call_at(nxt, self.on_arrival)
 
     def issue(self) -> None:
         # Arrivals stop at `until` or after `count` requests.
