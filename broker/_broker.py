@@ -515,6 +515,8 @@ class Broker(Generic[P]):
     # -- the pipeline ------------------------------------------------------------------------
 
     def _send(self, env: Envelope[Any], retry: RetryPolicy | None, wait: float | None) -> None:
+        # Timers get a `partial`, not a lambda: a lambda would make `self` and `env` cells of
+        # every call of this function, the path of every message.
         # rule 7.2: every message sent counts in sent
         self.sent += 1
         events = self._events
@@ -546,7 +548,7 @@ class Broker(Generic[P]):
                 self._trace_send(self._events, copy)
             # rule 1.1, 7.4: the duplicate arrives later, at now + delay
             self.timers.call_at(
-                self.timers.now + transit.duplicate, lambda: self._later(copy, None, None)
+                self.timers.now + transit.duplicate, partial(self._later, copy, None, None)
             )
         if transit.drop:
             # rule 7.4, 7.5: dropped in transit: dead-lettered
@@ -554,7 +556,7 @@ class Broker(Generic[P]):
         elif transit.delay > 0.0:
             # rule 1.1, 7.4: delayed: the arrival is a timer at now + delay
             self.timers.call_at(
-                self.timers.now + transit.delay, lambda: self._later(env, retry, wait)
+                self.timers.now + transit.delay, partial(self._later, env, retry, wait)
             )
         else:
             # rule 9.3: no transit fault: arrival during the call
@@ -713,7 +715,7 @@ class Broker(Generic[P]):
                     # rule 9.1: the retry event
                     self._events.retry(env.msg, env.attempt, at)
                 # rule 6.3: the retry resolves the address again at its time
-                self.timers.call_at(at, lambda: self._later(env, retry, wait))
+                self.timers.call_at(at, partial(self._later, env, retry, wait))
                 return
         if sync:
             # rule 6.5, 7.2, 7.3: failed during the call: rejected, never accepted
