@@ -18,7 +18,6 @@ them as the dict `Events` builds; with no listener the broker builds no event re
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -134,14 +133,17 @@ class Broker(Generic[P]):
         self._woken: list[int] = []
         self._next_msg = 1
         self._pending: dict[int, _Pending] = {}
-        self._requester = array("q", [0])  # corr -> requester id (index 0 unused)
+        # Lists, not arrays: `array.append` parses its argument (PyArg_Parse) at every call, once
+        # per request here; a list of actor ids takes the same 8 bytes an entry, and the
+        # latencies become floats all the same when the summary sorts them.
+        self._requester: list[int] = [0]  # corr -> requester id (index 0 unused)
         self._fate = bytearray(1)  # corr -> 0 pending, 1 + index into _FATES once resolved
         # Conservation counters (spec 7.2): accepted = sent - rejected.
         self.sent = self.rejected = self.delivered = self.dead_lettered = 0
         self.retries = 0
         self.dead_letters: dict[str, int] = {}
         self.outcomes: dict[OutcomeKind, int] = dict.fromkeys(_FATES, 0)
-        self.latencies = array("d")  # issue-to-reply time of every replied request
+        self.latencies: list[float] = []  # issue-to-reply time of every replied request
 
     # -- registry ----------------------------------------------------------------------------
 
@@ -793,8 +795,9 @@ class Broker(Generic[P]):
             # rule 3.7, 3.9, 5.6, 7.5: late/duplicate/orphan/unknown reply
             self._dead_letter(env, _LATE_REASON[fate - 1] if fate else "unknown_correlation")
             return
+        now = self.timers.now
         # rule 5.5: a reply at now >= deadline is late
-        if self.timers.now >= pending.deadline:  # exclusive deadline (spec 5.5)
+        if now >= pending.deadline:  # exclusive deadline (spec 5.5)
             # rule 5.5, 9.3: processed at the deadline: timed_out first
             self._resolve(pending, "timed_out")
             # rule 5.5, 5.6: then the reply is dead-lettered late_reply
@@ -803,7 +806,7 @@ class Broker(Generic[P]):
         # rule 5.4, 7.1: a reply matched to its request counts as delivered
         self.delivered += 1
         # rule 5.4: a reply before the deadline ends it replied
-        self._resolve(pending, "replied", env)
+        self._resolve(pending, "replied", env, now=now)
 
     def _resolve(
         self,
@@ -811,6 +814,7 @@ class Broker(Generic[P]):
         kind: OutcomeKind,
         reply: Envelope[Any] | None = None,
         error: BrokerError | None = None,
+        now: float | None = None,  # the time, when the caller has just read it
     ) -> None:
         corr = pending.corr
         # rule 5.3: an ended request has no pending entry
@@ -823,7 +827,8 @@ class Broker(Generic[P]):
         self._fate[corr] = _FATE_CODE[kind]
         # rule 7.2, 9.2: outcomes per kind
         self.outcomes[kind] += 1
-        now = self.timers.now
+        if now is None:
+            now = self.timers.now
         if kind == "replied":
             # rule 9.2: issue-to-reply time, in reply order
             self.latencies.append(now - pending.issued_at)

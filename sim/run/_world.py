@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from sim.run._oplog import OpLog
     from sim.run._runner import Simulation
 
+# The world reads the time as `clock._now`, the scheduler's slot: its public `now` is a read-only
+# property, which CPython 3.11 reads through a call, and the world reads the time on every
+# arrival and every service (sim/run/_scheduler.py, in the same package, moves it).
+
 
 class Network:
     """Transit faults (spec 7.4): drop, duplicate and delay, each drawn from the fault stream."""
@@ -95,7 +99,7 @@ class Worker:
                 return
             self.busy = True
             self.current = env
-            self.started = now = self.clock.now
+            self.started = now = self.clock._now
             duration = self.dist.sample(self.rng) / self.speed
             if duration > 0.0:
                 self.timer = self.clock.call_at(now + duration, self.on_finish)
@@ -111,7 +115,7 @@ class Worker:
         env = self.current
         self.busy = False
         self.timer = None
-        self.busy_time += self.clock.now - self.started
+        self.busy_time += self.clock._now - self.started
         self.served += 1
         try:
             if env.kind == "request" and env.corr is not None:
@@ -125,7 +129,7 @@ class Worker:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-            self.busy_time += self.clock.now - self.started
+            self.busy_time += self.clock._now - self.started
         self.busy = False
 
 
@@ -184,16 +188,16 @@ class Client:
 
     def gap(self) -> float:
         if self.interval is not None:
-            return self.clock.now + self.interval
-        return self.clock.now + self.rng.expovariate(self.rate)
+            return self.clock._now + self.interval
+        return self.clock._now + self.rng.expovariate(self.rate)
 
     def open_arrival(self) -> None:
         self.issue()
         # `gap()`, inline: this runs once per arrival
         if self.interval is not None:
-            nxt = self.clock.now + self.interval
+            nxt = self.clock._now + self.interval
         else:
-            nxt = self.clock.now + self.rng.expovariate(self.rate)
+            nxt = self.clock._now + self.rng.expovariate(self.rate)
         count = self.spec.count
         if nxt < self.sim.until and (count is None or self.issued < count):
             self.clock.call_at(nxt, self.on_arrival)
@@ -201,7 +205,7 @@ class Client:
     def issue(self) -> None:
         # Arrivals stop at `until` or after `count` requests.
         count = self.spec.count
-        if not (self.clock.now < self.sim.until and (count is None or self.issued < count)):
+        if not (self.clock._now < self.sim.until and (count is None or self.issued < count)):
             return
         self.issued += 1
         spec = self.spec
@@ -240,4 +244,4 @@ class Client:
     def think(self) -> None:
         think = self.think_mean
         wait = self.rng.expovariate(1.0 / think) if think > 0 else 0.0
-        self.clock.call_at(self.clock.now + wait, self.issue)
+        self.clock.call_at(self.clock._now + wait, self.issue)
