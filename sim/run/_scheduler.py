@@ -272,6 +272,19 @@ class Scheduler:
         return f"<{type(self).__name__} now={self._now!r} pending={self._live}>"
 
 
+def _warm_up(calls: int = 16) -> None:
+    """CPython 3.11 specializes a function's bytecode (its attribute reads and writes, its
+    comparisons) only once the function has been *called* a few times (8); a loop inside one
+    call does not count. `run`, the event loop, is called a couple of times per simulation, so
+    every event would go through the generic, slower instructions: it is called here, on an
+    empty scheduler, until CPython has specialized it."""
+    for _ in range(calls):
+        Scheduler().run()
+
+
+_warm_up()
+
+
 # A TieBreaker's sequence numbers: a 16-bit key above a 40-bit counter. The world's steps draw
 # their key; the broker's timers all take the middle one, so among themselves they keep their
 # order, and a world step at the same instant runs before them (key below) or after (above).
