@@ -96,8 +96,9 @@ class _Pending:
         self.on_outcome = on
         self.timer: TimerHandle | None = None
 
-    def expire(self) -> None:
-        """The timeout timer's callback (a bound method: no closure per request)."""
+    def __call__(self) -> None:
+        """A pending request is its own timeout timer's callback: no closure, nor bound
+        method, per request."""
         self.broker._expire(self.corr)
 
 
@@ -372,7 +373,7 @@ class Broker(Generic[P]):
         # rule 1.4, 5.1: pending requests kept in insertion (issue) order
         self._pending[corr] = requester.pending[corr] = pending
         # rule 1.1, 5.1: the timeout timer exists before the request is routed
-        pending.timer = self._call_at_lazily(deadline, pending.expire)
+        pending.timer = self._call_at_lazily(deadline, pending)
         # rule 1.3: the request message's id from the message counter
         msg = self._next_msg
         self._next_msg = msg + 1
