@@ -26,7 +26,15 @@ from typing import Any, Generic, Protocol, TypeVar
 from broker._address import Address
 from broker._events import Events, Listener
 from broker._mailbox import Backpressure, Mailbox
-from broker._records import PRIORITIES, Envelope, Outcome, OutcomeKind, Priority, Stats
+from broker._records import (
+    PRIORITIES,
+    Envelope,
+    Outcome,
+    OutcomeKind,
+    Priority,
+    Stats,
+    new_envelope,
+)
 from broker._registry import Actor, Registry
 from broker._retry import RetryPolicy, check_number
 from broker._rng import Rng
@@ -70,36 +78,52 @@ class Network(Protocol):
 
 
 class _Pending:
+    """A request's pending entry (spec 5.1), built by `_new_pending`."""
+
     __slots__ = (
         "broker", "corr", "deadline", "issued_at", "on_outcome", "requester", "timeout", "timer",
         "to",
     )  # fmt: skip
 
-    def __init__(
-        self,
-        broker: Broker[Any],
-        corr: int,
-        requester: Actor,
-        issued_at: float,
-        timeout: float,
-        to: Address,
-        on: OnOutcome | None,
-    ) -> None:
-        self.broker = broker
-        self.corr = corr
-        self.requester = requester
-        self.issued_at = issued_at
-        self.timeout = timeout
-        # rule 1.1, 4.7: a request's deadline is issue time + timeout, one addition
-        self.deadline = issued_at + timeout  # spec 1.1: one addition
-        self.to = to  # for the RequestTimeout an outcome carries (spec 8.4)
-        self.on_outcome = on
-        self.timer: TimerHandle | None = None
+    broker: Broker[Any]
+    corr: int
+    requester: Actor
+    issued_at: float
+    timeout: float
+    deadline: float
+    to: Address  # for the RequestTimeout an outcome carries (spec 8.4)
+    on_outcome: OnOutcome | None
+    timer: TimerHandle | None
 
     def __call__(self) -> None:
         """A pending request is its own timeout timer's callback: no closure, nor bound
         method, per request."""
         self.broker._expire(self.corr)
+
+
+def _new_pending(
+    broker: Broker[Any],
+    corr: int,
+    requester: Actor,
+    issued_at: float,
+    timeout: float,
+    to: Address,
+    on: OnOutcome | None,
+) -> _Pending:
+    """A pending entry, once per request: without an `__init__`, whose class call CPython 3.11
+    runs in a C-level frame of its own (as `new_envelope`)."""
+    pending = _Pending()
+    pending.broker = broker
+    pending.corr = corr
+    pending.requester = requester
+    pending.issued_at = issued_at
+    pending.timeout = timeout
+    # rule 1.1, 4.7: a request's deadline is issue time + timeout, one addition
+    pending.deadline = issued_at + timeout  # spec 1.1: one addition
+    pending.to = to
+    pending.on_outcome = on
+    pending.timer = None
+    return pending
 
 
 class Broker(Generic[P]):
@@ -308,7 +332,7 @@ class Broker(Generic[P]):
         # rule 1.3, 7.3: a message id, consumed only once the misuse checks pass
         msg = self._next_msg
         self._next_msg = msg + 1
-        env = Envelope(msg, sender, address, "tell", payload, None, deadline, high, key)
+        env = new_envelope(msg, sender, address, "tell", payload, None, deadline, high, key)
         if src is not None:
             src.sent += 1
         try:
@@ -368,7 +392,7 @@ class Broker(Generic[P]):
         self._fate.append(0)
         self._requester.append(sender)
         # rule 5.1: the pending entry (corr, requester, issue time, deadline)
-        pending = _Pending(self, corr, requester, self.timers.now, timeout, address, on_outcome)
+        pending = _new_pending(self, corr, requester, self.timers.now, timeout, address, on_outcome)
         deadline = pending.deadline
         # rule 1.4, 5.1: pending requests kept in insertion (issue) order
         self._pending[corr] = requester.pending[corr] = pending
@@ -377,7 +401,7 @@ class Broker(Generic[P]):
         # rule 1.3: the request message's id from the message counter
         msg = self._next_msg
         self._next_msg = msg + 1
-        env = Envelope(msg, sender, address, "request", payload, corr, deadline, high, key)
+        env = new_envelope(msg, sender, address, "request", payload, corr, deadline, high, key)
         requester.sent += 1
         try:
             # rule 5.1: only now is the request sent and routed
@@ -406,7 +430,7 @@ class Broker(Generic[P]):
         # rule 1.3: the reply's message id from the message counter
         msg = self._next_msg
         self._next_msg = msg + 1
-        env = Envelope(msg, sender, to, "reply", payload, corr)  # type: ignore[arg-type]
+        env = new_envelope(msg, sender, to, "reply", payload, corr)  # type: ignore[arg-type]
         self._send(env, None, None)
         return msg
 
@@ -540,7 +564,7 @@ class Broker(Generic[P]):
         transit = self._network.transit(env)
         if transit.duplicate is not None:
             # rule 7.4: a duplicate: own id, dup_of, same kind/target/corr/deadline
-            copy = Envelope(
+            copy = new_envelope(
                 self._msg_id(), env.sender, env.to, env.kind, env.payload, env.corr,
                 env.deadline, env.high, env.key, dup_of=env.msg,
             )  # fmt: skip
@@ -682,7 +706,7 @@ class Broker(Generic[P]):
         """A copy of `env` for one actor (3.7, 3.9): its own id, sent and arriving at once."""
         to: Address = actor.address  # type: ignore[assignment]  # a real actor, not a queue
         # rule 1.3, 3.7, 3.9: a copy: its own id, the same fields, copy_of
-        copy = Envelope(
+        copy = new_envelope(
             self._msg_id(), env.sender, to, env.kind, env.payload, env.corr, env.deadline,
             env.high, env.key, copy_of=env.msg,
         )  # fmt: skip
