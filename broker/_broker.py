@@ -18,7 +18,6 @@ them as the dict `Events` builds; with no listener the broker builds no event re
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -27,7 +26,15 @@ from typing import Any, Generic, Protocol, TypeVar
 from broker._address import Address
 from broker._events import Events, Listener
 from broker._mailbox import Backpressure, Mailbox
-from broker._records import PRIORITIES, Envelope, Outcome, OutcomeKind, Priority, Stats
+from broker._records import (
+    PRIORITIES,
+    Envelope,
+    Outcome,
+    OutcomeKind,
+    Priority,
+    Stats,
+    new_envelope,
+)
 from broker._registry import Actor, Registry
 from broker._retry import RetryPolicy, check_number
 from broker._rng import Rng
@@ -71,35 +78,52 @@ class Network(Protocol):
 
 
 class _Pending:
+    """A request's pending entry (spec 5.1), built by `_new_pending`."""
+
     __slots__ = (
         "broker", "corr", "deadline", "issued_at", "on_outcome", "requester", "timeout", "timer",
         "to",
     )  # fmt: skip
 
-    def __init__(
-        self,
-        broker: Broker[Any],
-        corr: int,
-        requester: Actor,
-        issued_at: float,
-        timeout: float,
-        to: Address,
-        on: OnOutcome | None,
-    ) -> None:
-        self.broker = broker
-        self.corr = corr
-        self.requester = requester
-        self.issued_at = issued_at
-        self.timeout = timeout
-        # rule 1.1, 4.7: a request's deadline is issue time + timeout, one addition
-        self.deadline = issued_at + timeout  # spec 1.1: one addition
-        self.to = to  # for the RequestTimeout an outcome carries (spec 8.4)
-        self.on_outcome = on
-        self.timer: TimerHandle | None = None
+    broker: Broker[Any]
+    corr: int
+    requester: Actor
+    issued_at: float
+    timeout: float
+    deadline: float
+    to: Address  # for the RequestTimeout an outcome carries (spec 8.4)
+    on_outcome: OnOutcome | None
+    timer: TimerHandle | None
 
-    def expire(self) -> None:
-        """The timeout timer's callback (a bound method: no closure per request)."""
+    def __call__(self) -> None:
+        """A pending request is its own timeout timer's callback: no closure, nor bound
+        method, per request."""
         self.broker._expire(self.corr)
+
+
+def _new_pending(
+    broker: Broker[Any],
+    corr: int,
+    requester: Actor,
+    issued_at: float,
+    timeout: float,
+    to: Address,
+    on: OnOutcome | None,
+) -> _Pending:
+    """A pending entry, once per request: without an `__init__`, whose class call CPython 3.11
+    runs in a C-level frame of its own (as `new_envelope`)."""
+    pending = _Pending()
+    pending.broker = broker
+    pending.corr = corr
+    pending.requester = requester
+    pending.issued_at = issued_at
+    pending.timeout = timeout
+    # rule 1.1, 4.7: a request's deadline is issue time + timeout, one addition
+    pending.deadline = issued_at + timeout  # spec 1.1: one addition
+    pending.to = to
+    pending.on_outcome = on
+    pending.timer = None
+    return pending
 
 
 class Broker(Generic[P]):
@@ -134,14 +158,17 @@ class Broker(Generic[P]):
         self._woken: list[int] = []
         self._next_msg = 1
         self._pending: dict[int, _Pending] = {}
-        self._requester = array("q", [0])  # corr -> requester id (index 0 unused)
+        # Lists, not arrays: `array.append` parses its argument (PyArg_Parse) at every call, once
+        # per request here; a list of actor ids takes the same 8 bytes an entry, and the
+        # latencies become floats all the same when the summary sorts them.
+        self._requester: list[int] = [0]  # corr -> requester id (index 0 unused)
         self._fate = bytearray(1)  # corr -> 0 pending, 1 + index into _FATES once resolved
         # Conservation counters (spec 7.2): accepted = sent - rejected.
         self.sent = self.rejected = self.delivered = self.dead_lettered = 0
         self.retries = 0
         self.dead_letters: dict[str, int] = {}
         self.outcomes: dict[OutcomeKind, int] = dict.fromkeys(_FATES, 0)
-        self.latencies = array("d")  # issue-to-reply time of every replied request
+        self.latencies: list[float] = []  # issue-to-reply time of every replied request
 
     # -- registry ----------------------------------------------------------------------------
 
@@ -305,7 +332,7 @@ class Broker(Generic[P]):
         # rule 1.3, 7.3: a message id, consumed only once the misuse checks pass
         msg = self._next_msg
         self._next_msg = msg + 1
-        env = Envelope(msg, sender, address, "tell", payload, None, deadline, high, key)
+        env = new_envelope(msg, sender, address, "tell", payload, None, deadline, high, key)
         if src is not None:
             src.sent += 1
         try:
@@ -365,16 +392,16 @@ class Broker(Generic[P]):
         self._fate.append(0)
         self._requester.append(sender)
         # rule 5.1: the pending entry (corr, requester, issue time, deadline)
-        pending = _Pending(self, corr, requester, self.timers.now, timeout, address, on_outcome)
+        pending = _new_pending(self, corr, requester, self.timers.now, timeout, address, on_outcome)
         deadline = pending.deadline
         # rule 1.4, 5.1: pending requests kept in insertion (issue) order
         self._pending[corr] = requester.pending[corr] = pending
         # rule 1.1, 5.1: the timeout timer exists before the request is routed
-        pending.timer = self._call_at_lazily(deadline, pending.expire)
+        pending.timer = self._call_at_lazily(deadline, pending)
         # rule 1.3: the request message's id from the message counter
         msg = self._next_msg
         self._next_msg = msg + 1
-        env = Envelope(msg, sender, address, "request", payload, corr, deadline, high, key)
+        env = new_envelope(msg, sender, address, "request", payload, corr, deadline, high, key)
         requester.sent += 1
         try:
             # rule 5.1: only now is the request sent and routed
@@ -403,7 +430,7 @@ class Broker(Generic[P]):
         # rule 1.3: the reply's message id from the message counter
         msg = self._next_msg
         self._next_msg = msg + 1
-        env = Envelope(msg, sender, to, "reply", payload, corr)  # type: ignore[arg-type]
+        env = new_envelope(msg, sender, to, "reply", payload, corr)  # type: ignore[arg-type]
         self._send(env, None, None)
         return msg
 
@@ -515,6 +542,8 @@ class Broker(Generic[P]):
     # -- the pipeline ------------------------------------------------------------------------
 
     def _send(self, env: Envelope[Any], retry: RetryPolicy | None, wait: float | None) -> None:
+        # Timers get a `partial`, not a lambda: a lambda would make `self` and `env` cells of
+        # every call of this function, the path of every message.
         # rule 7.2: every message sent counts in sent
         self.sent += 1
         events = self._events
@@ -535,7 +564,7 @@ class Broker(Generic[P]):
         transit = self._network.transit(env)
         if transit.duplicate is not None:
             # rule 7.4: a duplicate: own id, dup_of, same kind/target/corr/deadline
-            copy = Envelope(
+            copy = new_envelope(
                 self._msg_id(), env.sender, env.to, env.kind, env.payload, env.corr,
                 env.deadline, env.high, env.key, dup_of=env.msg,
             )  # fmt: skip
@@ -546,7 +575,7 @@ class Broker(Generic[P]):
                 self._trace_send(self._events, copy)
             # rule 1.1, 7.4: the duplicate arrives later, at now + delay
             self.timers.call_at(
-                self.timers.now + transit.duplicate, lambda: self._later(copy, None, None)
+                self.timers.now + transit.duplicate, partial(self._later, copy, None, None)
             )
         if transit.drop:
             # rule 7.4, 7.5: dropped in transit: dead-lettered
@@ -554,7 +583,7 @@ class Broker(Generic[P]):
         elif transit.delay > 0.0:
             # rule 1.1, 7.4: delayed: the arrival is a timer at now + delay
             self.timers.call_at(
-                self.timers.now + transit.delay, lambda: self._later(env, retry, wait)
+                self.timers.now + transit.delay, partial(self._later, env, retry, wait)
             )
         else:
             # rule 9.3: no transit fault: arrival during the call
@@ -677,7 +706,7 @@ class Broker(Generic[P]):
         """A copy of `env` for one actor (3.7, 3.9): its own id, sent and arriving at once."""
         to: Address = actor.address  # type: ignore[assignment]  # a real actor, not a queue
         # rule 1.3, 3.7, 3.9: a copy: its own id, the same fields, copy_of
-        copy = Envelope(
+        copy = new_envelope(
             self._msg_id(), env.sender, to, env.kind, env.payload, env.corr, env.deadline,
             env.high, env.key, copy_of=env.msg,
         )  # fmt: skip
@@ -713,7 +742,7 @@ class Broker(Generic[P]):
                     # rule 9.1: the retry event
                     self._events.retry(env.msg, env.attempt, at)
                 # rule 6.3: the retry resolves the address again at its time
-                self.timers.call_at(at, lambda: self._later(env, retry, wait))
+                self.timers.call_at(at, partial(self._later, env, retry, wait))
                 return
         if sync:
             # rule 6.5, 7.2, 7.3: failed during the call: rejected, never accepted
@@ -791,8 +820,9 @@ class Broker(Generic[P]):
             # rule 3.7, 3.9, 5.6, 7.5: late/duplicate/orphan/unknown reply
             self._dead_letter(env, _LATE_REASON[fate - 1] if fate else "unknown_correlation")
             return
+        now = self.timers.now
         # rule 5.5: a reply at now >= deadline is late
-        if self.timers.now >= pending.deadline:  # exclusive deadline (spec 5.5)
+        if now >= pending.deadline:  # exclusive deadline (spec 5.5)
             # rule 5.5, 9.3: processed at the deadline: timed_out first
             self._resolve(pending, "timed_out")
             # rule 5.5, 5.6: then the reply is dead-lettered late_reply
@@ -801,7 +831,7 @@ class Broker(Generic[P]):
         # rule 5.4, 7.1: a reply matched to its request counts as delivered
         self.delivered += 1
         # rule 5.4: a reply before the deadline ends it replied
-        self._resolve(pending, "replied", env)
+        self._resolve(pending, "replied", env, now=now)
 
     def _resolve(
         self,
@@ -809,6 +839,7 @@ class Broker(Generic[P]):
         kind: OutcomeKind,
         reply: Envelope[Any] | None = None,
         error: BrokerError | None = None,
+        now: float | None = None,  # the time, when the caller has just read it
     ) -> None:
         corr = pending.corr
         # rule 5.3: an ended request has no pending entry
@@ -821,7 +852,8 @@ class Broker(Generic[P]):
         self._fate[corr] = _FATE_CODE[kind]
         # rule 7.2, 9.2: outcomes per kind
         self.outcomes[kind] += 1
-        now = self.timers.now
+        if now is None:
+            now = self.timers.now
         if kind == "replied":
             # rule 9.2: issue-to-reply time, in reply order
             self.latencies.append(now - pending.issued_at)

@@ -5,6 +5,7 @@ deterministic discrete-event scheduler driving a broker; a run gives a `Result`:
 invariant violation if one broke, and, with `keep_trace=True`, its JSON Lines trace
 (docs/trace-format.md), which `replay` re-runs and compares line by line.
 
+>>> from sim import default_scenario, load_example, simulate, with_values
 >>> result = simulate(default_scenario())
 >>> result.ok, result.summary["requests"]["issued"]
 (True, 1476)
@@ -32,28 +33,41 @@ model-to-broker bridge, lockstep, the checker's broker replay, mutants) and `sim
 `brokerlab` command, also `python -m sim`).
 """
 
-from sim.examples import example_names, example_text, load_example
-from sim.lab._sweep import SweepError, rows_to_csv, rows_to_frame, rows_to_json, sweep, with_values
-from sim.run import (
-    Divergence,
-    InvariantViolation,
-    Result,
-    RunResult,
-    Scheduler,
-    SchedulerError,
-    Simulation,
-    TraceError,
-    replay,
-    simulate,
-)
-from sim.scenario import (
-    Scenario,
-    ScenarioError,
-    default_scenario,
-    load_scenario,
-    loads_scenario,
-    parse_scenario,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sim.examples import example_names, example_text, load_example
+    from sim.lab._sweep import (
+        SweepError,
+        rows_to_csv,
+        rows_to_frame,
+        rows_to_json,
+        sweep,
+        with_values,
+    )
+    from sim.run import (
+        Divergence,
+        InvariantViolation,
+        Result,
+        RunResult,
+        Scheduler,
+        SchedulerError,
+        Simulation,
+        TraceError,
+        replay,
+        simulate,
+    )
+    from sim.scenario import (
+        Scenario,
+        ScenarioError,
+        default_scenario,
+        load_scenario,
+        loads_scenario,
+        parse_scenario,
+    )
 
 __all__ = [
     "Divergence",
@@ -82,3 +96,34 @@ __all__ = [
     "sweep",
     "with_values",
 ]
+
+# Each public name's module, imported when the name is first read (PEP 562): `brokerlab run`
+# loads the scenario and the simulator, not the lab, the examples or the model.
+_HOMES = {
+    "sim.examples": ("example_names", "example_text", "load_example"),
+    "sim.lab._sweep": (
+        "SweepError", "rows_to_csv", "rows_to_frame", "rows_to_json", "sweep", "with_values",
+    ),
+    "sim.run": (
+        "Divergence", "InvariantViolation", "Result", "RunResult", "Scheduler", "SchedulerError",
+        "Simulation", "TraceError", "replay", "simulate",
+    ),
+    "sim.scenario": (
+        "Scenario", "ScenarioError", "default_scenario", "load_scenario", "loads_scenario",
+        "parse_scenario",
+    ),
+}  # fmt: skip
+_HOME = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> object:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # found once: later reads are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

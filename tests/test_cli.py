@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from scripts import small_pool
 
-from sim.cli import main
+from sim.cli import GROUPS, build_parser, main
 
 SMALL = small_pool(11, 40.0, "[faults]\nduplicate = 0.05\n")
 
@@ -181,3 +182,35 @@ def test_consistent_hash_target_needs_keys(
         )
     )
     assert main(["run", str(path), "--quiet"]) == 0
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices)
+
+
+def test_each_command_builds_only_its_groups_parser() -> None:
+    """`main` builds the parser of the command's group only (GROUPS): the table names every
+    command of the full parser, and each group's parser has the same commands as the full one."""
+    full = _commands(build_parser())
+    assert sorted(full) == sorted(GROUPS)
+    for command, group in GROUPS.items():
+        assert _commands(build_parser(command)) == [c for c in full if GROUPS[c] == group]
+
+
+def test_brokerlab_run_loads_neither_the_model_nor_the_lab(tmp_path: Path) -> None:
+    """An untraced `brokerlab run` imports what a run needs: not the model (the trace's
+    encoding, the bridge of scripts), the lab, the ports, the examples or the executor."""
+    (tmp_path / "pool.toml").write_text(small_pool(2, 5.0))
+    code = (
+        "import sys\nfrom sim.cli import main\n"
+        "assert main(['run', 'pool.toml', '--quiet']) == 0\n"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    loaded = set(proc.stdout.split())
+    for name in ("model", "sim.lab", "sim.port", "sim.examples", "sim.checking", "concurrent"):
+        assert name not in loaded, name
+    assert "sim.run._runner" in loaded

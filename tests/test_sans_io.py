@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import ast
 import pathlib
+from typing import Any
 
 import pytest
+
+from broker import Address, Envelope
+from broker._records import new_envelope
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FORBIDDEN_MODULES = {"time", "threading", "asyncio", "uuid", "socket", "datetime", "os"}
@@ -64,3 +68,20 @@ def test_the_checker_catches_each_forbidden_use(source: str) -> None:
 
 def test_the_checker_allows_an_injected_stream() -> None:
     assert violations("import random\nrng = random.Random(1)\nrng.random()") == []
+
+
+def test_the_brokers_envelopes_are_built_as_the_constructor_builds_them() -> None:
+    """Issue 17: the broker builds its envelopes with `new_envelope` (no `__init__` frame); it
+    sets every slot as `Envelope(...)` does, defaults included."""
+    to = Address.parse("pool:p")
+    calls: list[tuple[Any, ...]] = [
+        (1, None, to, "tell", "x"),
+        (2, 3, to, "request", {"a": 1}, 7, 9.5, True, "k"),
+        (3, 4, to, "reply", None, 7, None, False, None, 2, 1),
+    ]
+    for args in calls:
+        built, made = Envelope(*args), new_envelope(*args)
+        assert type(made) is Envelope
+        assert {s: getattr(made, s) for s in Envelope.__slots__} == {
+            s: getattr(built, s) for s in Envelope.__slots__
+        }

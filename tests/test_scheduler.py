@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -375,3 +377,22 @@ def test_lazy_timers_cancelled_in_bulk_are_compacted() -> None:
     assert len(s._lazy) <= 2 * s.pending + 256
     assert s.run() == 50
     assert log == list(range(0, 5000, 100))
+
+
+@pytest.mark.skipif(
+    sys.implementation.name != "cpython", reason="CPython's specializing interpreter"
+)
+def test_the_event_loop_is_specialized_before_its_first_run() -> None:
+    """Issue 17: CPython 3.11 specializes a function's bytecode only after a few calls, and a
+    simulation calls `run` twice; the scheduler calls it on an empty scheduler at import, so
+    the first simulation's events already run specialized (quickened) instructions. In a fresh
+    interpreter: here, other tests may have run it many times."""
+    code = (
+        "import dis\n"
+        "from sim.run._scheduler import Scheduler\n"
+        "fresh = Scheduler.run.__code__.replace()  # a copy: never called, never quickened\n"
+        "assert all(i.opname in dis.opmap for i in dis.get_instructions(fresh, adaptive=True))\n"
+        "ops = dis.get_instructions(Scheduler.run, adaptive=True)\n"
+        "assert any(i.opname not in dis.opmap for i in ops), 'run is not quickened'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -31,14 +31,13 @@ A user mistake gets one clear line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shlex
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from sim.cli import checks, examples, lab, run, swarm, vectors
 from sim.cli._common import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -47,10 +46,6 @@ from sim.cli._common import (
     UsageError,
     _version,
 )
-from sim.lab import SweepError
-from sim.port import PortError
-from sim.run import ExecutorError, TraceError
-from sim.scenario import ScenarioError
 
 __all__ = ["EXIT_CODES", "build_parser", "main"]
 
@@ -68,7 +63,19 @@ Output files (--trace, --summary, --out, --graph, -o, --keep) are claimed before
 starts, never replace an input, and replace an existing file only with --force."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The module (in sim/cli/) of each command: `brokerlab COMMAND` builds and imports only its own
+# group's parser, so that `brokerlab run` does not load the model (the check parser's menus), the
+# lab or the ports. tests/test_cli.py holds this table against the full parser.
+GROUPS = {
+    "run": "run", "replay": "run", "example": "examples", "sweep": "lab", "plot": "lab",
+    "port-serve": "checks", "lockstep": "checks", "conform": "checks", "mutants": "checks",
+    "check": "checks", "swarm": "swarm", "vectors": "vectors", "diff": "vectors",
+}  # fmt: skip
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `brokerlab` parser: every command's, or, given a command `GROUPS` knows, only the
+    commands of its group (what `main` builds)."""
     parser = argparse.ArgumentParser(
         prog="brokerlab",
         description="A model-checked reference message broker and its deterministic simulator.",
@@ -77,12 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_Version, help="show program's version number and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run.add_parsers(sub)
-    examples.add_parsers(sub)
-    lab.add_parsers(sub)
-    checks.add_parsers(sub)
-    swarm.add_parsers(sub)
-    vectors.add_parsers(sub)
+    group = GROUPS.get(command or "")
+    for name in (group,) if group else dict.fromkeys(GROUPS.values()):
+        importlib.import_module(f"sim.cli.{name}").add_parsers(sub)
     return parser
 
 
@@ -103,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     name = "brokerlab"
     try:
-        args = build_parser().parse_args(words)
+        args = build_parser(words[0] if words else None).parse_args(words)
         name = f"brokerlab {args.command}"
         code = _dispatch(args, name)
         sys.stdout.flush()  # a closed pipe shows here, inside main, not at the exit's flush
@@ -122,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         if os.environ.get("BROKERLAB_TRACEBACK"):
+            import traceback  # a bug's report only
+
             traceback.print_exc()
         return EXIT_INTERNAL
 
@@ -129,13 +135,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, name: str) -> int:
     try:
         code: int = args.func(args)
-    except (UsageError, ScenarioError, TraceError, SweepError, ExecutorError) as err:
+    except Exception as err:
+        return _reported(err, name)
+    return code
+
+
+def _reported(err: Exception, name: str) -> int:
+    """The exit code of a command that raised `err`, said in one line; `err` again if it is
+    not an input's error (a bug: `main` reports it)."""
+    # Imported here, not at the top: a command loads only what it uses (`GROUPS`), and these
+    # modules, if not loaded yet, load the lab and the ports.
+    from sim.lab import SweepError
+    from sim.port import PortError
+    from sim.run import ExecutorError, TraceError
+    from sim.scenario import ScenarioError
+
+    if isinstance(err, (UsageError, ScenarioError, TraceError, SweepError, ExecutorError)):
         print(f"{name}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except PortError as err:  # a port that crashed, hung or wrote nonsense (exit 1), or cannot run
+    if isinstance(
+        err, PortError
+    ):  # a port that crashed, hung or wrote nonsense (exit 1), or cannot run
         print(f"{name}: {err}", file=sys.stderr)
         return err.exit_code
-    return code
+    raise err
 
 
 def _drop_stdout() -> None:

@@ -27,7 +27,6 @@ import os
 import re
 import stat
 import sys
-import tempfile
 from collections.abc import Iterable
 from types import TracebackType
 from typing import IO, Any
@@ -78,6 +77,8 @@ class Output:
             return
         directory, name = os.path.split(self.target)
         stem, ext = os.path.splitext(name)
+        import tempfile  # only where a file is written: not by `brokerlab run --quiet`
+
         fd, temp = tempfile.mkstemp(prefix=f"{stem}.part-", suffix=ext, dir=directory)
         os.fchmod(fd, stat.S_IMODE(os.stat(self.temp).st_mode))
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
@@ -209,6 +210,8 @@ class Outputs:
     ) -> Output:
         directory, name = os.path.split(target)
         stem, ext = os.path.splitext(name)
+        import tempfile  # only where a file is written: not by `brokerlab run --quiet`
+
         try:
             fd, temp = tempfile.mkstemp(prefix=f"{stem}.part-", suffix=ext, dir=directory)
         except OSError as err:

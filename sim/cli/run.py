@@ -21,7 +21,7 @@ from sim.cli._common import (
     close_broker,
 )
 from sim.cli._outputs import Outputs, add_force_option
-from sim.run import format_summary, replay, simulate
+from sim.run import format_summary, simulate
 from sim.scenario import Scenario, default_scenario, load_scenario
 
 
@@ -102,6 +102,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from sim.run import replay  # it reads traces: loads the model, which `run` does not need
+
     factories: list[BrokerFactory] = []
 
     def named(name: str) -> BrokerFactory:  # the broker the header names

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from broker import Events
 from sim.run._monitors import Monitor
-from sim.run._oplog import OpLog
 
 if TYPE_CHECKING:
+    from sim.run._oplog import OpLog
     from sim.run._runner import Simulation
 
 

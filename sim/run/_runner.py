@@ -13,9 +13,8 @@ import contextlib
 import io
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import model as m
 from broker import (
     ActorNotFound,
     Broker,
@@ -25,18 +24,19 @@ from broker import (
     MessageBroker,
     SplitMix64,
 )
-from sim.checking.bridge import action_of, answer_at_once, perform
 from sim.run._monitors import InvariantViolation, Monitor
 from sim.run._observers import observer
-from sim.run._oplog import LoggedBroker, LoggedTimers, OpLog
 from sim.run._progress import progress_bar
 from sim.run._result import Result
 from sim.run._rng import Streams
 from sim.run._scheduler import Scheduler, TieBreaker
 from sim.run._summary import summary
-from sim.run._trace import TextSink, TraceWriter, header
 from sim.run._world import Client, Network, Worker
 from sim.scenario import Scenario, ScriptStep
+
+if TYPE_CHECKING:
+    from sim.run._oplog import OpLog
+    from sim.run._trace import TextSink, TraceWriter
 
 Progress = Callable[[float, float], None]
 # simulate(progress=True): virtual time, not a count (t=12.5/60), and the wall-clock estimate.
@@ -77,29 +77,40 @@ class Simulation:
         for actor in scenario.actors:
             capacity[actor.name] = actor.capacity
         self.monitor = Monitor(capacity, self.clock) if monitors else None
-        self.writer = (
-            TraceWriter(trace, header(scenario.seed, scenario.to_dict(), _name(broker_factory)))
-            if trace
-            else None
-        )
+        self.writer: TraceWriter | None = None
         # The operation/effect log (docs/trace-format.md): every call into the broker, every
         # broker timer, every choice of the network, each followed by the events it caused.
-        self.log = OpLog(self.writer, self.clock) if self.writer is not None else None
+        self.log: OpLog | None = None
+        timers = self.clock.broker_timers
+        if trace:
+            # Imported only here: a trace is encoded as the model reads it (`model.canonical`),
+            # and an untraced run loads no model.
+            from sim.run._oplog import LoggedTimers, OpLog
+            from sim.run._trace import TraceWriter, header
+
+            self.writer = TraceWriter(
+                trace, header(scenario.seed, scenario.to_dict(), _name(broker_factory))
+            )
+            self.log = OpLog(self.writer, self.clock)
+            timers = LoggedTimers(timers, self.log)
         self.n_events = 0  # events seen when no monitor counts them (`events()`)
         # Every event goes to one observer, chosen here (sim/run/_observers.py).
         self.listener: Events = observer(self)
         f = scenario.faults
         transit = f.drop or f.duplicate or f.delay.to_dict() != {"dist": "constant", "value": 0.0}
-        timers = self.clock.broker_timers
         core: MessageBroker[Any] = broker_factory(
-            timers if self.log is None else LoggedTimers(timers, self.log),
+            timers,
             SplitMix64(scenario.seed),  # spec 1.2: a port seeded alike draws alike
             listener=self.listener if (self.monitor or self.writer) else None,
             network=Network(f, self.streams, self.log) if transit else None,
             wake=self._wake,
         )
         self.core = core
-        self.broker: MessageBroker[Any] = core if self.log is None else LoggedBroker(core, self.log)
+        self.broker: MessageBroker[Any] = core
+        if self.log is not None:
+            from sim.run._oplog import LoggedBroker
+
+            self.broker = LoggedBroker(core, self.log)
         self.workers: dict[int, Worker] = {}
         self.by_label: dict[str, Worker] = {}
         self.clients: list[Client] = []
@@ -150,6 +161,8 @@ class Simulation:
         """The broker woke `actor` at the end of an operation (spec 1.6): its worker takes the
         message at once, inside that operation (the log writes it as a nested operation)."""
         if actor == self.answer_at_once:
+            from sim.checking.bridge import answer_at_once  # scripts only (see `_do`)
+
             self.answer_at_once = None
             answer_at_once(self.broker, actor)
             return
@@ -215,6 +228,11 @@ class Simulation:
         return found
 
     def _do(self, n: int, step: ScriptStep) -> None:
+        # The bridge maps a step to the model's action: imported by scripted runs only, as it
+        # loads the model.
+        import model as m
+        from sim.checking.bridge import action_of, perform
+
         action, payload = action_of(step, self._actor)
         answerer = step.get("answered_by")
         self.answer_at_once = None if answerer is None else self._actor(answerer)

@@ -38,8 +38,6 @@ _COMPACT_MIN_DEAD = 256
 _INF = math.inf
 _heappush = heapq.heappush
 _heappop = heapq.heappop
-# A `ScheduledCall` without calling a constructor: its slots are set where it is scheduled.
-_timer = object.__new__
 
 
 class SchedulerError(ValueError):
@@ -56,8 +54,8 @@ class ScheduledCall:
     `cancel()` is idempotent and O(1) (amortized); cancelling a timer that already ran does nothing.
     """
 
-    # Three slots, set once: construction is on the hot path of every event, so there is no
-    # `__init__` (a Python frame per timer); `_timer` builds one.
+    # Three slots, set where it is scheduled: construction is on the hot path of every event, so
+    # there is no `__init__` (a Python frame per timer); `ScheduledCall()` runs only C code.
     __slots__ = ("_callback", "_scheduler", "when")
 
     when: float
@@ -142,7 +140,7 @@ class Scheduler:
             raise SchedulerError(
                 f"cannot schedule at {when!r}: time must be finite and >= now ({self._now!r})"
             )
-        timer = _timer(ScheduledCall)
+        timer = ScheduledCall()
         timer.when, timer._callback, timer._scheduler = when, callback, self
         _heappush(self._heap, (when, next(self._seq), timer))
         self._live += 1
@@ -155,7 +153,7 @@ class Scheduler:
             raise SchedulerError(
                 f"cannot schedule at {when!r}: time must be finite and >= now ({self._now!r})"
             )
-        timer = _timer(ScheduledCall)
+        timer = ScheduledCall()
         timer.when, timer._callback, timer._scheduler = when, callback, self
         self._lazy.append((when, next(self._seq), timer))
         if when < self._lazy_min:
@@ -187,7 +185,7 @@ class Scheduler:
         when = self._now + delay
         if not (0.0 <= delay < _INF and when < _INF):
             raise SchedulerError(f"cannot schedule after delay {delay!r}: must be finite and >= 0")
-        timer = _timer(ScheduledCall)
+        timer = ScheduledCall()
         timer.when, timer._callback, timer._scheduler = when, callback, self
         _heappush(self._heap, (when, next(self._seq), timer))
         self._live += 1
@@ -272,6 +270,19 @@ class Scheduler:
         return f"<{type(self).__name__} now={self._now!r} pending={self._live}>"
 
 
+def _warm_up(calls: int = 16) -> None:
+    """CPython 3.11 specializes a function's bytecode (its attribute reads and writes, its
+    comparisons) only once the function has been *called* a few times (8); a loop inside one
+    call does not count. `run`, the event loop, is called a couple of times per simulation, so
+    every event would go through the generic, slower instructions: it is called here, on an
+    empty scheduler, until CPython has specialized it."""
+    for _ in range(calls):
+        Scheduler().run()
+
+
+_warm_up()
+
+
 # A TieBreaker's sequence numbers: a 16-bit key above a 40-bit counter. The world's steps draw
 # their key; the broker's timers all take the middle one, so among themselves they keep their
 # order, and a world step at the same instant runs before them (key below) or after (above).
@@ -324,7 +335,7 @@ class TieBreaker(Scheduler):
             raise SchedulerError(
                 f"cannot schedule at {when!r}: time must be finite and >= now ({self._now!r})"
             )
-        timer = _timer(ScheduledCall)
+        timer = ScheduledCall()
         timer.when, timer._callback, timer._scheduler = when, callback, self
         entry = (when, key << _KEY_SHIFT | next(self._seq), timer)
         if lazy:

@@ -5,15 +5,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from broker import IMMEDIATE, ActorNotFound, Address, BrokerError, Envelope, Outcome, Transit
-from sim.checking.bridge import policy
-from sim.run._oplog import OpLog
+from broker import (
+    IMMEDIATE,
+    ActorNotFound,
+    Address,
+    BrokerError,
+    Envelope,
+    Outcome,
+    RetryPolicy,
+    Transit,
+)
 from sim.run._rng import Streams
 from sim.run._scheduler import ScheduledCall
 from sim.scenario import ClientSpec, Closed, ConstantArrivals, Dist, Faults, Poisson
 
 if TYPE_CHECKING:
+    from sim.run._oplog import OpLog
     from sim.run._runner import Simulation
+
+# The world reads the time as `clock._now`, the scheduler's slot: its public `now` is a read-only
+# property, which CPython 3.11 reads through a call, and the world reads the time on every
+# arrival and every service (sim/run/_scheduler.py, in the same package, moves it).
 
 
 class Network:
@@ -87,7 +99,7 @@ class Worker:
                 return
             self.busy = True
             self.current = env
-            self.started = now = self.clock.now
+            self.started = now = self.clock._now
             duration = self.dist.sample(self.rng) / self.speed
             if duration > 0.0:
                 self.timer = self.clock.call_at(now + duration, self.on_finish)
@@ -103,7 +115,7 @@ class Worker:
         env = self.current
         self.busy = False
         self.timer = None
-        self.busy_time += self.clock.now - self.started
+        self.busy_time += self.clock._now - self.started
         self.served += 1
         try:
             if env.kind == "request" and env.corr is not None:
@@ -117,7 +129,7 @@ class Worker:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-            self.busy_time += self.clock.now - self.started
+            self.busy_time += self.clock._now - self.started
         self.busy = False
 
 
@@ -132,6 +144,7 @@ class Client:
         "issued",
         "keys",
         "on",
+        "on_arrival",
         "rate",
         "retry",
         "rng",
@@ -148,7 +161,12 @@ class Client:
         self.rng = sim.streams.get(f"client/{spec.name}")
         self.to = Address.parse(spec.target)
         self.keys = spec.keys
-        self.retry = policy(spec.retry)
+        self.retry: RetryPolicy | None = None
+        if spec.retry is not None:
+            # The bridge loads the model: imported only by a client that retries.
+            from sim.checking.bridge import policy
+
+            self.retry = policy(spec.retry)
         # The loader gives every request client a timeout; a tell client has none and never uses it.
         self.timeout = 0.0 if spec.timeout is None else spec.timeout
         # Read once here, not per arrival: an open-loop client has an interval or a rate.
@@ -158,6 +176,7 @@ class Client:
         self.think_mean = arrivals.think if isinstance(arrivals, Closed) else 0.0
         self.issued = 0
         self.on = self.closed_done if isinstance(spec.arrivals, Closed) else None
+        self.on_arrival = self.open_arrival  # bound once: scheduled once per arrival
 
     def start(self) -> None:
         arrivals = self.spec.arrivals
@@ -165,28 +184,28 @@ class Client:
             for _ in range(arrivals.concurrency):
                 self.clock.call_at(0.0, self.issue)
         else:
-            self.clock.call_at(self.gap(), self.open_arrival)
+            self.clock.call_at(self.gap(), self.on_arrival)
 
     def gap(self) -> float:
         if self.interval is not None:
-            return self.clock.now + self.interval
-        return self.clock.now + self.rng.expovariate(self.rate)
+            return self.clock._now + self.interval
+        return self.clock._now + self.rng.expovariate(self.rate)
 
     def open_arrival(self) -> None:
         self.issue()
         # `gap()`, inline: this runs once per arrival
         if self.interval is not None:
-            nxt = self.clock.now + self.interval
+            nxt = self.clock._now + self.interval
         else:
-            nxt = self.clock.now + self.rng.expovariate(self.rate)
+            nxt = self.clock._now + self.rng.expovariate(self.rate)
         count = self.spec.count
         if nxt < self.sim.until and (count is None or self.issued < count):
-            self.clock.call_at(nxt, self.open_arrival)
+            self.clock.call_at(nxt, self.on_arrival)
 
     def issue(self) -> None:
         # Arrivals stop at `until` or after `count` requests.
         count = self.spec.count
-        if not (self.clock.now < self.sim.until and (count is None or self.issued < count)):
+        if not (self.clock._now < self.sim.until and (count is None or self.issued < count)):
             return
         self.issued += 1
         spec = self.spec
@@ -225,4 +244,4 @@ class Client:
     def think(self) -> None:
         think = self.think_mean
         wait = self.rng.expovariate(1.0 / think) if think > 0 else 0.0
-        self.clock.call_at(self.clock.now + wait, self.issue)
+        self.clock.call_at(self.clock._now + wait, self.issue)
