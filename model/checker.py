@@ -25,9 +25,11 @@ prints as numbered steps with `format_counterexample` (model/_counterexample.py)
 
 from __future__ import annotations
 
+import gc
 from array import array
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -509,4 +511,20 @@ def check(
     if max_states is not None and max_states < 1:
         raise BoundsError(f"max_states = {max_states}: expected at least 1")
     search = _Search(b, symmetry, labels, clock or (lambda: 0.0), max_states)
-    return search.run(on_transition, progress)
+    with _fewer_collections():
+        return search.run(on_transition, progress)
+
+
+@contextmanager
+def _fewer_collections(first: int = 100_000) -> Iterator[None]:
+    """The cyclic garbage collector runs less often during a search, its thresholds restored
+    after. A search keeps every key it makes (nested tuples: hundreds of thousands of tracked
+    objects), so each collection of the oldest generation walks them all, and makes almost no
+    cycles to collect; on the default bounds the collector took about 12% of the search
+    (9.8 s -> 8.4 s with it off). Collections still happen, after `first` allocations."""
+    old = gc.get_threshold()
+    gc.set_threshold(max(first, old[0]), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)

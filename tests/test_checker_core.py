@@ -9,6 +9,7 @@ Every verdict must be the same.
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 from array import array
@@ -216,3 +217,20 @@ def test_the_components_of_the_edge_arrays_are_networkxs(seed: int) -> None:
     want = sorted(sorted(c) for c in nx.strongly_connected_components(g.subgraph(nodes)))
     got = sorted(sorted(c) for c in _components(_offsets(src, n), dst, nodes))
     assert got == want
+
+
+def test_the_search_collects_garbage_less_often_and_restores_the_collector() -> None:
+    """A search raises the collector's first threshold while it runs (its keys are hundreds of
+    thousands of tracked tuples that a collection would walk) and restores it after, also
+    when the search stops at a complaint."""
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+
+    def look(*_: object) -> str | None:
+        during.append(gc.get_threshold())
+        return "stop: seen" if len(during) == 3 else None
+
+    report = check(CheckBounds(clients=1, members=1, faults=()), on_transition=look)
+    assert report.stopped == "stop: seen"
+    assert during[0][0] >= 100_000 and during[0][1:] == before[1:]
+    assert gc.get_threshold() == before
