@@ -114,6 +114,8 @@ def check_trace(
     complete: bool = True,
     strict: bool = True,
     progress: Callable[[int], None] | None = None,
+    fast: bool = True,
+    engine: Callable[[State, Any], Any] | None = None,
 ) -> Verdict:
     """Replay every operation of a trace on the model and compare (see the module docstring).
 
@@ -121,13 +123,19 @@ def check_trace(
     the broker's counters and pending requests written there must be the model's. With
     `strict`, every line must also be written in canonical form (docs/trace-format.md), byte
     for byte. Raises `TraceUnreadable` for input that is not a trace.
+
+    A strict check takes the fast path unless `fast` is false (model/_replay.py: lines
+    compared with the model's own, operations run on `engine`, by default the fast engine),
+    which hands over to the model's checker at the last checkpoint wherever a line is not what
+    it expects: the verdict is the same either way (tests/test_replay.py).
     """
     stream = _Stream(iter(lines), source, strict)
     stream.header()
     checker = _Checker(source)
     illegal: Illegal | None = None
     try:
-        checker.run(stream, progress)
+        if not (strict and fast and _replay(checker, stream, progress, engine)):
+            checker.run(stream, progress)
         if complete and checker.end is None:
             raise Illegal(
                 checker.last_seq,
@@ -146,6 +154,19 @@ def check_trace(
             seq, t, f"{where} is not in canonical form (docs/trace-format.md, Encoding)"
         )
     return Verdict(checker.events, illegal, checker.ops, checker.end, checker.state)
+
+
+def _replay(
+    checker: _Checker,
+    stream: _Stream,
+    progress: Callable[[int], None] | None,
+    engine: Callable[[State, Any], Any] | None,
+) -> bool:
+    from model._replay import replay  # it builds on this module
+
+    return (
+        replay(checker, stream, progress, engine) if engine else replay(checker, stream, progress)
+    )
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -738,17 +759,29 @@ class _Checker:
         s = effect.state
         ended = [r for r in s.requests if r.outcome is not None]
         for r in ended:  # leaves the state, keeping what a late reply to it needs (_recall)
-            issuer = self._issuer(r.requester)
-            while len(self.fates) <= r.corr:  # both double
-                self.requesters.extend(repeat(0, len(self.fates)))
-                self.fates.extend(bytes(len(self.fates)))
-            self.fates[r.corr] = 1 + _OUTCOMES.index(r.outcome)
-            self.requesters[r.corr] = issuer
+            assert r.outcome is not None
+            self.remember(r.corr, r.requester, r.outcome)
         if ended:
             s = _replace(s, requests=tuple(r for r in s.requests if r.pending))
         if s.dead_letters:
             s = _replace(s, dead_letters=())
         self.state = s
+
+    def remember(self, corr: int, requester: int, outcome: OutcomeKind) -> None:
+        """Request `corr` ended (it leaves the state): keep how, and who issued it."""
+        issuer = self._issuer(requester)
+        while len(self.fates) <= corr:  # both double
+            self.requesters.extend(repeat(0, len(self.fates)))
+            self.fates.extend(bytes(len(self.fates)))
+        self.fates[corr] = 1 + _OUTCOMES.index(outcome)
+        self.requesters[corr] = issuer
+
+    def recall(self, corr: int) -> tuple[int, OutcomeKind] | None:
+        """The requester and outcome of ended request `corr` (None: it never ended)."""
+        fate = self.fates[corr] if 0 < corr < len(self.fates) else 0
+        if not fate:
+            return None
+        return self.issuers[self.requesters[corr]], _OUTCOMES[fate - 1]
 
     def _issuer(self, actor: int) -> int:
         """The index of a requester in `issuers` (`requesters` widened when it needs to be)."""
@@ -762,10 +795,9 @@ class _Checker:
 
     def _recall(self, corr: int) -> None:
         """Put an ended request back for a reply to it (the reply's fate names how it ended)."""
-        fate = self.fates[corr] if 0 < corr < len(self.fates) else 0
-        if fate and self.state.request(corr) is None:
-            requester = self.issuers[self.requesters[corr]]
-            req = Request(corr, requester, 0.0, 0.0, _OUTCOMES[fate - 1])
+        fate = self.recall(corr)
+        if fate is not None and self.state.request(corr) is None:
+            req = Request(corr, fate[0], 0.0, 0.0, fate[1])
             rest = self.state.requests
             at = next((i for i, r in enumerate(rest) if r.corr > corr), len(rest))
             self.state = _replace(self.state, requests=(*rest[:at], req, *rest[at:]))

@@ -1,0 +1,682 @@
+"""Conform's fast path: a trace's lines compared, byte for byte, with the model's own.
+
+A trace in canonical form (docs/trace-format.md, Encoding) has one text for each line, so the
+checker need not read an event line at all: it writes the line the model's event would be, at
+the line's `seq` and the operation's `t`, and compares the two strings. Equal text is an equal
+event, in canonical form, at the right place. Only `op`, `choice`, `fault` and `end` lines are
+parsed (they say what to run), and their canonical form is checked a batch at a time.
+
+The operations run on an engine (model/_engine.py) that keeps the state between them. The fast
+path never refuses anything itself: whenever a line is not what it expects (any difference, any
+line it cannot read, an operation the engine leaves to the model, a trace cut short), it hands
+over to the model's checker (`_Checker` in model/_conform.py) at the last checkpoint, which
+checks every line from there as it always did and says what is wrong, in its own words. So the
+verdict, the line it names and the message are the checker's, whichever path found them; the fast
+path only decides, faster, that lines are right. A checkpoint (the engine's state and the
+counters) is taken every `_CHECKPOINT` operations, after the batch's canonical form is checked:
+a handover re-checks at most that many operations, and memory follows the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterator
+from itertools import chain
+from typing import Any, cast
+
+from model._actions import Action, Ask, Dequeue, Done, Fire, Refused, Reply, Result, Tell
+from model._conform import (
+    _ACTIONS,
+    _MAX_DEPTH,
+    _RETRY_SET,
+    _Args,
+    _canonical_lines,
+    _Checker,
+    _Group,
+    _retry_values,
+    _scan,
+    _Stream,
+    canonical,
+)
+from model._engine import Engine, Fallback, Memory, ModelEngine
+from model._state import Msg, OutcomeKind, Retry, State
+
+MakeEngine = Callable[[State, Memory], Engine]
+_CHECKPOINT = 512  # operations between checkpoints (what a handover re-checks, at most)
+_INF = math.inf
+# A transit choice of no fault (docs/trace-format.md), up to its message: what nearly every
+# choice line is. It is compared with the line the operation's message gives, not parsed.
+_PLAIN = '{"choice":"transit","delay":0.0,"drop":false,"duplicate":null,"msg":'
+
+
+def replay(
+    checker: _Checker,
+    stream: _Stream,
+    progress: Callable[[int], None] | None,
+    make: MakeEngine = ModelEngine,
+) -> bool:
+    """Check the trace's lines after the header on the fast path. True: the trace was checked
+    to its `end` line (an `Illegal` the end line causes is raised). False: the fast path handed
+    over; `checker` and `stream` stand at the last checkpoint, and `checker.run(stream, ...)`
+    checks the rest."""
+    return _Fast(checker, stream, make).run(progress)
+
+
+class _Fast:
+    def __init__(self, checker: _Checker, stream: _Stream, make: MakeEngine) -> None:
+        self.checker, self.stream, self.make = checker, stream, make
+        self.journal = _Journal(checker)
+        self.engine = make(checker.state, self.journal)
+        self.buffer: list[str] = []  # the lines since the checkpoint
+        self.parsed: list[str] = []  # of them, those parsed (canonical form not yet checked)
+        self.objs: list[dict[str, Any]] = []  # and their objects
+        self.last_t, self.last_seq = stream.last_t, stream.last_seq
+        self.saved = (checker.state, 0, 0, stream.number, self.last_t, self.last_seq)
+
+    def run(self, progress: Callable[[int], None] | None) -> bool:
+        checker, buffer = self.checker, self.buffer
+        lines = self.stream._read()  # stops at a line that cannot be read (`stream.unread`)
+        start = -1  # where the group of the operation being read starts in `buffer`
+        ops = 0
+        for line in lines:
+            buffer.append(line)
+            if '"op":"' not in line and '"end":"' not in line:
+                continue  # a choice, event or fault line: part of the group
+            try:
+                if start >= 0:
+                    self._group(buffer, start, len(buffer) - 1)
+                else:
+                    self._prelude(buffer[:-1])
+                if '"op":"' in line:
+                    if ops >= _CHECKPOINT:
+                        self._checkpoint()
+                        ops = 0
+                    if progress is not None and checker.ops % 4096 == 0:
+                        progress(self.last_seq + 1)
+                    start, ops = len(self.buffer) - 1, ops + 1
+                    continue
+                self._end(line)
+            except Fallback:
+                return self._hand_over(lines)
+            extra = next(lines, None)
+            if extra is not None:  # a line after the end line: the checker says so
+                buffer.append(extra)
+                return self._hand_over(lines)
+            checker.last_seq = self.last_seq
+            return self.stream.unread is None or self._hand_over(lines)
+        return self._hand_over(lines)  # no end line (or a line that cannot be read)
+
+    # -- handing over ------------------------------------------------------------------------
+
+    def _checkpoint(self) -> None:
+        """Everything before the current operation is checked: its state is the new start."""
+        self._check_canonical()
+        self.saved = (
+            self.engine.state(),
+            self.checker.ops,
+            self.checker.events,
+            self.last_seq + 1,  # the line number (line 1 is the header)
+            self.last_t,
+            self.last_seq,
+        )
+        del self.buffer[:-1]
+        self.journal.undo.clear()
+
+    def _check_canonical(self) -> None:
+        if self.parsed and not _canonical_lines(self.parsed, self.objs):
+            raise Fallback("a line not in canonical form")
+        self.parsed, self.objs = [], []
+
+    def _hand_over(self, rest: Iterator[str]) -> bool:
+        state, ops, events, number, last_t, last_seq = self.saved
+        c, s = self.checker, self.stream
+        c.state, c.ops, c.events, c.end = state, ops, events, None
+        self.journal.rewind()
+        s.number, s.last_t, s.last_seq = number, last_t, last_seq
+        s.lines = chain(self.buffer, rest)
+        return False
+
+    # -- lines -------------------------------------------------------------------------------
+
+    def _parse(self, line: str, tag: str) -> dict[str, Any]:
+        """A line the fast path reads: an object with the next `seq`, a `t` not before the
+        last, and exactly the one tag `tag` (a string)."""
+        if line.count("[") + line.count("{") > _MAX_DEPTH:
+            raise Fallback("deep")
+        try:
+            obj, end = _scan(line, 0)
+        except Exception:
+            raise Fallback("unreadable") from None
+        if type(obj) is not dict or (end != len(line) and line[end:] != "\n"):
+            raise Fallback("not one object")
+        t, seq = obj.get("t"), obj.get("seq")
+        if (
+            type(t) is not float
+            or not self.last_t <= t < _INF
+            or type(seq) is not int
+            or seq != self.last_seq + 1
+            or type(obj.get(tag)) is not str
+            or ("op" in obj) + ("choice" in obj) + ("ev" in obj) + ("end" in obj) != 1
+        ):
+            raise Fallback("not the next line")
+        self.last_t, self.last_seq = t, seq
+        self.parsed.append(line)
+        self.objs.append(obj)
+        return obj
+
+    def _fault(self, line: str) -> bool:
+        """Whether `line` is a `fault` line (the simulator's own, skipped)."""
+        if '"ev":"fault"' not in line:
+            return False
+        if self._parse(line, "ev")["ev"] != "fault":
+            raise Fallback("not a fault line")
+        return True
+
+    def _prelude(self, lines: list[str]) -> None:
+        """The lines before the first operation: fault lines only."""
+        for line in lines:
+            if not self._fault(line):
+                raise Fallback("a line before any operation")
+
+    def _end(self, line: str) -> None:
+        obj = self._parse(line, "end")
+        self._check_canonical()
+        c = self.checker
+        c.state = self.engine.state()
+        c._end(obj)  # the model's checker's own check of the end line
+
+    # -- one operation -----------------------------------------------------------------------
+
+    def _group(self, buffer: list[str], start: int, stop: int) -> None:
+        """The operation whose lines are `buffer[start:stop]`: run it, compare."""
+        read = _read_op(buffer[start], self.last_seq + 1, self.last_t)
+        op: dict[str, Any] = {}
+        if read is None:
+            op = self._parse(buffer[start], "op")
+            t = op["t"]
+        else:
+            t = read[2]
+            self.last_t, self.last_seq = t, self.last_seq + 1
+        events: list[str] = []  # the event lines
+        seqs: list[int] = []  # and their places
+        choices: list[dict[str, Any]] = []
+        plain: tuple[str, int] | None = None  # a transit choice of no fault, and its place
+        for i in range(start + 1, stop):
+            line = buffer[i]
+            if line.startswith(_PLAIN):  # checked once the message is known
+                if plain is not None or choices:
+                    raise Fallback("two choices")
+                self.last_seq += 1
+                plain = (line, self.last_seq)
+            elif line.startswith('{"choice":'):
+                choice = self._parse(line, "choice")
+                if choice["t"] != t or plain is not None:
+                    raise Fallback("a choice at another time, or two")
+                choices.append(choice)
+            elif not self._fault(line):
+                if self.last_t != t:  # after a fault line at a later time
+                    raise Fallback("an event after the operation's time")
+                self.last_seq += 1
+                events.append(line)
+                seqs.append(self.last_seq)
+        if read is not None and choices:  # read in full after all, with its choice
+            op = _scan(buffer[start], 0)[0]
+            read = None
+        action = read[0] if read is not None else _quick(op) if not choices else None
+        if action is None:
+            g = _Group(op, self.checker.source, choices, [])
+            try:
+                make = _ACTIONS[op["op"]]
+                action = make(_Args(g), self.checker._transit(g))
+            except Exception:
+                raise Fallback("the op line or its choice") from None
+        result, emitted = self.engine.step(
+            t,
+            action,
+            lambda msg: _route(events, msg),
+            lambda msg: _retry_at(events, msg),
+        )
+        if read is not None:
+            answer = read[1]
+            if isinstance(result, Msg):
+                if type(answer) is not int or answer != result.id:
+                    raise Fallback("another result")
+            elif answer != result or type(answer) is not type(result):
+                raise Fallback("another result")
+        else:
+            _compare_result(op, result)
+        if len(emitted) != len(events):
+            raise Fallback("a different number of events")
+        when = float.__repr__(t)
+        for (kind, fields), line, seq in zip(emitted, events, seqs, strict=True):
+            shape = (kind, *fields)
+            layout = _LAYOUTS.get(shape)
+            if layout is None:
+                layout = _LAYOUTS[shape] = _layout(kind, tuple(fields))
+            text = layout(fields, seq, when)
+            if line != text and line != text + "\n":
+                raise Fallback("a different event")
+        if plain is not None or choices:
+            sent = None
+            for kind, fields in emitted:
+                if kind == "send":
+                    sent = fields["msg"]
+                    break
+            if plain is not None:
+                text = f'{_PLAIN}{_json(sent)},"seq":{plain[1]},"t":{when}}}'
+                if plain[0] != text and plain[0] != text + "\n":
+                    raise Fallback("a choice about another message")
+            elif choices[0]["msg"] != sent:
+                raise Fallback("a choice about another message")
+        self.checker.ops += 1
+        self.checker.events += len(events)
+
+
+# -- op lines read without a JSON parser --------------------------------------------------
+#
+# The commonest op lines, as a trace writes them, matched whole by a pattern that admits only
+# their canonical text (sorted keys; integers, strings without escapes, the key order of each
+# operation; a float's text is checked to be its shortest round trip): such a line needs
+# neither `json` to read it nor `canonical` to check it. Any other line is read in full.
+
+_INT = r"(0|-?[1-9][0-9]*)"
+_NULL_INT = r"(null|0|-?[1-9][0-9]*)"
+_NUM = r"(-?[0-9][0-9.e+-]*)"
+_NULL_NUM = r"(null|-?[0-9][0-9.e+-]*)"
+_NULL_STR = r'(null|"[^"\\\x00-\x1f]*")'
+_STR = r'"([^"\\\x00-\x1f]*)"'
+_WHEN = r',"seq":(?P<seq>0|-?[1-9][0-9]*),"t":(?P<t>-?[0-9][0-9.e+-]*)'
+_PRIORITY = r'"priority":"(normal|high)"'
+_RETRY_TEXT = r"(null|\{[^{}]*\})"
+
+
+class _NotQuick(Exception):
+    """Not an op line `_read_op` reads."""
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if float.__repr__(value) != text:
+        raise _NotQuick
+    return value
+
+
+def _opt_float(text: str) -> float | None:
+    return None if text == "null" else _float(text)
+
+
+def _opt_int(text: str) -> int | None:
+    return None if text == "null" else int(text)
+
+
+def _opt_str(text: str) -> str | None:
+    return None if text == "null" else text[1:-1]
+
+
+def _retry_text(text: str) -> Retry | None:
+    if text == "null":
+        return None
+    found = _RETRY_TEXTS.get(text)
+    if found is None:
+        if len(_RETRY_TEXTS) > 64:
+            _RETRY_TEXTS.clear()
+        try:
+            value = _scan(text, 0)[0]
+            retry = _RETRIES[_retry_key(value)]
+        except Exception:
+            raise _NotQuick from None
+        if retry is None or canonical(value) != text:
+            raise _NotQuick
+        found = _RETRY_TEXTS[text] = retry
+    return found
+
+
+_RETRY_TEXTS: dict[str, Retry] = {}
+_FIRE = Fire()
+_Read = tuple[Action, Any, float]
+
+
+class _Made(dict[tuple[str, ...], Action]):
+    """Actions made from op lines, by the texts of their arguments (a run sends many alike);
+    it forgets them all past a size."""
+
+    def put(self, key: tuple[str, ...], action: Action) -> Action:
+        if len(self) >= 4096:
+            self.clear()
+        self[key] = action
+        return action
+
+
+_MADE = _Made()
+
+
+def _request(m: re.Match[str]) -> tuple[Action, Any]:
+    sender, key, priority, result, retry, wait, _, _, timeout, to = m.groups()
+    args = ("request", sender, key, priority, retry, wait, timeout, to)
+    made = _MADE.get(args)
+    if made is not None:
+        return made, int(result)
+    action = _MADE.put(
+        args,
+        Ask(
+            int(sender),
+            to,
+            _float(timeout),
+            priority == "high",
+            _retry_text(retry),
+            _opt_float(wait),
+            key=_opt_str(key),
+        ),
+    )
+    return action, int(result)
+
+
+def _send(m: re.Match[str]) -> tuple[Action, Any]:
+    sender, key, priority, result, retry, wait, _, _, stamp, to, ttl = m.groups()
+    args = ("send", sender, key, priority, retry, wait, stamp, to, ttl)
+    made = _MADE.get(args)
+    if made is not None:
+        return made, int(result)
+    action = _MADE.put(
+        args,
+        Tell(
+            _opt_int(sender),
+            to,
+            priority == "high",
+            _opt_float(ttl),
+            _opt_float(stamp),
+            _retry_text(retry),
+            _opt_float(wait),
+            key=_opt_str(key),
+        ),
+    )
+    return action, int(result)
+
+
+def _reply(m: re.Match[str]) -> tuple[Action, Any]:
+    corr, sender, result = m.groups()[:3]
+    return Reply(_opt_int(sender), int(corr)), int(result)
+
+
+def _dequeue(m: re.Match[str]) -> tuple[Action, Any]:
+    actor, result = m.groups()[:2]
+    made = _DEQUEUES.get(actor)
+    if made is None:
+        if len(_DEQUEUES) >= 4096:
+            _DEQUEUES.clear()
+        made = _DEQUEUES[actor] = Dequeue(int(actor))
+    return made, _opt_int(result)
+
+
+_DEQUEUES: dict[str, Action] = {}
+
+
+# Per operation: its line's pattern (the `seq` and `t` groups last but for the keys after
+# `t`), and what makes the action and the logged result of the groups.
+_OP_LINES: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], tuple[Action, Any]]]] = {
+    "dequeue": (
+        re.compile(
+            rf'\{{"actor":{_INT},"error":null,"op":"dequeue","result":{_NULL_INT}{_WHEN}\}}\n?'
+        ),
+        _dequeue,
+    ),
+    "reply": (
+        re.compile(
+            rf'\{{"corr":{_INT},"error":null,"from":{_NULL_INT},"op":"reply","result":{_INT}'
+            rf"{_WHEN}\}}\n?"
+        ),
+        _reply,
+    ),
+    "request": (
+        re.compile(
+            rf'\{{"error":null,"from":{_INT},"key":{_NULL_STR},"op":"request",{_PRIORITY},'
+            rf'"result":{_INT},"retry":{_RETRY_TEXT},"send_timeout":{_NULL_NUM}{_WHEN},'
+            rf'"timeout":{_NUM},"to":{_STR}\}}\n?'
+        ),
+        _request,
+    ),
+    "send": (
+        re.compile(
+            rf'\{{"error":null,"from":{_NULL_INT},"key":{_NULL_STR},"op":"send",{_PRIORITY},'
+            rf'"result":{_INT},"retry":{_RETRY_TEXT},"send_timeout":{_NULL_NUM}{_WHEN},'
+            rf'"timestamp":{_NULL_NUM},"to":{_STR},"ttl":{_NULL_NUM}\}}\n?'
+        ),
+        _send,
+    ),
+    "fire": (
+        re.compile(rf'\{{"error":null,"op":"fire","result":null{_WHEN}\}}\n?'),
+        lambda m: (_FIRE, None),
+    ),
+    "done": (
+        re.compile(rf'\{{"actor":{_INT},"error":null,"op":"done","result":null{_WHEN}\}}\n?'),
+        lambda m: (Done(int(m[1])), None),
+    ),
+}
+
+
+def _read_op(line: str, seq: int, last_t: float) -> _Read | None:
+    """The action, logged result and time of op line `line`, if `_OP_LINES` reads it, it is
+    line `seq` and its time is not before `last_t`; None: read it in full."""
+    at = line.find('"op":"') + 6
+    known = _OP_LINES.get(line[at : line.find('"', at)])
+    if known is None:
+        return None
+    pattern, make = known
+    m = pattern.fullmatch(line)
+    if m is None:
+        return None
+    try:
+        action, result = make(m)
+        t = _float(m["t"])
+    except (_NotQuick, ValueError):
+        return None
+    if int(m["seq"]) != seq or not last_t <= t:
+        return None
+    return action, result, t
+
+
+def _quick(op: dict[str, Any]) -> Action | None:
+    """The action of the commonest op lines, when every argument has its exact type (as a
+    trace writes it): `_action`'s, read at once. None: `_action` reads it in full."""
+    try:
+        name = op["op"]
+        if name == "dequeue":
+            actor = op["actor"]
+            return Dequeue(actor) if type(actor) is int else None
+        if name == "reply":
+            sender, corr = op["from"], op["corr"]
+            if (sender is None or type(sender) is int) and type(corr) is int:
+                return Reply(sender, corr)
+            return None
+        if name == "fire":
+            return _FIRE
+        if name == "done":
+            actor = op["actor"]
+            return Done(actor) if type(actor) is int else None
+        if name != "request" and name != "send":
+            return None
+        sender, to, priority, retry = op["from"], op["to"], op["priority"], op["retry"]
+        wait, key = op["send_timeout"], op["key"]
+        if (
+            type(to) is not str
+            or (priority != "normal" and priority != "high")
+            or not (wait is None or type(wait) is float)
+            or not (key is None or type(key) is str)
+        ):
+            return None
+        if retry is not None:
+            retry = _RETRIES[_retry_key(retry)]
+            if retry is None:
+                return None
+        if name == "request":
+            timeout = op["timeout"]
+            if type(sender) is not int or type(timeout) is not float:
+                return None
+            return Ask(sender, to, timeout, priority == "high", retry, wait, key=key)
+        ttl, stamp = op["ttl"], op["timestamp"]
+        if (
+            not (sender is None or type(sender) is int)
+            or not (ttl is None or type(ttl) is float)
+            or not (stamp is None or type(stamp) is float)
+        ):
+            return None
+        return Tell(sender, to, priority == "high", ttl, stamp, retry, wait, key=key)
+    except (KeyError, TypeError):
+        return None
+
+
+class _Retries(dict[tuple[Any, ...], Retry | None]):
+    """Retry policies as a trace writes them (every value of its exact type), by their values
+    and types (`_retry_key`); None for any other."""
+
+    def __missing__(self, key: tuple[Any, ...]) -> Retry | None:
+        if len(self) > 64:
+            self.clear()
+        m, b, x, mb, j = key[:5]
+        ok = type(m) is int and type(b) is type(x) is type(mb) is type(j) is float
+        self[key] = retry = Retry(m, b, x, mb, j) if ok else None
+        return retry
+
+
+_RETRIES = _Retries()
+
+
+def _retry_key(value: Any) -> tuple[Any, ...]:
+    if type(value) is not dict or value.keys() != _RETRY_SET:
+        raise TypeError("not as a trace writes it")
+    values = cast(tuple[Any, ...], _retry_values(value))
+    return (*values, *map(type, values))  # 3 == 3.0: the types tell them apart
+
+
+class _Journal:
+    """The checker's memory of ended requests (`Memory`), with what each change overwrote
+    since the checkpoint: a handover puts it back, so the re-check does not see a request end
+    before it does."""
+
+    def __init__(self, checker: _Checker) -> None:
+        self.checker = checker
+        self.undo: list[tuple[int, int, int]] = []  # corr, its fate and requester before
+
+    def remember(self, corr: int, requester: int, outcome: OutcomeKind) -> None:
+        c = self.checker
+        before = (c.fates[corr], c.requesters[corr]) if corr < len(c.fates) else (0, 0)
+        self.undo.append((corr, *before))
+        c.remember(corr, requester, outcome)
+
+    def recall(self, corr: int) -> tuple[int, OutcomeKind] | None:
+        return self.checker.recall(corr)
+
+    def rewind(self) -> None:
+        c = self.checker
+        for corr, fate, requester in reversed(self.undo):
+            c.fates[corr], c.requesters[corr] = fate, requester
+        self.undo.clear()
+
+
+def _compare_result(op: dict[str, Any], result: Result) -> None:
+    """`_Checker._compare_result`'s test, without its message."""
+    if isinstance(result, Refused):
+        want: tuple[Any, Any] = (None, result.code)
+    elif isinstance(result, Msg):
+        want = (result.id, None)
+    else:
+        want = (result, None)
+    got = (op.get("result"), op.get("error"))
+    if got != want or type(got[0]) is not type(want[0]):
+        raise Fallback("another result")
+    if isinstance(result, Refused) and result.fields_problem(op.get("error_fields")) is not None:
+        raise Fallback("other error fields")
+
+
+def _logged(events: list[str], kind: str, msg: int) -> dict[str, Any] | None:
+    """`_find`: the first event line of `kind` about `msg` (the fast path reads only these)."""
+    mark, about = f'"ev":"{kind}"', f'"msg":{msg},'
+    for line in events:
+        if mark in line and about in line:
+            try:
+                obj, _ = _scan(line, 0)
+            except Exception:
+                raise Fallback("unreadable") from None
+            if type(obj) is dict and obj.get("ev") == kind and obj.get("msg") == msg:
+                return obj
+    return None
+
+
+def _route(events: list[str], msg: int) -> str | None:
+    found = _logged(events, "route", msg)
+    label = found.get("actor") if found is not None else None
+    return label if isinstance(label, str) else None
+
+
+def _retry_at(events: list[str], msg: int) -> float:
+    found = _logged(events, "retry", msg)
+    if found is None:
+        return _INF
+    at = found.get("at")
+    if type(at) is not float:
+        raise Fallback("a retry time that is not a float")
+    return at
+
+
+# -- the model's events as trace lines -------------------------------------------------------
+
+_string = json.encoder.encode_basestring  # what `json.dumps(..., ensure_ascii=False)` uses
+
+
+def _json(value: Any) -> str:
+    """`canonical(value)` for the values events hold."""
+    kind = type(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is str:
+        return _string(value)
+    if value is None:
+        return "null"
+    if kind is float:
+        if not -_INF < value < _INF:
+            raise Fallback("a number with no canonical text")
+        return float.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is tuple or kind is list:
+        return "[" + ",".join(map(_json, value)) + "]"
+    raise Fallback(f"no canonical text for {value!r}")
+
+
+_Render = Callable[[dict[str, Any], int, str], str]
+_LAYOUTS: dict[tuple[str, ...], _Render] = {}
+
+
+def _render(kind: str, fields: dict[str, Any], seq: int, t: str) -> str:
+    """The canonical line of event `kind` with `fields` at `seq` and time text `t`."""
+    shape = (kind, *fields)
+    layout = _LAYOUTS.get(shape)
+    if layout is None:
+        layout = _LAYOUTS[shape] = _layout(kind, tuple(fields))
+    return layout(fields, seq, t)
+
+
+def _layout(kind: str, keys: tuple[str, ...]) -> _Render:
+    """A function writing the line of a `kind` event with fields `keys`: sorted keys, written
+    out once (as `dataclasses` writes `__init__`)."""
+    parts = []
+    for i, key in enumerate(sorted({*keys, "ev", "seq", "t"})):
+        prefix = ("{" if i == 0 else ",") + json.dumps(key) + ":"
+        if key == "ev":
+            parts.append(repr(prefix + json.dumps(kind, ensure_ascii=False)))
+        elif key == "seq":
+            parts.append(f"{prefix!r} + str(seq)")
+        elif key == "t":
+            parts.append(f"{prefix!r} + t")
+        else:
+            # The commonest types inline, the rest through `_json`.
+            parts.append(
+                f"{prefix!r} + (S(v) if (v := f[{key!r}]).__class__ is str "
+                "else I(v) if v.__class__ is int else J(v))"
+            )
+    namespace: dict[str, Any] = {"J": _json, "S": _string, "I": int.__repr__}
+    exec(f"def render(f, seq, t):\n    return {' + '.join(parts)} + '}}'", namespace)
+    render: _Render = namespace["render"]
+    return render
