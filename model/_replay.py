@@ -203,24 +203,35 @@ class _Fast:
         seqs: list[int] = []  # and their places
         choices: list[dict[str, Any]] = []
         plain: tuple[str, int] | None = None  # a transit choice of no fault, and its place
-        for i in range(start + 1, stop):
-            line = buffer[i]
-            if line.startswith(_PLAIN):  # checked once the message is known
-                if plain is not None or choices:
-                    raise Fallback("two choices")
-                self.last_seq += 1
-                plain = (line, self.last_seq)
-            elif line.startswith('{"choice":'):
+        seq = self.last_seq  # the last line's, as the lines are taken in turn
+        late = False  # a fault line at a later time came: no event of this operation may follow
+        for line in buffer[start + 1 : stop]:
+            if line.startswith('{"choice":'):
+                if line.startswith(_PLAIN):  # checked once the message is known
+                    if plain is not None or choices:
+                        raise Fallback("two choices")
+                    seq += 1
+                    plain = (line, seq)
+                    continue
+                self.last_seq = seq
                 choice = self._parse(line, "choice")
+                seq = self.last_seq
                 if choice["t"] != t or plain is not None:
                     raise Fallback("a choice at another time, or two")
                 choices.append(choice)
-            elif not self._fault(line):
-                if self.last_t != t:  # after a fault line at a later time
+            elif '"ev":"fault"' in line:
+                self.last_seq = seq
+                if not self._fault(line):
+                    raise Fallback("not a fault line")
+                seq = self.last_seq
+                late = late or self.last_t != t
+            else:
+                if late:
                     raise Fallback("an event after the operation's time")
-                self.last_seq += 1
+                seq += 1
                 events.append(line)
-                seqs.append(self.last_seq)
+                seqs.append(seq)
+        self.last_seq = seq
         if read is not None and choices:  # read in full after all, with its choice
             op = _scan(buffer[start], 0)[0]
             read = None
