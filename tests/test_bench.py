@@ -37,6 +37,10 @@ def test_bench_runs_tiny_and_writes_every_row(
     }
     assert {t for n, t in targets.items() if "trace on" in n or "--trace" in n} == {"at most 2.0x"}
     assert {t for n, t in targets.items() if "vs SimPy, whole process" in n} == {"at least 1.0x"}
+    # issue 14's: conform at the simulator's speed, and beside it the checker without its fast
+    # path, on the same trace
+    assert targets["conform events/s vs the simulator writing the trace"] == "at least 1.0x"
+    assert sum(n.startswith("conform without its fast path") for n in names) == 1
 
 
 @pytest.mark.parametrize(
@@ -47,6 +51,7 @@ def test_bench_runs_tiny_and_writes_every_row(
         ("at least 1.0x", 0.99, "NO"),
         ("at most 2.0x", 2.0, "yes"),
         ("at most 2.0x", 2.01, "NO"),
+        ("profile", 0.5, "n/a"),
     ],
 )
 def test_a_row_meets_its_target_at_the_bound(target: str, ratio: float, met: str) -> None:
