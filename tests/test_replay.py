@@ -256,3 +256,22 @@ def test_a_shadowed_engine_runs_every_operation_of_a_trace() -> None:
     verdict = check_trace(lines, "t", engine=shadowed)
     assert verdict.ok and verdict.ops > 500
     assert not handed_over(lines)
+
+
+def test_memory_follows_what_is_open_not_the_traces_length() -> None:
+    """Spec 10.5 on the fast path: a trace four times as long (the same load, run longer)
+    needs no more memory to check, beyond two bytes per request (the lines themselves are the
+    caller's; the fast path keeps those since its last checkpoint)."""
+    import tracemalloc
+
+    peaks = []
+    for until in (150.0, 600.0):
+        lines = list(default_trace(until))
+        tracemalloc.start()
+        try:
+            verdict = check_trace(lines, "t")
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        assert verdict.ok
+    assert peaks[1] < peaks[0] * 1.25 + 16_000, peaks
