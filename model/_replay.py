@@ -196,8 +196,9 @@ class _Fast:
         if read is None:
             op = self._parse(buffer[start], "op")
             t = op["t"]
+            when = float.__repr__(t)
         else:
-            t = read[2]
+            t, when = read[2], read[3]
             self.last_t, self.last_seq = t, self.last_seq + 1
         events: list[str] = []  # the event lines
         seqs: list[int] = []  # and their places
@@ -260,7 +261,6 @@ class _Fast:
             _compare_result(op, result)
         if len(emitted) != len(events):
             raise Fallback("a different number of events")
-        when = float.__repr__(t)
         for (kind, fields), line, seq in zip(emitted, events, seqs, strict=True):
             shape = (kind, *fields)
             layout = _LAYOUTS.get(shape)
@@ -346,7 +346,7 @@ def _retry_text(text: str) -> Retry | None:
 
 _RETRY_TEXTS: dict[str, Retry] = {}
 _FIRE = Fire()
-_Read = tuple[Action, Any, float]
+_Read = tuple[Action, Any, float, str]  # the action, the logged result, `t` and its text
 
 
 class _Made(dict[tuple[str, ...], Action]):
@@ -485,7 +485,7 @@ def _read_op(line: str, seq: int, last_t: float) -> _Read | None:
         return None
     if int(m["seq"]) != seq or not last_t <= t:
         return None
-    return action, result, t
+    return action, result, t, m["t"]
 
 
 def _quick(op: dict[str, Any]) -> Action | None:
