@@ -671,23 +671,24 @@ def _render(kind: str, fields: dict[str, Any], seq: int, t: str) -> str:
 
 def _layout(kind: str, keys: tuple[str, ...]) -> _Render:
     """A function writing the line of a `kind` event with fields `keys`: sorted keys, written
-    out once (as `dataclasses` writes `__init__`)."""
+    out once (as `dataclasses` writes `__init__`), the pieces joined in one go."""
     parts = []
     for i, key in enumerate(sorted({*keys, "ev", "seq", "t"})):
         prefix = ("{" if i == 0 else ",") + json.dumps(key) + ":"
         if key == "ev":
             parts.append(repr(prefix + json.dumps(kind, ensure_ascii=False)))
-        elif key == "seq":
-            parts.append(f"{prefix!r} + str(seq)")
+            continue
+        parts.append(repr(prefix))
+        if key == "seq":
+            parts.append("I(seq)")
         elif key == "t":
-            parts.append(f"{prefix!r} + t")
-        else:
-            # The commonest types inline, the rest through `_json`.
+            parts.append("t")
+        else:  # the commonest types inline, the rest through `_json`
             parts.append(
-                f"{prefix!r} + (S(v) if (v := f[{key!r}]).__class__ is str "
+                f"(S(v) if (v := f[{key!r}]).__class__ is str "
                 "else I(v) if v.__class__ is int else J(v))"
             )
     namespace: dict[str, Any] = {"J": _json, "S": _string, "I": int.__repr__}
-    exec(f"def render(f, seq, t):\n    return {' + '.join(parts)} + '}}'", namespace)
+    exec(f"def render(f, seq, t):\n    return ''.join(({', '.join(parts)}, '}}'))", namespace)
     render: _Render = namespace["render"]
     return render
