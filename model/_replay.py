@@ -82,8 +82,9 @@ class _Fast:
         ops = 0
         for line in lines:
             buffer.append(line)
-            if '"op":"' not in line and '"end":"' not in line:
-                continue  # a choice, event or fault line: part of the group
+            if '"op":"' not in line and not line.startswith('{"counters":'):
+                continue  # a choice, event or fault line: part of the group (or an end line
+                # not in canonical form, refused as an event the model does not emit)
             try:
                 if start >= 0:
                     self._group(buffer, start, len(buffer) - 1)
