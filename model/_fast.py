@@ -49,7 +49,6 @@ from model._semantics import (
     _check_time,
     _point,
     _Refuse,
-    _replace,
     _ring,
     _RouteFailed,
 )
@@ -58,10 +57,12 @@ from model._state import (
     TRANSIENT,
     ActorState,
     Addr,
+    AnyKey,
     Backpressure,
     DeadLetter,
     InTransit,
     Msg,
+    MsgKind,
     OutcomeKind,
     Parked,
     PoolState,
@@ -71,10 +72,59 @@ from model._state import (
     State,
     StrategyName,
     Timer,
+    TimerKind,
     TopicState,
 )
 
 _Event = tuple[str, dict[str, Any]]
+# A timer as the heap holds it: Timer's fields, (when, seq) first (the state's order, spec 1.1).
+_Entry = tuple[
+    float, int, TimerKind, int | None, int | None, Msg | None, Retry | None, float | None
+]
+_Pending = tuple[int, float, float]  # a pending request: requester, issued_at, deadline
+_Ended = tuple[int, float, float, OutcomeKind]  # an ended one, and how it ended
+
+# Records are made by setting their slots (a frozen dataclass's `__init__` sets each field
+# through `object.__setattr__`, twice as slow): a message is the engine's commonest record.
+_new = object.__new__
+_MSG_FIELDS = (
+    "id", "kind", "sender", "to", "corr", "deadline", "high", "attempt", "key", "copy_of", "dup_of"
+)  # fmt: skip
+_SET_MSG = tuple(getattr(Msg, name).__set__ for name in _MSG_FIELDS)
+
+
+def _msg(
+    msg_id: int,
+    kind: MsgKind,
+    sender: int | None,
+    to: Addr | None,
+    corr: int | None,
+    deadline: float | None,
+    high: bool,
+    attempt: int,
+    key: str | AnyKey | None,
+    copy_of: int | None,
+    dup_of: int | None,
+) -> Msg:
+    """`Msg(...)`, every field given (equal to the dataclass's own, hash included)."""
+    m: Msg = _new(Msg)
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10 = _SET_MSG
+    s0(m, msg_id)
+    s1(m, kind)
+    s2(m, sender)
+    s3(m, to)
+    s4(m, corr)
+    s5(m, deadline)
+    s6(m, high)
+    s7(m, attempt)
+    s8(m, key)
+    s9(m, copy_of)
+    s10(m, dup_of)
+    return m
+
+
+def _entry(t: Timer) -> _Entry:
+    return (t.when, t.seq, t.kind, t.corr, t.actor, t.msg, t.retry, t.wait)
 
 
 class _Actor:
@@ -166,6 +216,7 @@ class FastEngine:
         self.events: list[_Event] = []
         self.route: Route = _no_route
         self.retry_at: RetryAt = _no_retry_at
+        self.id_addrs: dict[int, Addr] = {}
         self._native: dict[type[Any], Callable[[Any], Result]] = {
             Tell: self._tell,
             Ask: self._ask,
@@ -195,12 +246,18 @@ class FastEngine:
         self.providers: dict[str, tuple[int, ...]] = {x.name: x.providers for x in s.services}
         # Requests: the pending ones by corr; those ended during the step (or given ended) wait
         # in `ended` until the step's end, when they leave the state for `memory`.
-        self.requests: dict[int, Request] = {r.corr: r for r in s.requests if r.pending}
-        self.ended: dict[int, Request] = {r.corr: r for r in s.requests if not r.pending}
-        # Timers: a heap of (when, seq, timer); (when, seq) is the state's order (spec 1.1: a
-        # timer goes after every timer due at or before its time, and seqs only grow). A
-        # cancelled timer stays in the heap, its seq in `cancelled`, until it reaches the top.
-        self.timers: list[tuple[float, int, Timer]] = [(t.when, t.seq, t) for t in s.timers]
+        self.requests: dict[int, _Pending] = {
+            r.corr: (r.requester, r.issued_at, r.deadline) for r in s.requests if r.pending
+        }
+        self.ended: dict[int, _Ended] = {
+            r.corr: (r.requester, r.issued_at, r.deadline, r.outcome)
+            for r in s.requests
+            if r.outcome is not None
+        }
+        # Timers: a heap of entries, in (when, seq) order, the state's (spec 1.1: a timer goes
+        # after every timer due at or before its time, and seqs only grow). A cancelled timer
+        # stays in the heap, its seq in `cancelled`, until it reaches the top.
+        self.timers: list[_Entry] = [_entry(t) for t in s.timers]
         heapq.heapify(self.timers)
         self.cancelled: set[int] = set()
         self.timeouts: dict[int, int] = {  # spec 5.1: corr -> the seq of its timeout timer
@@ -219,7 +276,9 @@ class FastEngine:
         self.transit: list[InTransit] = list(s.transit)
 
     def state(self) -> State:
-        requests = sorted([*self.requests.values(), *self.ended.values()], key=_corr)
+        requests = [Request(corr, *r) for corr, r in self.requests.items()]
+        requests += [Request(corr, *r) for corr, r in self.ended.items()]
+        requests.sort(key=_corr)
         timers = sorted(e for e in self.timers if e[1] not in self.cancelled)
         return State(
             now=self.now,
@@ -228,7 +287,7 @@ class FastEngine:
             pools=tuple(p.frozen() for p in self.pools.values()),
             topics=self.topic_order,
             requests=tuple(requests),
-            timers=tuple(e[2] for e in timers),
+            timers=tuple(Timer(*e) for e in timers),
             next_actor=self.next_actor,
             next_msg=self.next_msg,
             next_corr=self.next_corr,
@@ -252,14 +311,14 @@ class FastEngine:
             return self._delegate(t, action, route, retry_at)
         if t != self.now:  # spec 1.5: time moves on only past timers that fired
             first = self._first()
-            if first is not None and first.when < t:
+            if first is not None and first[0] < t:
                 raise Fallback("a timer was due before the operation")
             self.now = t
         if type(action) is Fire:
             first = self._first()
-            if first is None or first.when != t:
+            if first is None or first[0] != t:
                 raise Fallback("no timer due at the operation's time")
-            msg = first.msg
+            msg = first[5]
             if msg is not None and msg.kind == "reply" and msg.corr:
                 self._recall(msg.corr)
         elif type(action) is Reply:
@@ -276,8 +335,7 @@ class FastEngine:
         if self.ended:
             for corr in sorted(self.ended):
                 r = self.ended[corr]
-                assert r.outcome is not None
-                self.memory.remember(corr, r.requester, r.outcome)
+                self.memory.remember(corr, r[0], r[3])
             self.ended = {}
         if self.dead_letters:
             self.dead_letters = ()
@@ -296,7 +354,7 @@ class FastEngine:
         """ModelEngine._recall: an ended request is back for a reply to it."""
         fate = self.memory.recall(corr)
         if fate is not None and corr not in self.requests and corr not in self.ended:
-            self.ended[corr] = Request(corr, fate[0], 0.0, 0.0, fate[1])
+            self.ended[corr] = (fate[0], 0.0, 0.0, fate[1])
 
     # -- small parts (_Step's) ---------------------------------------------------------------
 
@@ -306,10 +364,7 @@ class FastEngine:
             raise _Refuse("actor_not_found", address=f"id:{actor_id}", within=None)
         return found
 
-    def _request(self, corr: int) -> Request | None:
-        return self.requests.get(corr) or self.ended.get(corr)
-
-    def _first(self) -> Timer | None:
+    def _first(self) -> _Entry | None:
         """The first live timer (cancelled ones on top are dropped)."""
         heap, cancelled = self.timers, self.cancelled
         while heap:
@@ -318,13 +373,24 @@ class FastEngine:
                 heapq.heappop(heap)
                 cancelled.discard(seq)
                 continue
-            return heap[0][2]
+            return heap[0]
         return None
 
-    def _schedule(self, timer: Timer) -> None:
-        """Spec 1.1 (`_Step.schedule`): `timer` carries the next seq."""
-        self.next_seq = timer.seq + 1
-        heapq.heappush(self.timers, (timer.when, timer.seq, timer))
+    def _schedule(
+        self,
+        when: float,
+        kind: TimerKind,
+        corr: int | None = None,
+        actor: int | None = None,
+        msg: Msg | None = None,
+        retry: Retry | None = None,
+        wait: float | None = None,
+    ) -> int:
+        """Spec 1.1 (`_Step.schedule`): a timer at `when`; its seq."""
+        seq = self.next_seq
+        self.next_seq = seq + 1
+        heapq.heappush(self.timers, (when, seq, kind, corr, actor, msg, retry, wait))
+        return seq
 
     def _send_event(self, msg: Msg) -> None:
         """Spec 9.4 `send`: the optional fields only where they apply."""
@@ -353,6 +419,13 @@ class FastEngine:
         self.dead_lettered += 1
         self.events.append(("dead_letter", {"msg": msg.id, "reason": reason}))
 
+    def _id_addr(self, actor_id: int) -> Addr:
+        """`Addr("id", str(actor_id))`, made once per actor id."""
+        addr = self.id_addrs.get(actor_id)
+        if addr is None:
+            addr = self.id_addrs[actor_id] = Addr("id", str(actor_id))
+        return addr
+
     def _new_msg_id(self) -> int:
         msg = self.next_msg
         self.next_msg = msg + 1
@@ -370,7 +443,8 @@ class FastEngine:
         deadline = None
         if a.ttl is not None:
             deadline = (a.timestamp if a.timestamp is not None else self.now) + a.ttl
-        msg = Msg(self._new_msg_id(), "tell", a.sender, to, None, deadline, a.high, key=a.key)
+        msg_id = self._new_msg_id()
+        msg = _msg(msg_id, "tell", a.sender, to, None, deadline, a.high, 0, a.key, None, None)
         failed = self._send(msg, a.retry, a.send_timeout, a)
         return failed.refused() if failed is not None else msg.id
 
@@ -384,12 +458,11 @@ class FastEngine:
         now = self.now
         corr = self.next_corr
         deadline = now + a.timeout
-        self.requests[corr] = Request(corr, a.sender, now, deadline)
+        self.requests[corr] = (a.sender, now, deadline)
         self.next_corr = corr + 1
-        seq = self.next_seq
-        self._schedule(Timer(deadline, seq, "timeout", corr=corr))
-        self.timeouts[corr] = seq
-        msg = Msg(self._new_msg_id(), "request", a.sender, to, corr, deadline, a.high, key=a.key)
+        self.timeouts[corr] = self._schedule(deadline, "timeout", corr)
+        msg_id = self._new_msg_id()
+        msg = _msg(msg_id, "request", a.sender, to, corr, deadline, a.high, 0, a.key, None, None)
         self._send(msg, a.retry, a.send_timeout, a)
         return corr
 
@@ -397,9 +470,11 @@ class FastEngine:
         """Spec 5.4: a reply goes to the requester, not through a mailbox."""
         if a.sender is not None:
             self._actor(a.sender)
-        req = self._request(a.corr)
-        to = Addr("id", str(req.requester)) if req is not None else None
-        msg = Msg(self._new_msg_id(), "reply", a.sender, to, a.corr)
+        req = self.requests.get(a.corr) or self.ended.get(a.corr)
+        to = self._id_addr(req[0]) if req is not None else None
+        msg = _msg(
+            self._new_msg_id(), "reply", a.sender, to, a.corr, None, False, 0, None, None, None
+        )
         self._send(msg, None, None, a)
         return msg.id
 
@@ -410,14 +485,17 @@ class FastEngine:
         self.sent += 1
         self._send_event(msg)
         if net.duplicate is not False and not net.drop:
-            dup = _replace(msg, id=self._new_msg_id(), attempt=0, dup_of=msg.id)
+            m = msg
+            dup = _msg(
+                self._new_msg_id(), m.kind, m.sender, m.to, m.corr, m.deadline, m.high, 0, m.key,
+                m.copy_of, m.id,
+            )  # fmt: skip
             self.sent += 1
             self._send_event(dup)
             if net.duplicate is True:
                 self.transit.append(InTransit(dup))
             else:
-                seq = self.next_seq
-                self._schedule(Timer(self.now + net.duplicate, seq, "transit", msg=dup))
+                self._schedule(self.now + net.duplicate, "transit", msg=dup)
         if net.drop:
             self._dead_letter(msg, "dropped_in_transit")
             return None
@@ -425,9 +503,7 @@ class FastEngine:
             self.transit.append(InTransit(msg, retry, wait))
             return None
         if net.delay is not False and net.delay > 0.0:
-            seq = self.next_seq
-            when = self.now + net.delay
-            self._schedule(Timer(when, seq, "transit", msg=msg, retry=retry, wait=wait))
+            self._schedule(self.now + net.delay, "transit", msg=msg, retry=retry, wait=wait)
             return None
         return self._arrive(msg, retry, wait, True)
 
@@ -490,8 +566,7 @@ class FastEngine:
         wait = wait if wait is not None else actor.send_timeout
         timer = None
         if wait is not None:
-            timer = self.next_seq
-            self._schedule(Timer(self.now + wait, timer, "park", actor=actor.id, msg=msg))
+            timer = self._schedule(self.now + wait, "park", actor=actor.id, msg=msg)
         actor.parked.append(Parked(msg, timer))
         self.events.append(("park", {"msg": msg.id, "actor": actor.label}))
 
@@ -512,14 +587,11 @@ class FastEngine:
         for actor_id in to:
             if not self.actors[actor_id].alive:
                 continue
-            copy = _replace(
-                msg,
-                id=self._new_msg_id(),
-                to=Addr("id", str(actor_id)),
-                attempt=0,
-                copy_of=msg.id,
-                dup_of=None,  # a copy of a duplicate is a copy
-            )
+            m = msg  # a copy of a duplicate is a copy (no dup_of)
+            copy = _msg(
+                self._new_msg_id(), m.kind, m.sender, self._id_addr(actor_id), m.corr, m.deadline,
+                m.high, 0, m.key, m.id, None,
+            )  # fmt: skip
             self.sent += 1
             self._send_event(copy)
             self._arrive(copy, None, None, False)
@@ -625,11 +697,14 @@ class FastEngine:
         if code in TRANSIENT and retry is not None and msg.attempt + 1 < retry.max_attempts:
             at = self._retry_time(msg, retry)
             if msg.deadline is None or at < msg.deadline:  # spec 6.4
-                again = _replace(msg, attempt=msg.attempt + 1)
+                m = msg
+                again = _msg(
+                    m.id, m.kind, m.sender, m.to, m.corr, m.deadline, m.high, m.attempt + 1,
+                    m.key, m.copy_of, m.dup_of,
+                )  # fmt: skip
                 self.retries += 1
                 self.events.append(("retry", {"msg": msg.id, "attempt": again.attempt, "at": at}))
-                seq = self.next_seq
-                self._schedule(Timer(at, seq, "retry", msg=again, retry=retry, wait=wait))
+                self._schedule(at, "retry", msg=again, retry=retry, wait=wait)
                 return None
         if sync:
             self.rejected += 1
@@ -679,12 +754,14 @@ class FastEngine:
         dead-letter."""
         corr = msg.corr
         assert corr is not None
-        req = self._request(corr)
+        req = self.requests.get(corr)
         if req is None:
-            self._dead_letter(msg, "unknown_correlation")
-        elif req.outcome is not None:
-            self._dead_letter(msg, _ENDED_REASON[req.outcome])
-        elif self.now >= req.deadline:
+            ended = self.ended.get(corr)
+            if ended is None:
+                self._dead_letter(msg, "unknown_correlation")
+            else:
+                self._dead_letter(msg, _ENDED_REASON[ended[3]])
+        elif self.now >= req[2]:
             self._resolve(corr, "timed_out")
             self._dead_letter(msg, "late_reply")
         else:
@@ -694,12 +771,12 @@ class FastEngine:
     def _resolve(self, corr: int, outcome: OutcomeKind, reply: int | None = None) -> None:
         """Spec 5.3: exactly one outcome; the entry and its timer are gone afterwards."""
         req = self.requests.pop(corr)
-        self.ended[corr] = Request(corr, req.requester, req.issued_at, req.deadline, outcome)
+        self.ended[corr] = (req[0], req[1], req[2], outcome)
         seq = self.timeouts.pop(corr, None)
         if seq is not None:
             self.cancelled.add(seq)
-        requester = self.actors.get(req.requester)
-        label = requester.label if requester is not None else f"id:{req.requester}"
+        requester = self.actors.get(req[0])
+        label = requester.label if requester is not None else f"id:{req[0]}"
         fields = {"corr": corr, "outcome": outcome, "requester": label, "msg": reply}
         self.events.append(("resolve", fields))
 
@@ -758,8 +835,8 @@ class FastEngine:
 
     def _fire_next(self, a: Fire) -> Result:
         """Spec 1.1: the earliest timer runs at its time (`step` checked it is due now)."""
-        timer = heapq.heappop(self.timers)[2]  # live: `step` dropped the cancelled on top
-        self.now = timer.when
+        timer = heapq.heappop(self.timers)  # live: `step` dropped the cancelled on top
+        self.now = timer[0]
         self._fire(timer)
         return None
 
@@ -767,9 +844,9 @@ class FastEngine:
         """Spec 1.1: run every timer due at or before `a.to` in (when, seq) order."""
         if not a.to >= self.now:
             raise ValueError(f"cannot advance from {self.now} back to {a.to}")
-        while (first := self._first()) is not None and first.when <= a.to:
+        while (first := self._first()) is not None and first[0] <= a.to:
             heapq.heappop(self.timers)
-            self.now = first.when
+            self.now = first[0]
             self._fire(first)
         self.now = a.to
         return None
@@ -779,8 +856,8 @@ class FastEngine:
         if not a.to >= self.now:
             raise ValueError(f"cannot advance from {self.now} back to {a.to}")
         first = self._first()
-        if first is not None and first.when < a.to:
-            raise ValueError(f"a timer is due at {first.when!r}, before {a.to!r}")
+        if first is not None and first[0] < a.to:
+            raise ValueError(f"a timer is due at {first[0]!r}, before {a.to!r}")
         self.now = a.to
         return None
 
@@ -793,30 +870,29 @@ class FastEngine:
         self._arrive(found.msg, found.retry, found.wait, False)
         return None
 
-    def _fire(self, timer: Timer) -> None:
+    def _fire(self, timer: _Entry) -> None:
         """A due timer: a request timeout (5.5), a send timeout (4.4, 5.9, 6.5), a retry (6.3)
         or a delayed arrival (7.4)."""
-        kind = timer.kind
+        _when, seq, kind, corr, actor_id, msg, retry, wait = timer
         if kind == "timeout":
-            corr = timer.corr
             assert corr is not None
-            if self.timeouts.get(corr) == timer.seq:
+            if self.timeouts.get(corr) == seq:
                 del self.timeouts[corr]
             if corr in self.requests:
                 self._resolve(corr, "timed_out")
         elif kind == "park":
-            assert timer.actor is not None
-            actor = self.actors.get(timer.actor)
+            assert actor_id is not None
+            actor = self.actors.get(actor_id)
             if actor is None:  # never so: a stop or unregister cancels its park timers
-                raise Fallback(f"a park timer of actor {timer.actor}, not registered")
-            gone = [p for p in actor.parked if p.timer == timer.seq]
-            actor.parked = [p for p in actor.parked if p.timer != timer.seq]
+                raise Fallback(f"a park timer of actor {actor_id}, not registered")
+            gone = [p for p in actor.parked if p.timer == seq]
+            actor.parked = [p for p in actor.parked if p.timer != seq]
             for p in gone:
                 self._dead_letter(p.msg, "send_timeout")
                 self._fail_request(p.msg)
         else:
-            assert timer.msg is not None
-            self._arrive(timer.msg, timer.retry, timer.wait, False)
+            assert msg is not None
+            self._arrive(msg, retry, wait, False)
 
 
 def _corr(r: Request) -> int:
