@@ -306,23 +306,26 @@ class FastEngine:
     def step(
         self, t: float, action: Action, route: Route, retry_at: RetryAt
     ) -> tuple[Result, Events]:
-        handler = self._native.get(type(action))
-        if handler is None or getattr(action, "choices", None) or getattr(action, "retry_at", None):
+        kind = type(action)
+        handler = self._native.get(kind)
+        if handler is None or (
+            kind in _DRAWN and (action.choices or action.retry_at)  # type: ignore[union-attr]
+        ):
             return self._delegate(t, action, route, retry_at)
         if t != self.now:  # spec 1.5: time moves on only past timers that fired
             first = self._first()
             if first is not None and first[0] < t:
                 raise Fallback("a timer was due before the operation")
             self.now = t
-        if type(action) is Fire:
+        if kind is Fire:
             first = self._first()
             if first is None or first[0] != t:
                 raise Fallback("no timer due at the operation's time")
             msg = first[5]
             if msg is not None and msg.kind == "reply" and msg.corr:
                 self._recall(msg.corr)
-        elif type(action) is Reply:
-            self._recall(action.corr)
+        elif kind is Reply:
+            self._recall(action.corr)  # type: ignore[union-attr]
         events: list[_Event] = []
         self.events = events
         self.route, self.retry_at = route, retry_at
@@ -628,11 +631,24 @@ class FastEngine:
 
     def _choose(self, pool: _Pool, msg: Msg) -> int:
         """Spec 3.1 to 3.7: a live member chosen by the pool's strategy."""
-        members = [self.actors[m] for m in pool.members]
+        strategy = pool.strategy
+        actors = self.actors
+        if strategy == "least_loaded":  # spec 3.4: the least load, the first of equal loads
+            best: _Actor | None = None
+            least = 0
+            for m in pool.members:
+                actor = actors[m]
+                if actor.alive:
+                    load = len(actor.high) + len(actor.normal) + (1 if actor.busy else 0)
+                    if best is None or load < least:
+                        best, least = actor, load
+            if best is None:
+                raise _RouteFailed("pool_empty", pool=pool.name)
+            return best.id
+        members = [actors[m] for m in pool.members]
         live = [m for m in members if m.alive]
         if not live:
             raise _RouteFailed("pool_empty", pool=pool.name)
-        strategy = pool.strategy
         if strategy == "round_robin":  # spec 3.2.1
             n = len(members)
             for k in range(n):
@@ -640,8 +656,6 @@ class FastEngine:
                 if members[i].alive:
                     pool.cursor = (i + 1) % n
                     return members[i].id
-        if strategy == "least_loaded":  # spec 3.4: the first of equal loads
-            return min(live, key=_load).id
         if strategy == "random":  # spec 3.3: the choice is the log's
             return self._chosen(pool, msg, tuple(m.id for m in live))
         if strategy == "power_of_two":  # spec 3.5
@@ -893,6 +907,10 @@ class FastEngine:
         else:
             assert msg is not None
             self._arrive(msg, retry, wait, False)
+
+
+# The actions that may carry the log's draws (`choices`, `retry_at`): given, they are the model's.
+_DRAWN = frozenset({Tell, Ask, Fire, Arrive, Advance})
 
 
 def _corr(r: Request) -> int:
