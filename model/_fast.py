@@ -25,6 +25,7 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 from model._actions import (
@@ -91,6 +92,14 @@ _MSG_FIELDS = (
     "id", "kind", "sender", "to", "corr", "deadline", "high", "attempt", "key", "copy_of", "dup_of"
 )  # fmt: skip
 _SET_MSG = tuple(getattr(Msg, name).__set__ for name in _MSG_FIELDS)
+# The records this module makes from its tuples, field by field, in their fields' order.
+assert tuple(f.name for f in fields(Msg)) == _MSG_FIELDS
+assert tuple(f.name for f in fields(Timer)) == (
+    "when", "seq", "kind", "corr", "actor", "msg", "retry", "wait"
+)  # fmt: skip
+assert tuple(f.name for f in fields(Request)) == (
+    "corr", "requester", "issued_at", "deadline", "outcome"
+)  # fmt: skip
 
 
 def _msg(
