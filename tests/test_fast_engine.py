@@ -180,7 +180,7 @@ def test_more_random_scenarios() -> None:
 
 
 @settings(
-    max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=250, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
 @given(scripts())
 def test_every_operation_of_a_scripted_scenario(text: str) -> None:
