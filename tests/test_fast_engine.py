@@ -393,15 +393,21 @@ def _register(r: random.Random) -> Register:
 
 
 def _send(r: random.Random) -> Action:
-    net = {"drop": r.random() < 0.1, "delay": r.choice(NET), "duplicate": r.choice(NET)}
+    drop, delay, duplicate = r.random() < 0.1, r.choice(NET), r.choice(NET)
     to, high, key = r.choice(ADDRESSES), r.random() < 0.3, r.choice(KEYS)
     retry, send_timeout = r.choice(RETRIES), r.choice(TIMES)
     if r.random() < 0.5:
         sender = r.choice((None, *ACTORS))
         ttl, timestamp = r.choice(TIMES), r.choice((None, None, 0.0))
-        return Tell(sender, to, high, ttl, timestamp, retry, send_timeout, key=key, **net)
+        return Tell(
+            sender, to, high, ttl, timestamp, retry, send_timeout,
+            drop=drop, key=key, delay=delay, duplicate=duplicate,
+        )  # fmt: skip
     timeout = r.choice((1.0, 1.0, 3.0, 0.0))
-    return Ask(r.choice(ACTORS), to, timeout, high, retry, send_timeout, key=key, **net)
+    return Ask(
+        r.choice(ACTORS), to, timeout, high, retry, send_timeout,
+        drop=drop, key=key, delay=delay, duplicate=duplicate,
+    )  # fmt: skip
 
 
 # The actions, by weight: mail and time mostly, the registry now and then.
