@@ -4,9 +4,10 @@ Every operation of the traces the simulator writes (the examples, the random sce
 tests/test_conform.py with every strategy, backpressure and fault, and Hypothesis' scripted
 scenarios, which use every operation) is run on both engines: each step must give the same
 result, the same events and the same state, and both engines must ask their `Memory` the same
-things in the same order. Hypothesis also draws action sequences directly, to reach what no
-trace holds: refusals, `Arrive`, `Advance`, `Tick`, messages held in transit, choices that do
-not fit. A planted bug shows that `Shadow` notices.
+things in the same order. Seeded random action sequences reach what no trace holds: refusals,
+`Arrive`, `Advance`, `Tick`, `Cancel`, messages held in transit, draws that do not fit. Planted
+bugs show that `Shadow` notices. Not a test of the spec's rules (the model is their reference):
+of the engine's agreement with the model, so it names sections without citing them.
 """
 
 from __future__ import annotations
@@ -162,9 +163,9 @@ def test_every_operation_of_every_example(name: str) -> None:
 
 
 def test_random_scenarios_with_every_strategy_backpressure_and_fault() -> None:
-    """Spec 3, 4.4, 6, 7.4: the 40 first random scenarios of tests/test_conform.py (every
-    strategy among them, bounded and blocking mailboxes, jittered retries, transit drops,
-    delays and duplicates, crashes and restarts)."""
+    """The 40 first random scenarios of tests/test_conform.py: every strategy among them,
+    bounded and blocking mailboxes, jittered retries, transit drops, delays and duplicates,
+    crashes and restarts."""
     seen: set[str] = set()
     for seed in range(40):
         scenario = random_scenario(seed)
@@ -253,7 +254,7 @@ def test_a_state_with_ended_requests_and_dead_letters_is_read_as_given() -> None
     ],
 )
 def test_what_the_model_cannot_run_falls_back(t: float, action: Action, label: str | None) -> None:
-    """Spec 1.5, 3.3, 6.2, 7.4: the model's ValueErrors, and draws the log does not give,
+    """The model's ValueErrors (sections 1.5, 3.3, 6.2, 7.4), and draws the log does not give,
     are a Fallback of both engines."""
     from model._semantics import apply
 
@@ -295,7 +296,7 @@ def test_the_hot_operations_are_not_delegated() -> None:
 
 
 def test_least_loaded_ties_to_the_last_member_is_caught() -> None:
-    """A planted bug: least_loaded breaks ties to the last member, not the first (spec 3.4).
+    """A planted bug: least_loaded breaks ties to the last member, not the first (section 3.4).
     Shadow names the first step where the engine parts from the model."""
     choose = FastEngine._choose
 
@@ -316,7 +317,8 @@ def test_least_loaded_ties_to_the_last_member_is_caught() -> None:
 
 
 def test_a_wrong_dead_letter_count_is_caught() -> None:
-    """Another: a dropped message not counted (spec 7.1) shows in the state, not the events."""
+    """Another: a dropped message not counted (section 7.1) shows in the state, not the
+    events."""
 
     def uncounted(self: FastEngine, msg: Any, reason: str) -> None:
         self.events.append(("dead_letter", {"msg": msg.id, "reason": reason}))
