@@ -449,9 +449,11 @@ class FastEngine:
         """Spec 4.7 (deadline = timestamp + ttl), 6, 7.3 (a refused tell raises)."""
         if a.sender is not None:
             self._actor(a.sender)
-        _check_time(a.ttl, "ttl")
+        if a.ttl is not None:
+            _check_time(a.ttl, "ttl")
         to = _address(a.to)
-        _check_time(a.send_timeout, "send_timeout")
+        if a.send_timeout is not None:
+            _check_time(a.send_timeout, "send_timeout")
         deadline = None
         if a.ttl is not None:
             deadline = (a.timestamp if a.timestamp is not None else self.now) + a.ttl
@@ -464,7 +466,8 @@ class FastEngine:
         """Spec 5.1 (pending entry and timer before routing), 5.10 (misuse creates nothing)."""
         _check_time(a.timeout, "timeout")
         to = _address(a.to)
-        _check_time(a.send_timeout, "send_timeout")
+        if a.send_timeout is not None:
+            _check_time(a.send_timeout, "send_timeout")
         if not self._actor(a.sender).alive:
             raise _Refuse("actor_not_found", address=f"id:{a.sender}", within=None)
         now = self.now
