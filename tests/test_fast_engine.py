@@ -60,6 +60,7 @@ from model._engine import Fallback, ModelEngine, RetryAt, Route, Shadow
 from model._fast import FastEngine
 from model._state import ANY_KEY, STRATEGIES, OutcomeKind, Retry, State
 from sim import Scenario, default_scenario, example_names, load_example, parse_scenario, simulate
+from sim.checking.mutants import MUTANTS, trace_scenario
 
 Op = tuple[float, Action, Route, RetryAt]
 
@@ -89,10 +90,11 @@ def trace_of(scenario: Scenario) -> str:
     return out.getvalue()
 
 
-def operations(trace: str) -> list[Op]:
-    """Every operation of a (conforming) trace as `Engine.step`'s arguments: conform's own
-    reading of the trace, caught where it applies each action, with the log's draws as the
-    engine contract asks for them (model/_engine.py: `Route`, `RetryAt`)."""
+def operations(trace: str, conforming: bool = True) -> list[Op]:
+    """Every operation of a trace as `Engine.step`'s arguments: conform's own reading of the
+    trace, caught where it applies each action, with the log's draws as the engine contract
+    asks for them (model/_engine.py: `Route`, `RetryAt`). A trace that does not conform gives
+    its operations up to the first illegal one."""
     ops: list[Op] = []
     checked = conform._Checker._apply
 
@@ -112,7 +114,7 @@ def operations(trace: str) -> list[Op]:
 
     with mock.patch.object(conform._Checker, "_apply", spy):
         verdict = check_trace(io.StringIO(trace), "test")
-    assert verdict.ok, verdict.illegal
+    assert verdict.ok or not conforming, verdict.illegal
     return ops
 
 
@@ -196,6 +198,23 @@ def test_every_operation_of_a_scripted_scenario(text: str) -> None:
 @given(scripts())
 def test_many_scripted_scenarios(text: str) -> None:
     shadowed(operations(trace_of(parse_scenario(tomllib.loads(text), "script.toml"))))
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(MUTANTS) if trace_scenario(n) is not None])
+def test_the_operations_of_a_mutant_brokers_trace(name: str) -> None:
+    """A trace that does not conform: both engines agree up to its illegal operation, which
+    either both run alike or both leave to the model."""
+    scenario = trace_scenario(name)
+    assert scenario is not None
+    out = io.StringIO()
+    simulate(scenario, trace=out, monitors=False, broker_factory=MUTANTS[name])
+    ops = operations(out.getvalue(), conforming=False)
+    shadow = Shadow(FastEngine(State(), Recorder()), ModelEngine(State(), Recorder()))
+    for i, op in enumerate(ops):
+        try:
+            shadow.step(*op)
+        except Fallback as err:
+            assert i == len(ops) - 1 and "the engine left the step" not in str(err)
 
 
 def test_an_engine_started_from_any_state_of_a_run_goes_on_as_the_model() -> None:
