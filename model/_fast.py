@@ -16,6 +16,14 @@ late / duplicate / orphan replies, topics, broadcast copies and shared queues. E
 action (the registry's: register, unregister, stop, restart, pools, services, topics) and any
 action that already carries choices is delegated: the state is turned into a `State`, run
 through `ModelEngine`, and read back (O(state), and rare).
+
+`step` does what `ModelEngine.step` does around the action: the time check (a timer due before
+the operation, or no timer due for a `Fire`, is a `Fallback`), the recall of an ended request
+for a `Reply` and for a `Fire` of a reply's transit timer, and, at the end, every request the
+step ended leaves the state for `memory` (in correlation order, a recalled one again), so the
+memory sees the same calls in the same order. The model's `ValueError`s (a choice the strategy
+cannot make, a retry time out of range, ...) and a draw the log does not give are a `Fallback`,
+after which the engine's state is undefined: build a new one from the model's `State`.
 """
 
 from __future__ import annotations
