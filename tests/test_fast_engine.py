@@ -58,6 +58,7 @@ from model._actions import (
 )
 from model._engine import Fallback, ModelEngine, RetryAt, Route, Shadow
 from model._fast import FastEngine
+from model._semantics import _DEAD_LETTER_REASONS
 from model._state import ANY_KEY, STRATEGIES, OutcomeKind, Retry, State
 from sim import Scenario, default_scenario, example_names, load_example, parse_scenario, simulate
 from sim.checking.mutants import MUTANTS, trace_scenario
@@ -528,12 +529,7 @@ def test_random_action_sequences() -> None:
         seen += fuzz(seed)
     for kind in EVENT_FIELDS:
         assert seen[kind], kind
-    reasons = (
-        "actor_stopped dropped_newest dropped_oldest send_timeout expired late_reply "
-        "duplicate_reply orphan_reply unknown_correlation dropped_in_transit no_subscribers "
-        "mailbox_full pool_empty service_unavailable actor_not_found mailbox_closed route_error"
-    )
-    for reason in reasons.split():
+    for reason in sorted(_DEAD_LETTER_REASONS):  # section 7.5: every reason
         assert seen[f"dead_letter {reason}"], reason
     for outcome in ("replied", "timed_out", "cancelled", "failed"):
         assert seen[f"resolve {outcome}"], outcome
