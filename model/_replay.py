@@ -3,18 +3,21 @@
 A trace in canonical form (docs/trace-format.md, Encoding) has one text for each line, so the
 checker need not read an event line at all: it writes the line the model's event would be, at
 the line's `seq` and the operation's `t`, and compares the two strings. Equal text is an equal
-event, in canonical form, at the right place. Only `op`, `choice`, `fault` and `end` lines are
-parsed (they say what to run), and their canonical form is checked a batch at a time.
+event, in canonical form, at the right place. The commonest op lines are read by patterns that
+admit only their canonical text (`_OP_LINES`), and a transit choice of no fault is compared
+whole; only the other op, choice, fault and end lines go through `json`, and their canonical
+form is checked a batch at a time.
 
-The operations run on an engine (model/_engine.py) that keeps the state between them. The fast
-path never refuses anything itself: whenever a line is not what it expects (any difference, any
-line it cannot read, an operation the engine leaves to the model, a trace cut short), it hands
-over to the model's checker (`_Checker` in model/_conform.py) at the last checkpoint, which
-checks every line from there as it always did and says what is wrong, in its own words. So the
-verdict, the line it names and the message are the checker's, whichever path found them; the fast
-path only decides, faster, that lines are right. A checkpoint (the engine's state and the
-counters) is taken every `_CHECKPOINT` operations, after the batch's canonical form is checked:
-a handover re-checks at most that many operations, and memory follows the batch.
+The operations run on an engine (model/_engine.py) that keeps the state between them:
+`FastEngine` (model/_fast.py) unless the caller names another. The fast path never refuses
+anything itself: whenever a line is not what it expects (any difference, a line it cannot
+read, a step the engine will not decide, a trace cut short), it hands over to the model's
+checker (`_Checker` in model/_conform.py) at the last checkpoint, which checks every line from
+there as it always did and says what is wrong, in its own words. So the verdict, the line it
+names and the message are the checker's, whichever path found them; the fast path only
+decides, faster, that lines are right. A checkpoint (the engine's state and the counters) is
+taken every `_CHECKPOINT` operations, after the batch's canonical form is checked: a handover
+re-checks at most that many operations, and memory follows the batch.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from model._conform import (
     _Stream,
     canonical,
 )
-from model._engine import Engine, Fallback, Memory, ModelEngine
+from model._engine import Engine, Fallback, Memory
+from model._fast import FastEngine
 from model._state import Msg, OutcomeKind, Retry, State
 
 MakeEngine = Callable[[State, Memory], Engine]
@@ -55,7 +59,7 @@ def replay(
     checker: _Checker,
     stream: _Stream,
     progress: Callable[[int], None] | None,
-    make: MakeEngine = ModelEngine,
+    make: MakeEngine = FastEngine,
 ) -> bool:
     """Check the trace's lines after the header on the fast path. True: the trace was checked
     to its `end` line (an `Illegal` the end line causes is raised). False: the fast path handed
