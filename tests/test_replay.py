@@ -26,6 +26,7 @@ import model._replay as fast
 from model import TraceUnreadable, canonical, check_trace
 from model._conform import _Checker, _Stream
 from model._engine import ModelEngine, Shadow
+from model._fast import FastEngine
 from sim import default_scenario, parse_scenario, simulate
 
 Outcome = tuple[Any, ...]
@@ -245,17 +246,21 @@ def test_op_lines_not_in_canonical_form_are_left_to_json(line: str) -> None:
     assert fast._read_op(line, 22, 0.0) is None
 
 
-def test_a_shadowed_engine_runs_every_operation_of_a_trace() -> None:
-    """`Shadow` holds an engine to the model step by step (here the model to itself, as the
-    fast engine is in tests/test_fast_engine.py), and the trace still conforms through it."""
-    lines = list(default_trace(50.0))
+def test_the_fast_path_runs_the_fast_engine_beside_the_model() -> None:
+    """Through the fast path itself, `Shadow` holds the fast engine to `model.apply` on every
+    operation (results, events, whole states), and the traces still conform through it."""
+
+    made: list[Shadow] = []
 
     def shadowed(state: Any, memory: Any) -> Shadow:
-        return Shadow(ModelEngine(state, memory), ModelEngine(state, memory))
+        made.append(Shadow(FastEngine(state, memory), ModelEngine(state, memory)))
+        return made[-1]
 
-    verdict = check_trace(lines, "t", engine=shadowed)
-    assert verdict.ok and verdict.ops > 500
-    assert not handed_over(lines)
+    for lines in [list(default_trace(50.0)), *(list(random_trace(s)) for s in range(20))]:
+        made.clear()
+        verdict = check_trace(lines, "t", engine=shadowed)
+        assert verdict.ok, verdict.illegal
+        assert len(made) == 1 and made[0].steps == verdict.ops  # every operation, no handover
 
 
 def test_memory_follows_what_is_open_not_the_traces_length() -> None:
