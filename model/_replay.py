@@ -72,6 +72,8 @@ class _Fast:
     def __init__(self, checker: _Checker, stream: _Stream, make: MakeEngine) -> None:
         self.checker, self.stream, self.make = checker, stream, make
         self.journal = _Journal(checker)
+        self.draws = _Draws()
+        self.route, self.retry_at = self.draws.route, self.draws.retry_at
         self.engine = make(checker.state, self.journal)
         self.buffer: list[str] = []  # the lines since the checkpoint
         self.parsed: list[str] = []  # of them, those parsed (canonical form not yet checked)
@@ -249,12 +251,8 @@ class _Fast:
                 action = make(_Args(g), self.checker._transit(g))
             except Exception:
                 raise Fallback("the op line or its choice") from None
-        result, emitted = self.engine.step(
-            t,
-            action,
-            lambda msg: _route(events, msg),
-            lambda msg: _retry_at(events, msg),
-        )
+        self.draws.events = events
+        result, emitted = self.engine.step(t, action, self.route, self.retry_at)
         if read is not None:
             answer = read[1]
             if isinstance(result, Msg):
@@ -620,20 +618,25 @@ def _logged(events: list[str], kind: str, msg: int) -> dict[str, Any] | None:
     return None
 
 
-def _route(events: list[str], msg: int) -> str | None:
-    found = _logged(events, "route", msg)
-    label = found.get("actor") if found is not None else None
-    return label if isinstance(label, str) else None
+class _Draws:
+    """The broker's draws an operation's event lines show (`Route`, `RetryAt`)."""
 
+    def __init__(self) -> None:
+        self.events: list[str] = []  # the operation's event lines
 
-def _retry_at(events: list[str], msg: int) -> float:
-    found = _logged(events, "retry", msg)
-    if found is None:
-        return _INF
-    at = found.get("at")
-    if type(at) is not float:
-        raise Fallback("a retry time that is not a float")
-    return at
+    def route(self, msg: int) -> str | None:
+        found = _logged(self.events, "route", msg)
+        label = found.get("actor") if found is not None else None
+        return label if isinstance(label, str) else None
+
+    def retry_at(self, msg: int) -> float:
+        found = _logged(self.events, "retry", msg)
+        if found is None:
+            return _INF
+        at = found.get("at")
+        if type(at) is not float:
+            raise Fallback("a retry time that is not a float")
+        return at
 
 
 # -- the model's events as trace lines -------------------------------------------------------
