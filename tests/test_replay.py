@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from scripts import scripts
 from test_conform import random_scenario, trace_of
 
+import model._lines as lines_
 import model._replay as fast
 from model import TraceUnreadable, canonical, check_trace
 from model._conform import _Checker, _Stream
@@ -186,7 +187,7 @@ def test_events_render_as_canonical_does() -> None:
                 continue
             fields = {k: v for k, v in obj.items() if k not in ("ev", "seq", "t")}
             fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
-            text = fast._render(obj["ev"], fields, obj["seq"], float.__repr__(obj["t"]))
+            text = lines_._render(obj["ev"], fields, obj["seq"], float.__repr__(obj["t"]))
             assert text == canonical(obj)
             seen += 1
     assert seen > 1000
@@ -209,15 +210,15 @@ def test_op_lines_read_without_json_are_read_as_json_reads_them() -> None:
         for line in lines[1:]:
             obj = json.loads(line)
             if "op" in obj:
-                got = fast._read_op(line, obj["seq"], obj["t"])
+                got = lines_._read_op(line, obj["seq"], obj["t"])
                 if got is not None:
                     read += 1
                     assert canonical(obj) == line.rstrip("\n")
                     assert got[0] == _action(_Group(obj, "t", [], []), {})
                     assert got[1] == obj["result"] and got[2] == obj["t"]
                     # and not a line later, or at an earlier time
-                    assert fast._read_op(line, obj["seq"] + 1, obj["t"]) is None
-                    assert fast._read_op(line, obj["seq"], obj["t"] + 1.0) is None
+                    assert lines_._read_op(line, obj["seq"] + 1, obj["t"]) is None
+                    assert lines_._read_op(line, obj["seq"], obj["t"] + 1.0) is None
             last_seq = obj["seq"]
         assert last_seq
     assert read > 1000
@@ -243,7 +244,7 @@ def test_op_lines_read_without_json_are_read_as_json_reads_them() -> None:
     ],
 )
 def test_op_lines_not_in_canonical_form_are_left_to_json(line: str) -> None:
-    assert fast._read_op(line, 22, 0.0) is None
+    assert lines_._read_op(line, 22, 0.0) is None
 
 
 def test_the_fast_path_runs_the_fast_engine_beside_the_model() -> None:
