@@ -668,12 +668,7 @@ class _Checker:
 
     def _compare_result(self, g: _Group, action: Action, result: Result) -> None:
         op = g.op
-        if isinstance(result, Refused):
-            want: tuple[Any, Any] = (None, result.code)
-        elif isinstance(result, Msg):
-            want = (result.id, None)
-        else:
-            want = (result, None)
+        want = logged_result(result)
         got = (op.get("result"), op.get("error"))
         if got[1] == "interrupted":
             self.interrupted = True
@@ -834,6 +829,15 @@ class _Checker:
             raise Illegal(
                 seq, t, f"the run drained, but the model has a timer due at {s.timers[0].when!r}"
             )
+
+
+def logged_result(result: Result) -> tuple[Any, Any]:
+    """How an op line logs the model's `result`: its `result` and its `error` code."""
+    if isinstance(result, Refused):
+        return None, result.code
+    if isinstance(result, Msg):
+        return result.id, None
+    return result, None
 
 
 def _find(g: _Group, name: str, msg: int | None) -> dict[str, Any] | None:

@@ -60,6 +60,7 @@ from model._semantics import (
     _Refuse,
     _ring,
     _RouteFailed,
+    send_fields,
 )
 from model._state import (
     ANY_KEY,
@@ -413,26 +414,9 @@ class FastEngine:
         return seq
 
     def _send_event(self, msg: Msg) -> None:
-        """Spec 9.4 `send`: the optional fields only where they apply."""
+        """Spec 9.4 `send` (`send_fields`, the model's own)."""
         sender = self.actors.get(msg.sender) if msg.sender is not None else None
-        to = msg.to
-        fields: dict[str, Any] = {
-            "msg": msg.id,
-            "from": sender.label if sender is not None else None,
-            "to": f"{to.kind}:{to.value}" if to is not None else None,
-            "kind": msg.kind,
-        }
-        if msg.corr is not None:
-            fields["corr"] = msg.corr
-        if msg.kind == "request":
-            fields["deadline"] = msg.deadline
-        if isinstance(msg.key, str):
-            fields["key"] = msg.key
-        if msg.dup_of is not None:
-            fields["dup_of"] = msg.dup_of
-        if msg.copy_of is not None:
-            fields["copy_of"] = msg.copy_of
-        self.events.append(("send", fields))
+        self.events.append(("send", send_fields(msg, sender.label if sender is not None else None)))
 
     def _dead_letter(self, msg: Msg, reason: str) -> None:
         """Spec 7.1, 7.5: counted, not kept (spec 10.5)."""

@@ -37,6 +37,7 @@ from model._conform import (
     _Group,
     _scan,
     _Stream,
+    logged_result,
 )
 from model._engine import Engine, Fallback, Memory
 from model._fast import FastEngine
@@ -311,12 +312,7 @@ class _Journal:
 
 def _compare_result(op: dict[str, Any], result: Result) -> None:
     """`_Checker._compare_result`'s test, without its message."""
-    if isinstance(result, Refused):
-        want: tuple[Any, Any] = (None, result.code)
-    elif isinstance(result, Msg):
-        want = (result.id, None)
-    else:
-        want = (result, None)
+    want = logged_result(result)
     got = (op.get("result"), op.get("error"))
     if got != want or type(got[0]) is not type(want[0]):
         raise Fallback("another result")

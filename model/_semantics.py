@@ -165,6 +165,28 @@ def _replace(record: _R, **changes: Any) -> _R:
     return cast(_R, new)
 
 
+def send_fields(msg: Msg, sender: str | None) -> dict[str, Any]:
+    """Spec 9.4 `send`'s fields (the sender's label given): the optional ones only where they
+    apply."""
+    fields: dict[str, Any] = {
+        "msg": msg.id,
+        "from": sender,
+        "to": f"{msg.to.kind}:{msg.to.value}" if msg.to is not None else None,
+        "kind": msg.kind,
+    }
+    if msg.corr is not None:
+        fields["corr"] = msg.corr
+    if msg.kind == "request":
+        fields["deadline"] = msg.deadline
+    if isinstance(msg.key, str):
+        fields["key"] = msg.key
+    if msg.dup_of is not None:
+        fields["dup_of"] = msg.dup_of
+    if msg.copy_of is not None:
+        fields["copy_of"] = msg.copy_of
+    return fields
+
+
 def _when(timer: Timer) -> float:
     return timer.when
 
@@ -196,24 +218,7 @@ class _Step:
         return found.label if found is not None else None
 
     def send_event(self, msg: Msg) -> None:
-        """Spec 9.4 `send`: the optional fields only where they apply."""
-        fields: dict[str, Any] = {
-            "msg": msg.id,
-            "from": self.label(msg.sender),
-            "to": str(msg.to) if msg.to is not None else None,
-            "kind": msg.kind,
-        }
-        if msg.corr is not None:
-            fields["corr"] = msg.corr
-        if msg.kind == "request":
-            fields["deadline"] = msg.deadline
-        if isinstance(msg.key, str):
-            fields["key"] = msg.key
-        if msg.dup_of is not None:
-            fields["dup_of"] = msg.dup_of
-        if msg.copy_of is not None:
-            fields["copy_of"] = msg.copy_of
-        self.events.append(own_event("send", fields))
+        self.events.append(own_event("send", send_fields(msg, self.label(msg.sender))))
 
     def update(self, **changes: Any) -> None:
         if not self.fresh:
