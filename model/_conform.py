@@ -60,6 +60,7 @@ from model._actions import (
     as_event,
     event_problem,
 )
+from model._engine import Engine, Memory
 from model._semantics import Effect, _replace, apply
 from model._state import Msg, OutcomeKind, Request, Retry, State
 
@@ -115,7 +116,7 @@ def check_trace(
     strict: bool = True,
     progress: Callable[[int], None] | None = None,
     fast: bool = True,
-    engine: Callable[[State, Any], Any] | None = None,
+    engine: Callable[[State, Memory], Engine] | None = None,
 ) -> Verdict:
     """Replay every operation of a trace on the model and compare (see the module docstring).
 
@@ -160,13 +161,11 @@ def _replay(
     checker: _Checker,
     stream: _Stream,
     progress: Callable[[int], None] | None,
-    engine: Callable[[State, Any], Any] | None,
+    engine: Callable[[State, Memory], Engine] | None,
 ) -> bool:
     from model._replay import replay  # it builds on this module
 
-    return (
-        replay(checker, stream, progress, engine) if engine else replay(checker, stream, progress)
-    )
+    return replay(checker, stream, progress, engine)
 
 
 # -- reading ----------------------------------------------------------------------------------

@@ -56,13 +56,13 @@ def replay(
     checker: _Checker,
     stream: _Stream,
     progress: Callable[[int], None] | None,
-    make: MakeEngine = FastEngine,
+    make: MakeEngine | None = None,
 ) -> bool:
     """Check the trace's lines after the header on the fast path. True: the trace was checked
     to its `end` line (an `Illegal` the end line causes is raised). False: the fast path handed
     over; `checker` and `stream` stand at the last checkpoint, and `checker.run(stream, ...)`
     checks the rest."""
-    return _Fast(checker, stream, make).run(progress)
+    return _Fast(checker, stream, make or FastEngine).run(progress)
 
 
 class _Fast:
