@@ -28,7 +28,6 @@ after which the engine's state is undefined: build a new one from the model's `S
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import math
 from collections import deque
@@ -56,10 +55,12 @@ from model._semantics import (
     _FREE,
     _address,
     _check_time,
-    _point,
     _Refuse,
-    _ring,
     _RouteFailed,
+    checked_retry_at,
+    pair_winners,
+    retry_window,
+    ring_owner,
     send_fields,
 )
 from model._state import (
@@ -663,14 +664,16 @@ class FastEngine:
         if strategy == "random":  # spec 3.3: the choice is the log's
             return self._chosen(pool, msg, tuple(m.id for m in live))
         if strategy == "power_of_two":  # spec 3.5
-            return self._chosen(pool, msg, _pair_winners(live))
+            return self._chosen(
+                pool, msg, pair_winners([m.id for m in live], list(map(_load, live)))
+            )
         if strategy == "consistent_hash":  # spec 3.6
             if msg.key is None:
                 raise _RouteFailed("route_error", address=f"pool:{pool.name}", reason=_FREE)
             if msg.key is ANY_KEY:
                 return self._chosen(pool, msg, tuple(m.id for m in live))
             assert isinstance(msg.key, str)
-            return _ring_owner(tuple(m.label for m in members), members, msg.key)
+            return ring_owner(tuple(m.label for m in members), members, msg.key)
         # spec 3.7 broadcast: the original goes to the first live member
         return live[0].id
 
@@ -748,22 +751,10 @@ class FastEngine:
         now = self.now
         if not retry.jitter:
             return now + wait
-        low, high = now + wait * (1.0 - retry.jitter), now + wait
-        slack = 1e-9 * max(1.0, abs(high))
-        deadline = msg.deadline
-        if deadline is not None and low - slack >= deadline:
+        low, high, slack = retry_window(now, wait, retry.jitter)
+        if msg.deadline is not None and low - slack >= msg.deadline:
             return high
-        at = self.retry_at(msg.id)
-        if at == math.inf:
-            if deadline is None or high + slack < deadline:
-                raise ValueError(
-                    f"message {msg.id} is retried: every retry time in [{low!r}, {high!r}] is "
-                    f"before its deadline {deadline!r}"
-                )
-            return at
-        if not low - slack <= at <= high + slack:
-            raise ValueError(f"retry of message {msg.id} at {at!r} is outside [{low!r}, {high!r}]")
-        return at
+        return checked_retry_at(msg, self.retry_at(msg.id), low, high, slack)
 
     # -- requests (spec 5: _arrive_reply, _resolve, _cancel) ---------------------------------
 
@@ -919,35 +910,6 @@ _DRAWN = frozenset({Tell, Ask, Fire, Arrive, Advance})
 
 def _corr(r: Request) -> int:
     return r.corr
-
-
-def _pair_winners(live: list[_Actor]) -> tuple[int, ...]:
-    """Spec 3.5 (`_pair_winners`): the live members that win some pair of distinct live
-    members (the smaller load, ties to the earlier)."""
-    if len(live) == 1:
-        return (live[0].id,)
-    loads = [_load(a) for a in live]
-    return tuple(
-        a.id
-        for i, a in enumerate(live)
-        if any(
-            loads[i] < loads[j] or (loads[i] == loads[j] and i < j)
-            for j in range(len(live))
-            if j != i
-        )
-    )
-
-
-def _ring_owner(labels: tuple[str, ...], members: list[_Actor], key: str) -> int:
-    """Spec 3.6 (`_ring_owner`): the owner of the first point at or after the key's,
-    wrapping, that is live."""
-    points, owners = _ring(labels)
-    start = bisect.bisect_left(points, _point(key))
-    for k in range(len(points)):
-        owner = members[owners[(start + k) % len(points)]]
-        if owner.alive:
-            return owner.id
-    raise AssertionError("no live member")  # the caller checked there is one
 
 
 def _no_route(msg: int) -> str | None:

@@ -67,7 +67,7 @@ def replay(
 
 class _Fast:
     def __init__(self, checker: _Checker, stream: _Stream, make: MakeEngine) -> None:
-        self.checker, self.stream, self.make = checker, stream, make
+        self.checker, self.stream = checker, stream
         self.journal = _Journal(checker)
         self.draws = _Draws()
         self.route, self.retry_at = self.draws.route, self.draws.retry_at

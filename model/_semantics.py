@@ -18,9 +18,9 @@ import bisect
 import functools
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from model._actions import (
     Action,
@@ -597,14 +597,15 @@ def _choose(st: _Step, pool: PoolState, msg: Msg) -> int:
     if pool.strategy == "random":  # spec 3.3: the choice is the action's
         return _chosen(st, pool, msg, live)
     if pool.strategy == "power_of_two":  # spec 3.5: the winner of the drawn pair is the choice
-        return _chosen(st, pool, msg, _pair_winners([m for m in members if m.alive]))
+        alive = [m for m in members if m.alive]
+        return _chosen(st, pool, msg, pair_winners([m.id for m in alive], list(map(_load, alive))))
     if pool.strategy == "consistent_hash":  # spec 3.6
         if msg.key is None:
             raise _RouteFailed("route_error", address=f"pool:{pool.name}", reason=_FREE)
         if msg.key is ANY_KEY:
             return _chosen(st, pool, msg, live)
         assert isinstance(msg.key, str)
-        return _ring_owner(tuple(m.label for m in members), members, msg.key)
+        return ring_owner(tuple(m.label for m in members), members, msg.key)
     if pool.strategy == "broadcast":  # spec 3.7: the original goes to the first live member
         return live[0]
     # spec 3.4 least_loaded: min() keeps the first of equal loads, i.e. membership order
@@ -629,16 +630,19 @@ def _chosen(st: _Step, pool: PoolState, msg: Msg, allowed: tuple[int, ...]) -> i
     return chosen
 
 
-def _pair_winners(live: list[ActorState]) -> tuple[int, ...]:
-    """Spec 3.5: the live members that win some pair of distinct live members (the smaller
-    load, ties to the earlier), so exactly the members some pair of draws can choose."""
-    if len(live) == 1:
-        return (live[0].id,)
+def pair_winners(ids: list[int], loads: list[int]) -> tuple[int, ...]:
+    """Spec 3.5: of the live members (`ids`, with their `loads`), those that win some pair of
+    distinct live members (the smaller load, ties to the earlier), so exactly the members some
+    pair of draws can choose. (FastEngine calls it too.)"""
+    if len(ids) == 1:
+        return (ids[0],)
     return tuple(
-        a.id
-        for i, a in enumerate(live)
+        a
+        for i, a in enumerate(ids)
         if any(
-            a.load < b.load or (a.load == b.load and i < j) for j, b in enumerate(live) if j != i
+            loads[i] < loads[j] or (loads[i] == loads[j] and i < j)
+            for j in range(len(ids))
+            if j != i
         )
     )
 
@@ -657,8 +661,19 @@ def _ring(labels: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return tuple(p[0] for p in points), tuple(p[3] for p in points)
 
 
-def _ring_owner(labels: tuple[str, ...], members: list[ActorState], key: str) -> int:
-    """The owner of the first point at or after the key's, wrapping, that is live."""
+class Member(Protocol):
+    """What routing reads of a pool member: `ActorState`, or FastEngine's mutable actor."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+
+def ring_owner(labels: tuple[str, ...], members: Sequence[Member], key: str) -> int:
+    """Spec 3.6: the owner of the first point at or after the key's, wrapping, that is live.
+    (FastEngine calls it too.)"""
     points, owners = _ring(labels)
     start = bisect.bisect_left(points, _point(key))
     for k in range(len(points)):
@@ -865,15 +880,26 @@ def _retry_time(st: _Step, msg: Msg, retry: Retry) -> float:
     wait = retry.wait(msg.attempt + 1)
     if not retry.jitter:
         return st.s.now + wait
-    low, high = st.s.now + wait * (1.0 - retry.jitter), st.s.now + wait
-    # The broker computes now + wait * (1 - jitter * u): allow for its rounding.
-    slack = 1e-9 * max(1.0, abs(high))
-    deadline = msg.deadline
-    if deadline is not None and low - slack >= deadline:
+    low, high, slack = retry_window(st.s.now, wait, retry.jitter)
+    if msg.deadline is not None and low - slack >= msg.deadline:
         return high
     if not st.retry_at:
         raise NeedRetryAt(msg.id, low, high)
-    at = st.retry_at.pop(0)
+    return checked_retry_at(msg, st.retry_at.pop(0), low, high, slack)
+
+
+def retry_window(now: float, wait: float, jitter: float) -> tuple[float, float, float]:
+    """Spec 6.2: the earliest and latest time of a jittered retry `wait` after `now`, and the
+    slack the broker's rounding needs (it computes now + wait * (1 - jitter * u))."""
+    low, high = now + wait * (1.0 - jitter), now + wait
+    return low, high, 1e-9 * max(1.0, abs(high))
+
+
+def checked_retry_at(msg: Msg, at: float, low: float, high: float, slack: float) -> float:
+    """A jittered retry's time as given (`math.inf`: at or after the deadline, spec 6.4),
+    checked against the window; `ValueError` if no draw could give it. (FastEngine calls it
+    too.)"""
+    deadline = msg.deadline
     if at == math.inf:
         if deadline is None or high + slack < deadline:
             raise ValueError(
